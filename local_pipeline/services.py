@@ -1,0 +1,175 @@
+"""Real PostgreSQL and Redis for the local runner and the tests.
+
+`reuse_or_start_*` uses the server that already answers on the usual port (the machines we
+run on start one) and otherwise starts a throwaway one from the installed binaries. Tests that
+stop a server mid-run always start their own throwaway instance, never the shared one.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+DEFAULT_PG_PORT = 5432
+DEFAULT_REDIS_PORT = 6379
+HOST = "127.0.0.1"
+
+
+def port_answers(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_answers(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not answer on {HOST}:{port} within {timeout:.0f} s")
+
+
+def _pg_bin(name: str) -> str:
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    found = shutil.which(name) or (candidates[0] if candidates else None)
+    if not found:
+        raise RuntimeError(
+            f"PostgreSQL binary {name!r} not found; install PostgreSQL (Debian: apt-get install postgresql)"
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    host: str
+    port: int
+    user: str = "postgres"
+    password: str = ""
+    dbname: str = "postgres"
+
+    def dsn(self, dbname: Optional[str] = None) -> str:
+        auth = f"{self.user}:{self.password}@" if self.password else f"{self.user}@"
+        return f"postgresql://{auth}{self.host}:{self.port}/{dbname or self.dbname}"
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+
+class ThrowawayPostgres:
+    """A private PostgreSQL cluster in a temporary directory, stoppable and restartable.
+
+    PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
+    """
+
+    def __init__(self, port: Optional[int] = None) -> None:
+        self.port = port or free_port()
+        self._dir = tempfile.mkdtemp(prefix="dialpipe-pg-")
+        self.data_dir = os.path.join(self._dir, "data")
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self._dir, user="postgres")
+        self._run([_pg_bin("initdb"), "-D", self.data_dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+
+    @property
+    def server(self) -> PostgresServer:
+        return PostgresServer(HOST, self.port)
+
+    def _run(self, argv: list[str]) -> None:
+        if self._as_postgres:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> "ThrowawayPostgres":
+        opts = f"-c listen_addresses={HOST} -p {self.port} -c unix_socket_directories={self._dir} -c fsync=off"
+        self._run([_pg_bin("pg_ctl"), "-D", self.data_dir, "-o", opts, "-l", os.path.join(self._dir, "log"), "-w", "start"])
+        _wait_for_port(self.port, 30, "throwaway PostgreSQL")
+        return self
+
+    def stop(self) -> None:
+        if os.path.exists(os.path.join(self.data_dir, "postmaster.pid")):
+            self._run([_pg_bin("pg_ctl"), "-D", self.data_dir, "-m", "immediate", "-w", "stop"])
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class ThrowawayRedis:
+    """A private redis-server that keeps nothing on disk, stoppable and restartable."""
+
+    def __init__(self, port: Optional[int] = None) -> None:
+        self.port = port or free_port()
+        self._binary = shutil.which("redis-server")
+        if not self._binary:
+            raise RuntimeError("redis-server not found; install Redis (Debian: apt-get install redis-server)")
+        self._proc: Optional[subprocess.Popen] = None
+
+    @property
+    def server(self) -> RedisServer:
+        return RedisServer(HOST, self.port)
+
+    def start(self) -> "ThrowawayRedis":
+        self._proc = subprocess.Popen(
+            [self._binary, "--bind", HOST, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port, 10, "throwaway Redis")
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+            self._proc = None
+
+    def destroy(self) -> None:
+        self.stop()
+
+
+def reuse_or_start_postgres() -> tuple[PostgresServer, Optional[ThrowawayPostgres]]:
+    """The PostgreSQL on DB_HOST/DB_PORT (default 127.0.0.1:5432) if it answers, else a
+    throwaway one. The second value is the throwaway instance to destroy, or None."""
+    host = os.environ.get("DB_HOST", HOST)
+    port = int(os.environ.get("DB_PORT", DEFAULT_PG_PORT))
+    if port_answers(port, host):
+        return (
+            PostgresServer(host, port, os.environ.get("DB_USER", "postgres"), os.environ.get("DB_PASSWORD", "")),
+            None,
+        )
+    pg = ThrowawayPostgres().start()
+    return pg.server, pg
+
+
+def reuse_or_start_redis() -> tuple[RedisServer, Optional[ThrowawayRedis]]:
+    """The Redis on REDIS_HOST/REDIS_PORT (default 127.0.0.1:6379) if it answers, else a
+    throwaway one. The second value is the throwaway instance to destroy, or None."""
+    host = os.environ.get("REDIS_HOST", HOST)
+    port = int(os.environ.get("REDIS_PORT", DEFAULT_REDIS_PORT))
+    if port_answers(port, host):
+        return RedisServer(host, port), None
+    redis = ThrowawayRedis().start()
+    return redis.server, redis

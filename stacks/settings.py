@@ -1,0 +1,245 @@
+"""Per-environment settings: everything tunable, written once.
+
+The stacks and the local runner (`local_pipeline`) read the same object, so the batch size,
+batching window, filter, receive count and timeouts that run on a laptop are the ones
+`cdk deploy` ships. Nothing else in the code branches on an environment's name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+# A pipe execution (enrichment and target together) may last at most 5 minutes.
+PIPE_MAX_EXECUTION_SECONDS = 300
+# Pipes accepts 1 to 10 000 records per batch from SQS; 10 is the most a single
+# SQS receive returns without a batching window, and what the design asks for.
+PIPE_MAX_BATCH_SIZE = 10_000
+# The pipe filter of DESIGN.md: only bodies with a phoneNumber reach the enrichment.
+DIAL_TASK_FILTER: Mapping[str, Any] = {"body": {"phoneNumber": [{"exists": True}]}}
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """Size and limits of one Lambda function."""
+
+    memory_mb: int
+    timeout_seconds: int
+    reserved_concurrency: int
+
+    def __post_init__(self) -> None:
+        if not 128 <= self.memory_mb <= 10_240:
+            raise ValueError(f"memory_mb must be 128..10240, got {self.memory_mb}")
+        if not 1 <= self.timeout_seconds <= 900:
+            raise ValueError(f"timeout_seconds must be 1..900, got {self.timeout_seconds}")
+        if self.reserved_concurrency < 1:
+            raise ValueError("reserved_concurrency must be at least 1")
+
+
+@dataclass(frozen=True)
+class PipeSettings:
+    """The EventBridge Pipe between the queue and the dialer."""
+
+    batch_size: int = 10
+    batching_window_seconds: int = 5
+    filter_pattern: Mapping[str, Any] = field(default_factory=lambda: DIAL_TASK_FILTER)
+    # How many pipe executions the local runner keeps in flight, as Pipes scales pollers.
+    local_parallel_executions: int = 4
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= PIPE_MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be 1..{PIPE_MAX_BATCH_SIZE}")
+        if not 0 <= self.batching_window_seconds <= 300:
+            raise ValueError("batching_window_seconds must be 0..300")
+        if self.batch_size > 10 and self.batching_window_seconds < 1:
+            raise ValueError("a batch above 10 records needs a batching window of at least 1 s")
+
+    @property
+    def filter_pattern_json(self) -> str:
+        return json.dumps(self.filter_pattern, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """RDS PostgreSQL holding the campaigns table."""
+
+    instance_class: str  # an ec2.InstanceClass value, e.g. "burstable4_graviton"
+    instance_size: str  # an ec2.InstanceSize value, e.g. "micro"
+    allocated_storage_gb: int
+    max_allocated_storage_gb: int
+    multi_az: bool
+    deletion_protection: bool
+    backup_retention_days: int
+    # RDS Proxy pools connections when enrichment containers could outnumber max_connections.
+    use_proxy: bool
+    # max_connections PostgreSQL derives from the instance's memory (LEAST(DBInstanceClassMemory/9531392, 5000)).
+    max_connections: int
+    credentials_rotation_days: int = 30
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """ElastiCache (Valkey/Redis OSS) holding the pacing state and the dial claims."""
+
+    node_type: str
+    replicas: int  # read replicas per shard; automatic failover needs at least 1
+    multi_az: bool
+    snapshot_retention_days: int
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The dial-tasks queue and its dead-letter queue."""
+
+    max_receive_count: int = 5
+    retention_days: int = 4
+    dlq_retention_days: int = 14
+    # Alarm when the oldest dial task has waited this long: a stalled pipe, not a busy one.
+    oldest_message_alarm_seconds: int = 900
+
+    def __post_init__(self) -> None:
+        if self.max_receive_count < 5:
+            raise ValueError("max_receive_count must be at least 5 (DESIGN.md decision 6)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that differs between environments."""
+
+    name: str
+    pipe: PipeSettings
+    enrichment: FunctionSettings
+    dialer: FunctionSettings
+    database: DatabaseSettings
+    cache: CacheSettings
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    max_cps: int = 100
+    campaign_cache_ttl_seconds: int = 5
+    # How long a dial claim lives in Redis: longer than a task can keep being redelivered.
+    claim_ttl_seconds: int = 86_400
+    vpc_cidr: str = "10.40.0.0/16"
+    max_azs: int = 2
+    nat_gateways: int = 1
+    log_retention_days: int = 30
+    log_level: str = "INFO"
+    alarm_email: Optional[str] = None
+    region: Optional[str] = None
+    account: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.max_cps < 1:
+            raise ValueError("max_cps must be at least 1")
+        if self.campaign_cache_ttl_seconds < 0:
+            raise ValueError("campaign_cache_ttl_seconds must be >= 0 (0 disables the cache)")
+        if self.pipe_execution_seconds > PIPE_MAX_EXECUTION_SECONDS:
+            raise ValueError(
+                f"enrichment + dialer timeouts ({self.pipe_execution_seconds} s) exceed the "
+                f"pipe's {PIPE_MAX_EXECUTION_SECONDS} s execution limit"
+            )
+        # Each enrichment container holds one connection; half of max_connections stays for
+        # the rest of the platform, which shares this database.
+        if not self.database.use_proxy and self.enrichment.reserved_concurrency > self.database.max_connections // 2:
+            raise ValueError(
+                f"{self.name}: enrichment concurrency {self.enrichment.reserved_concurrency} can exceed "
+                f"half of max_connections ({self.database.max_connections}); set database.use_proxy"
+            )
+
+    @property
+    def stack_name(self) -> str:
+        return f"DialPipeline-{self.name}"
+
+    @property
+    def metrics_namespace(self) -> str:
+        return f"DialPipeline/{self.name}"
+
+    @property
+    def pipe_execution_seconds(self) -> int:
+        """Worst case of one pipe execution: the enrichment, then the target."""
+        return self.enrichment.timeout_seconds + self.dialer.timeout_seconds
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """AWS guidance for Pipes and Lambda with an SQS source: at least six times the
+        worst-case execution, plus the batching window the records wait in."""
+        return 6 * self.pipe_execution_seconds + self.pipe.batching_window_seconds
+
+
+DEV = Settings(
+    name="dev",
+    pipe=PipeSettings(),
+    enrichment=FunctionSettings(memory_mb=256, timeout_seconds=5, reserved_concurrency=5),
+    dialer=FunctionSettings(memory_mb=256, timeout_seconds=15, reserved_concurrency=5),
+    database=DatabaseSettings(
+        instance_class="burstable4_graviton",
+        instance_size="micro",
+        allocated_storage_gb=20,
+        max_allocated_storage_gb=50,
+        multi_az=False,
+        deletion_protection=False,
+        backup_retention_days=1,
+        use_proxy=False,
+        max_connections=81,
+    ),
+    cache=CacheSettings(node_type="cache.t4g.micro", replicas=0, multi_az=False, snapshot_retention_days=1),
+    max_cps=20,
+    log_level="DEBUG",
+    log_retention_days=14,
+    vpc_cidr="10.40.0.0/16",
+)
+
+STAGING = Settings(
+    name="staging",
+    pipe=PipeSettings(),
+    enrichment=FunctionSettings(memory_mb=256, timeout_seconds=5, reserved_concurrency=20),
+    dialer=FunctionSettings(memory_mb=256, timeout_seconds=15, reserved_concurrency=20),
+    database=DatabaseSettings(
+        instance_class="burstable4_graviton",
+        instance_size="small",
+        allocated_storage_gb=20,
+        max_allocated_storage_gb=100,
+        multi_az=False,
+        deletion_protection=False,
+        backup_retention_days=7,
+        use_proxy=False,
+        max_connections=171,
+    ),
+    cache=CacheSettings(node_type="cache.t4g.small", replicas=1, multi_az=True, snapshot_retention_days=3),
+    max_cps=50,
+    vpc_cidr="10.41.0.0/16",
+)
+
+PROD = Settings(
+    name="prod",
+    pipe=PipeSettings(),
+    enrichment=FunctionSettings(memory_mb=256, timeout_seconds=5, reserved_concurrency=100),
+    dialer=FunctionSettings(memory_mb=256, timeout_seconds=15, reserved_concurrency=50),
+    database=DatabaseSettings(
+        instance_class="memory6_graviton",
+        instance_size="large",
+        allocated_storage_gb=50,
+        max_allocated_storage_gb=200,
+        multi_az=True,
+        deletion_protection=True,
+        backup_retention_days=14,
+        use_proxy=True,
+        max_connections=1_700,
+    ),
+    cache=CacheSettings(node_type="cache.r7g.large", replicas=1, multi_az=True, snapshot_retention_days=7),
+    max_cps=100,
+    log_retention_days=90,
+    nat_gateways=2,
+    max_azs=3,
+    vpc_cidr="10.42.0.0/16",
+)
+
+ENVIRONMENTS: Mapping[str, Settings] = {s.name: s for s in (DEV, STAGING, PROD)}
+
+
+def settings_for(name: str) -> Settings:
+    """The settings of the environment called `name`; a clear error for any other name."""
+    try:
+        return ENVIRONMENTS[name]
+    except KeyError:
+        known = ", ".join(sorted(ENVIRONMENTS))
+        raise ValueError(f"unknown environment {name!r}; known environments: {known}") from None

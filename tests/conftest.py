@@ -1,0 +1,61 @@
+"""Shared fixtures: real PostgreSQL and Redis servers for the whole session.
+
+The servers that answer on the usual ports are reused; where none answers, a throwaway one
+is started from the installed binaries and removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# The Lambda code root, as in the deployed package: `from dialer_worker.handler import handler`.
+sys.path.insert(0, str(ROOT / "lambdas"))
+sys.path.insert(0, str(ROOT))
+
+# Powertools needs these to emit metrics outside Lambda; the values are the tests' own.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DialPipeline/test")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from local_pipeline import services  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server, throwaway = services.reuse_or_start_postgres()
+    yield server
+    if throwaway is not None:
+        throwaway.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server, throwaway = services.reuse_or_start_redis()
+    yield server
+    if throwaway is not None:
+        throwaway.destroy()
+
+
+@pytest.fixture
+def fresh_database(postgres_server):
+    """A new, empty database of its own for one test; dropped afterwards."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_key_prefix():
+    """A key prefix of its own for one test, so tests sharing a Redis never see each other's keys."""
+    return f"test-{uuid.uuid4().hex[:12]}"
