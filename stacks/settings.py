@@ -86,6 +86,8 @@ class CacheSettings:
     replicas: int  # read replicas per shard; automatic failover needs at least 1
     multi_az: bool
     snapshot_retention_days: int
+    # Not the engine's default 6379: the dialer reads REDIS_PORT, so moving it costs nothing.
+    port: int = 6380
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,12 @@ class Settings:
     database: DatabaseSettings
     cache: CacheSettings
     queue: QueueSettings = field(default_factory=QueueSettings)
+    # The deploy-time migration function (db_migrate): one run at a time, a few statements.
+    migration: FunctionSettings = field(
+        default_factory=lambda: FunctionSettings(memory_mb=256, timeout_seconds=120, reserved_concurrency=1)
+    )
+    # Base URL of the Node.js dial worker (outside this repo); the dialer POSTs to {url}/dial.
+    node_worker_url: str = "http://dial-worker.internal:8080"
     max_cps: int = 100
     campaign_cache_ttl_seconds: int = 5
     # How long a dial claim lives in Redis: longer than a task can keep being redelivered.
@@ -185,6 +193,7 @@ DEV = Settings(
     max_cps=20,
     log_level="DEBUG",
     log_retention_days=14,
+    node_worker_url="https://dial-worker.dev.telephony.internal",
     vpc_cidr="10.40.0.0/16",
 )
 
@@ -207,6 +216,7 @@ STAGING = Settings(
     cache=CacheSettings(node_type="cache.t4g.small", replicas=1, multi_az=True, snapshot_retention_days=3),
     max_cps=50,
     vpc_cidr="10.41.0.0/16",
+    node_worker_url="https://dial-worker.staging.telephony.internal",
 )
 
 PROD = Settings(
@@ -231,6 +241,7 @@ PROD = Settings(
     nat_gateways=2,
     max_azs=3,
     vpc_cidr="10.42.0.0/16",
+    node_worker_url="https://dial-worker.prod.telephony.internal",
 )
 
 ENVIRONMENTS: Mapping[str, Settings] = {s.name: s for s in (DEV, STAGING, PROD)}

@@ -1,0 +1,26 @@
+"""Builds the whole CDK app: one stack per environment, checked by cdk-nag.
+
+`app.py` and the infrastructure tests both call `build_app`, so the tests synthesize exactly what
+`cdk synth` does.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.pipeline_stack import DialPipelineStack
+from stacks.settings import ENVIRONMENTS, Settings
+
+
+def build_app(app: App, environments: Optional[Iterable[Settings]] = None) -> dict[str, DialPipelineStack]:
+    stacks = {}
+    for settings in environments or ENVIRONMENTS.values():
+        env = None
+        if settings.account or settings.region:
+            env = Environment(account=settings.account, region=settings.region)
+        stacks[settings.name] = DialPipelineStack(app, settings.stack_name, settings=settings, env=env)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks

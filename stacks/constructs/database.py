@@ -1,0 +1,141 @@
+"""RDS PostgreSQL with the campaigns table, its generated secret and, where needed, RDS Proxy."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from aws_cdk import Duration, RemovalPolicy, Validations, Acknowledgment, aws_ec2 as ec2, aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from stacks.settings import DatabaseSettings
+
+ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17)
+# PostgreSQL's default port, the only one RDS Proxy listens on.
+PORT = 5432
+ADMIN_USER = "campaigns_admin"
+DATABASE_NAME = "campaigns"
+
+
+class Database(Construct):
+    """The instance, encrypted and SSL-only, with a generated secret rotated by a hosted function.
+
+    `endpoint_host` is where the enrichment connects: the proxy when there is one, otherwise the
+    instance (the secret's own `host`). `connections` is what a client must be allowed into.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        settings: DatabaseSettings,
+        secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
+        rotation_subnets: ec2.SubnetSelection,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, description="PostgreSQL: campaigns", allow_all_outbound=False
+        )
+        parameters = rds.ParameterGroup(
+            self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
+        )
+        self.instance = rds.DatabaseInstance(
+            self,
+            "Instance",
+            engine=ENGINE,
+            instance_type=ec2.InstanceType.of(
+                ec2.InstanceClass[settings.instance_class.upper()], ec2.InstanceSize[settings.instance_size.upper()]
+            ),
+            vpc=vpc,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            credentials=rds.Credentials.from_generated_secret(ADMIN_USER),
+            database_name=DATABASE_NAME,
+            parameter_group=parameters,
+            port=PORT,
+            storage_encrypted=True,
+            allocated_storage=settings.allocated_storage_gb,
+            max_allocated_storage=settings.max_allocated_storage_gb,
+            storage_type=rds.StorageType.GP3,
+            multi_az=settings.multi_az,
+            deletion_protection=settings.deletion_protection,
+            backup_retention=Duration.days(settings.backup_retention_days),
+            delete_automated_backups=False,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            cloudwatch_logs_exports=["postgresql"],
+            removal_policy=RemovalPolicy.SNAPSHOT,
+        )
+        self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
+
+        # The rotation function runs in the VPC and reaches Secrets Manager through the endpoint.
+        self.rotation_security_group = ec2.SecurityGroup(
+            self, "RotationSecurityGroup", vpc=vpc, description="DB secret rotation function"
+        )
+        self.rotation = self.instance.add_rotation_single_user(
+            automatically_after=Duration.days(settings.credentials_rotation_days),
+            endpoint=secrets_manager_endpoint,
+            security_group=self.rotation_security_group,
+            vpc_subnets=rotation_subnets,
+        )
+
+        self.proxy: Optional[rds.DatabaseProxy] = None
+        if settings.use_proxy:
+            self.proxy_security_group = ec2.SecurityGroup(
+                self, "ProxySecurityGroup", vpc=vpc, description="RDS Proxy for the campaigns database"
+            )
+            self.proxy = self.instance.add_proxy(
+                "Proxy",
+                vpc=vpc,
+                vpc_subnets=subnets,
+                secrets=[self.secret],
+                security_groups=[self.proxy_security_group],
+                require_tls=True,
+                iam_auth=False,
+                borrow_timeout=Duration.seconds(5),
+            )
+            self.instance.connections.allow_from(self.proxy, ec2.Port.tcp(PORT), "RDS Proxy")
+            self.endpoint_host: Optional[str] = self.proxy.endpoint
+            self.client_connections: ec2.Connections = self.proxy.connections
+        else:
+            self.endpoint_host = None
+            self.client_connections = self.instance.connections
+
+        Validations.of(self.instance).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-RDS11",
+                reason="PostgreSQL keeps port 5432: RDS Proxy only listens on the engine's default port and the "
+                "one generated secret (with its port) serves direct and proxied clients alike; only the "
+                "enrichment, migration, rotation and proxy security groups may connect.",
+            )
+        )
+        if not settings.multi_az:
+            Validations.of(self.instance).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-RDS3",
+                    reason="Single-AZ by design in this non-production environment (settings.database.multi_az); "
+                    "prod runs Multi-AZ.",
+                )
+            )
+        if not settings.deletion_protection:
+            Validations.of(self.instance).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-RDS10",
+                    reason="Non-production environment meant to be torn down "
+                    "(settings.database.deletion_protection); prod has deletion protection.",
+                )
+            )
+
+    def allow_clients(self, *peers: ec2.IConnectable) -> None:
+        """Let `peers` reach the database where its clients connect (the proxy if there is one)."""
+        for peer in peers:
+            self.client_connections.allow_from(peer, ec2.Port.tcp(PORT), "PostgreSQL client")
+
+    def allow_direct(self, *peers: ec2.IConnectable) -> None:
+        """Let `peers` reach the instance itself (migrations run DDL, which bypasses the proxy)."""
+        for peer in peers:
+            self.instance.connections.allow_from(peer, ec2.Port.tcp(PORT), "PostgreSQL migrations")

@@ -1,0 +1,137 @@
+"""The dial-tasks queue, its DLQ, and the EventBridge Pipe that drains it."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
+from aws_cdk import aws_pipes as pipes, aws_sqs as sqs
+from constructs import Construct
+
+from stacks.settings import PipeSettings, QueueSettings
+
+
+class DialTaskQueues(Construct):
+    """SSE, TLS-only queues. The DLQ is the queue's redrive policy: for an SQS source, Pipes has
+    no dead-letter config of its own."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: QueueSettings,
+        visibility_timeout_seconds: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dlq = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(settings.dlq_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "DialTasks",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(settings.retention_days),
+            # Derived in settings from both function timeouts and the batching window.
+            visibility_timeout=Duration.seconds(visibility_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=settings.max_receive_count),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+
+class DialTaskPipe(Construct):
+    """queue -> filter -> batch -> enrichment -> dialer, with its own least-privilege role.
+
+    Pipes writes its log records with the pipe's execution role, so the role may create streams
+    and put events in exactly the pipe's log group. Execution data (payloads, with phone numbers)
+    is not logged.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source: sqs.IQueue,
+        enrichment: lambda_.IFunction,
+        target: lambda_.IFunction,
+        settings: PipeSettings,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("pipes.amazonaws.com"),
+            description="EventBridge Pipe: dial-tasks queue to enrichment to dialer",
+        )
+        # Written out rather than via grant helpers so the role holds exactly what Pipes uses.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadSourceQueue",
+                actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                resources=[source.queue_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="InvokeEnrichmentAndTarget",
+                actions=["lambda:InvokeFunction"],
+                resources=[enrichment.function_arn, target.function_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WritePipeLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                # The log group's Arn attribute ends in ":*", which covers its streams.
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        if source.encryption_master_key is not None:
+            source.encryption_master_key.grant_decrypt(self.role)
+
+        self.pipe = pipes.CfnPipe(
+            self,
+            "Pipe",
+            description="Dial tasks: filter, batch, enrich with campaign config, dial",
+            role_arn=self.role.role_arn,
+            source=source.queue_arn,
+            source_parameters=pipes.CfnPipe.PipeSourceParametersProperty(
+                sqs_queue_parameters=pipes.CfnPipe.PipeSourceSqsQueueParametersProperty(
+                    batch_size=settings.batch_size,
+                    maximum_batching_window_in_seconds=settings.batching_window_seconds,
+                ),
+                filter_criteria=pipes.CfnPipe.FilterCriteriaProperty(
+                    filters=[pipes.CfnPipe.FilterProperty(pattern=settings.filter_pattern_json)]
+                ),
+            ),
+            enrichment=enrichment.function_arn,
+            target=target.function_arn,
+            target_parameters=pipes.CfnPipe.PipeTargetParametersProperty(
+                # FIRE_AND_FORGET would hide the dialer's failures and batchItemFailures from the pipe.
+                lambda_function_parameters=pipes.CfnPipe.PipeTargetLambdaFunctionParametersProperty(
+                    invocation_type="REQUEST_RESPONSE"
+                )
+            ),
+            log_configuration=pipes.CfnPipe.PipeLogConfigurationProperty(
+                level="ERROR",
+                cloudwatch_logs_log_destination=pipes.CfnPipe.CloudwatchLogsLogDestinationProperty(
+                    log_group_arn=self.log_group.log_group_arn
+                ),
+            ),
+        )
+        # The role's policy must exist before the pipe first polls, or the pipe starts in a failed state.
+        self.pipe.node.add_dependency(self.role)
+
+    @property
+    def pipe_name(self) -> str:
+        # Ref of AWS::Pipes::Pipe is its name, the PipeName dimension of its metrics.
+        return self.pipe.ref

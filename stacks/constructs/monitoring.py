@@ -1,0 +1,286 @@
+"""Alarms that page through an encrypted SNS topic, and one dashboard with the same signals."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from aws_cdk import Duration, aws_cloudwatch as cw, aws_cloudwatch_actions as cw_actions, aws_iam as iam
+from aws_cdk import aws_kms as kms, aws_lambda as lambda_, aws_rds as rds, aws_sns as sns, aws_sqs as sqs
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+PERIOD = Duration.minutes(1)
+ERROR_RATE_PERCENT = 5
+RATE_LIMITED_SHARE_PERCENT = 20
+PIPE_FAILURE_METRICS = ("ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed")
+RDS_CPU_PERCENT = 80
+RDS_FREE_STORAGE_SHARE = 0.1
+RDS_CONNECTIONS_SHARE = 0.8
+CACHE_CPU_PERCENT = 80
+CACHE_MEMORY_PERCENT = 80
+
+
+class Monitoring(Construct):
+    """`alarms` maps a short name to each alarm; every alarm notifies `topic`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dashboard_name: str,
+        alarm_email: Optional[str],
+        metrics_namespace: str,
+        dialer_service: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(self, "TopicKey", enable_key_rotation=True, description="Alarm topic encryption")
+        # CloudWatch publishes alarm notifications itself, so it must be able to use the key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=["*"],
+            )
+        )
+        self.topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self._action = cw_actions.SnsAction(self.topic)
+        self.alarms: dict[str, cw.Alarm] = {}
+        self.metrics_namespace = metrics_namespace
+        self.dialer_service = dialer_service
+        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
+
+    # -- alarms ------------------------------------------------------------------------------
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cw.IMetric,
+        *,
+        threshold: float,
+        description: str,
+        comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods: int = 1,
+    ) -> cw.Alarm:
+        alarm = metric.create_alarm(
+            self,
+            name,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            comparison_operator=comparison,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms[name] = alarm
+        return alarm
+
+    def watch_queues(self, *, queue: sqs.IQueue, dlq: sqs.IQueue, oldest_message_seconds: int) -> None:
+        self.queue, self.dlq = queue, dlq
+        self._alarm(
+            "DlqMessages",
+            dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            threshold=0,
+            description="Dial tasks reached the DLQ after maxReceiveCount receives",
+        )
+        self._alarm(
+            "OldestDialTask",
+            queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+            threshold=oldest_message_seconds,
+            evaluation_periods=3,
+            description=f"The oldest dial task has waited over {oldest_message_seconds} s: the pipe is stalled",
+        )
+
+    def watch_function(self, name: str, function: lambda_.IFunction) -> None:
+        errors = function.metric_errors(period=PERIOD, statistic="Sum")
+        invocations = function.metric_invocations(period=PERIOD, statistic="Sum")
+        self._alarm(
+            f"{name}ErrorRate",
+            cw.MathExpression(
+                expression="100 * errors / invocations",
+                using_metrics={"errors": errors, "invocations": invocations},
+                label=f"{name} error rate (%)",
+                period=PERIOD,
+            ),
+            threshold=ERROR_RATE_PERCENT,
+            evaluation_periods=3,
+            description=f"{name}: more than {ERROR_RATE_PERCENT}% of invocations fail",
+        )
+        self._alarm(
+            f"{name}Throttles",
+            function.metric_throttles(period=PERIOD, statistic="Sum"),
+            threshold=0,
+            description=f"{name} is throttled at its reserved concurrency",
+        )
+
+    def pipe_metric(self, pipe_name: str, metric_name: str) -> cw.Metric:
+        return cw.Metric(
+            namespace="AWS/EventBridge/Pipes",
+            metric_name=metric_name,
+            dimensions_map={"PipeName": pipe_name},
+            statistic="Sum",
+            period=PERIOD,
+        )
+
+    def watch_pipe(self, pipe_name: str) -> None:
+        self.pipe_name = pipe_name
+        for metric_name in PIPE_FAILURE_METRICS:
+            self._alarm(
+                f"Pipe{metric_name}",
+                self.pipe_metric(pipe_name, metric_name),
+                threshold=0,
+                description=f"Pipe {metric_name}: records go back to the queue and retry",
+            )
+
+    def watch_database(self, instance: rds.DatabaseInstance, *, allocated_storage_gb: int, max_connections: int) -> None:
+        self.database = instance
+        self._alarm(
+            "DatabaseCpu",
+            instance.metric_cpu_utilization(period=Duration.minutes(5)),
+            threshold=RDS_CPU_PERCENT,
+            evaluation_periods=3,
+            description=f"RDS CPU above {RDS_CPU_PERCENT}%",
+        )
+        self._alarm(
+            "DatabaseFreeStorage",
+            instance.metric_free_storage_space(period=Duration.minutes(5)),
+            threshold=allocated_storage_gb * RDS_FREE_STORAGE_SHARE * 1024**3,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            description=f"RDS free storage below {RDS_FREE_STORAGE_SHARE:.0%} of the allocated storage",
+        )
+        self._alarm(
+            "DatabaseConnections",
+            instance.metric_database_connections(period=Duration.minutes(5), statistic="Maximum"),
+            threshold=int(max_connections * RDS_CONNECTIONS_SHARE),
+            description=f"RDS connections above {RDS_CONNECTIONS_SHARE:.0%} of max_connections ({max_connections})",
+        )
+
+    def cache_metric(self, node_id: str, metric_name: str, statistic: str = "Maximum") -> cw.Metric:
+        return cw.Metric(
+            namespace="AWS/ElastiCache",
+            metric_name=metric_name,
+            dimensions_map={"CacheClusterId": node_id},
+            statistic=statistic,
+            period=Duration.minutes(5),
+        )
+
+    def watch_cache(self, node_ids: Sequence[str]) -> None:
+        # Alarms on every node: after a failover the primary is another node.
+        self.cache_nodes = list(node_ids)
+        for index, node_id in enumerate(self.cache_nodes, start=1):
+            self._alarm(
+                f"CacheCpuNode{index}",
+                self.cache_metric(node_id, "EngineCPUUtilization"),
+                threshold=CACHE_CPU_PERCENT,
+                evaluation_periods=3,
+                description=f"Cache node {index}: engine CPU above {CACHE_CPU_PERCENT}%",
+            )
+            self._alarm(
+                f"CacheMemoryNode{index}",
+                self.cache_metric(node_id, "DatabaseMemoryUsagePercentage"),
+                threshold=CACHE_MEMORY_PERCENT,
+                description=f"Cache node {index}: memory above {CACHE_MEMORY_PERCENT}%",
+            )
+            self._alarm(
+                f"CacheEvictionsNode{index}",
+                self.cache_metric(node_id, "Evictions", "Sum"),
+                threshold=0,
+                description=f"Cache node {index} evicts keys: pacing state or dial claims may be lost",
+            )
+
+    def dialer_metric(self, metric_name: str) -> cw.Metric:
+        return cw.Metric(
+            namespace=self.metrics_namespace,
+            metric_name=metric_name,
+            dimensions_map={"service": self.dialer_service},
+            statistic="Sum",
+            period=PERIOD,
+        )
+
+    def watch_dialer_metrics(self) -> None:
+        self._alarm(
+            "RateLimitedShare",
+            cw.MathExpression(
+                expression="100 * deferred / (sent + deferred)",
+                using_metrics={"deferred": self.dialer_metric("Deferred"), "sent": self.dialer_metric("DialsSent")},
+                label="Deferred by the rate limit (%)",
+                period=PERIOD,
+            ),
+            threshold=RATE_LIMITED_SHARE_PERCENT,
+            evaluation_periods=5,
+            description=f"Over {RATE_LIMITED_SHARE_PERCENT}% of dial tasks wait for a slot: MaxCps is the bottleneck",
+        )
+        self._alarm(
+            "RedisUnavailable",
+            self.dialer_metric("RedisUnavailable"),
+            threshold=0,
+            description="The dialer cannot reach Redis and paces each container locally",
+        )
+
+    # -- dashboard ---------------------------------------------------------------------------
+
+    def build_dashboard(self, *, functions: dict[str, lambda_.IFunction]) -> None:
+        """Queue depth and achieved CPS on top, then one row per concern. Call after the watch_* methods."""
+        sent = self.dialer_metric("DialsSent")
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Queue depth",
+                left=[
+                    self.queue.metric_approximate_number_of_messages_visible(period=PERIOD, label="dial-tasks visible"),
+                    self.queue.metric_approximate_number_of_messages_not_visible(period=PERIOD, label="in flight"),
+                    self.dlq.metric_approximate_number_of_messages_visible(period=PERIOD, label="DLQ"),
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Achieved CPS (DialsSent per second)",
+                left=[
+                    cw.MathExpression(
+                        expression="sent / PERIOD(sent)", using_metrics={"sent": sent}, label="calls/s", period=PERIOD
+                    )
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cw.AlarmWidget(title="Rate-limited share", alarm=self.alarms["RateLimitedShare"], width=8),
+            cw.AlarmWidget(title="Redis unavailable", alarm=self.alarms["RedisUnavailable"], width=8),
+            cw.AlarmWidget(title="Oldest dial task", alarm=self.alarms["OldestDialTask"], width=8),
+        )
+        self.dashboard.add_widgets(
+            *[
+                cw.GraphWidget(
+                    title=f"{name}: errors and throttles",
+                    left=[function.metric_errors(period=PERIOD), function.metric_throttles(period=PERIOD)],
+                    right=[function.metric_duration(period=PERIOD, statistic="p99")],
+                    width=12,
+                )
+                for name, function in functions.items()
+            ]
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Pipe failures",
+                left=[self.pipe_metric(self.pipe_name, m) for m in PIPE_FAILURE_METRICS],
+                right=[self.pipe_metric(self.pipe_name, "EventCount")],
+                width=12,
+            ),
+            cw.AlarmWidget(title="DLQ messages", alarm=self.alarms["DlqMessages"], width=12),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="RDS",
+                left=[self.database.metric_cpu_utilization(), self.database.metric_database_connections()],
+                right=[self.database.metric_free_storage_space()],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="ElastiCache",
+                left=[self.cache_metric(n, "EngineCPUUtilization") for n in self.cache_nodes]
+                + [self.cache_metric(n, "DatabaseMemoryUsagePercentage") for n in self.cache_nodes],
+                right=[self.cache_metric(n, "Evictions", "Sum") for n in self.cache_nodes],
+                width=12,
+            ),
+        )

@@ -1,0 +1,169 @@
+"""One environment of the dial-task pipeline, composed as in DESIGN.md's diagram."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnParameter, Stack, aws_logs as logs
+from constructs import Construct
+
+from stacks.constructs.cache import Cache
+from stacks.constructs.database import Database
+from stacks.constructs.functions import DIALER_SERVICE, Functions
+from stacks.constructs.messaging import DialTaskPipe, DialTaskQueues
+from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.network import Network
+from stacks.settings import Settings
+
+
+class DialPipelineStack(Stack):
+    """scheduler -> SQS -> Pipe (filter, batch) -> enrichment (RDS) -> dialer (ElastiCache) -> worker."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs) -> None:
+        super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
+        retention = retention_for(settings.log_retention_days)
+
+        self.max_cps = CfnParameter(
+            self,
+            "MaxCps",
+            type="Number",
+            default=settings.max_cps,
+            min_value=1,
+            description="Global calls-per-second limit across every dialer (the dialer's MAX_CPS)",
+        )
+
+        self.network = Network(
+            self,
+            "Network",
+            cidr=settings.vpc_cidr,
+            max_azs=settings.max_azs,
+            nat_gateways=settings.nat_gateways,
+            flow_log_retention=retention,
+        )
+        vpc = self.network.vpc
+        self.database = Database(
+            self,
+            "Database",
+            vpc=vpc,
+            subnets=self.network.data_subnets,
+            settings=settings.database,
+            secrets_manager_endpoint=self.network.secrets_manager_endpoint,
+            rotation_subnets=self.network.function_subnets,
+        )
+        self.cache = Cache(self, "Cache", vpc=vpc, subnets=self.network.data_subnets, settings=settings.cache)
+        self.queues = DialTaskQueues(
+            self, "Queues", settings=settings.queue, visibility_timeout_seconds=settings.visibility_timeout_seconds
+        )
+
+        enrichment_env = {
+            "DB_SECRET_ARN": self.database.secret.secret_arn,
+            "CAMPAIGN_CACHE_TTL_SECONDS": str(settings.campaign_cache_ttl_seconds),
+        }
+        if self.database.endpoint_host is not None:
+            enrichment_env["DB_HOST"] = self.database.endpoint_host
+        self.functions = Functions(
+            self,
+            "Functions",
+            vpc=vpc,
+            subnets=self.network.function_subnets,
+            enrichment=settings.enrichment,
+            dialer=settings.dialer,
+            migration=settings.migration,
+            log_retention=retention,
+            common_environment={
+                "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
+                "LOG_LEVEL": settings.log_level,
+            },
+            enrichment_environment=enrichment_env,
+            dialer_environment={
+                "REDIS_HOST": self.cache.host,
+                "REDIS_PORT": str(self.cache.port),
+                "REDIS_TLS": "true",
+                "REDIS_AUTH_SECRET_ARN": self.cache.auth_token.secret_arn,
+                "NODE_WORKER_URL": settings.node_worker_url,
+                "MAX_CPS": self.max_cps.value_as_string,
+                "DEFER_QUEUE_URL": self.queues.queue.queue_url,
+                "CLAIM_TTL_SECONDS": str(settings.claim_ttl_seconds),
+            },
+            # Migrations run DDL against the instance itself, never through the proxy.
+            migration_environment={"DB_SECRET_ARN": self.database.secret.secret_arn},
+        )
+        enrichment = self.functions.enrichment
+        dialer = self.functions.dialer
+        migration = self.functions.migration
+
+        self.pipe = DialTaskPipe(
+            self,
+            "Pipe",
+            source=self.queues.queue,
+            enrichment=enrichment.function,
+            target=dialer.function,
+            settings=settings.pipe,
+            log_retention=retention,
+        )
+
+        # Grants: secrets by ARN, read-only; the dialer re-queues deferred tasks.
+        self.database.secret.grant_read(enrichment.function)
+        self.database.secret.grant_read(migration.function)
+        self.cache.auth_token.grant_read(dialer.function)
+        self.queues.queue.grant_send_messages(dialer.function)
+
+        # Connections, security group to security group.
+        self.database.allow_clients(enrichment.function)
+        self.database.allow_direct(migration.function)
+        self.cache.connections.allow_default_port_from(dialer.function, "Valkey over TLS from the dialer")
+        self.network.allow_secrets_manager_from(
+            enrichment.function, dialer.function, migration.function, self.database.rotation_security_group
+        )
+        self.network.allow_sqs_from(dialer.function)
+
+        # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
+        self.functions.run_migrations_after(self.database, self.network)
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            dashboard_name=settings.stack_name,
+            alarm_email=settings.alarm_email,
+            metrics_namespace=settings.metrics_namespace,
+            dialer_service=DIALER_SERVICE,
+        )
+        self.monitoring.watch_queues(
+            queue=self.queues.queue,
+            dlq=self.queues.dlq,
+            oldest_message_seconds=settings.queue.oldest_message_alarm_seconds,
+        )
+        self.monitoring.watch_function("Enrichment", enrichment.function)
+        self.monitoring.watch_function("Dialer", dialer.function)
+        self.monitoring.watch_pipe(self.pipe.pipe_name)
+        self.monitoring.watch_database(
+            self.database.instance,
+            allocated_storage_gb=settings.database.allocated_storage_gb,
+            max_connections=settings.database.max_connections,
+        )
+        self.monitoring.watch_cache(self.cache.node_ids())
+        self.monitoring.watch_dialer_metrics()
+        self.monitoring.build_dashboard(functions={"Enrichment": enrichment.function, "Dialer": dialer.function})
+
+
+# The retention periods CloudWatch Logs accepts, up to a year.
+_RETENTIONS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def retention_for(days: int) -> logs.RetentionDays:
+    """The shortest retention CloudWatch Logs accepts that keeps logs at least `days` days."""
+    for allowed in sorted(_RETENTIONS):
+        if allowed >= days:
+            return _RETENTIONS[allowed]
+    raise ValueError(f"log retention of {days} days is above the supported {max(_RETENTIONS)}")
