@@ -1,0 +1,589 @@
+"""Template assertions for every environment's DialPipeline stack (given settings, when synthesized,
+then the template holds what issue 2 asks for)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.settings import ENVIRONMENTS
+
+
+def resources(env, type_: str, props=None) -> dict:
+    return env.template.find_resources(type_, {"Properties": props} if props else None)
+
+
+def only(env, type_: str) -> tuple[str, dict]:
+    found = resources(env, type_)
+    assert len(found) == 1, f"expected one {type_}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def logical_id(env, prefix: str, type_: str) -> str:
+    matches = [k for k in resources(env, type_) if k.startswith(prefix)]
+    assert len(matches) == 1, f"{prefix} {type_}: {matches}"
+    return matches[0]
+
+
+def function(env, name: str) -> tuple[str, dict]:
+    lid = logical_id(env, f"Functions{name}Function", "AWS::Lambda::Function")
+    return lid, env.template_json["Resources"][lid]["Properties"]
+
+
+def policy_statements(env, role_prefix: str) -> list[dict]:
+    statements = []
+    for lid, policy in resources(env, "AWS::IAM::Policy").items():
+        if lid.startswith(role_prefix):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+# -- stack --------------------------------------------------------------------------------------
+
+
+def test_stack_name_and_max_cps_parameter(env):
+    assert env.stack.stack_name == f"DialPipeline-{env.settings.name}"
+    env.template.has_parameter(
+        "MaxCps", {"Type": "Number", "Default": env.settings.max_cps, "MinValue": 1}
+    )
+
+
+def test_stack_is_environment_agnostic(env):
+    # Synthesizes without an account or credentials.
+    assert env.stack.resolve(env.stack.account) == {"Ref": "AWS::AccountId"}
+
+
+# -- network ------------------------------------------------------------------------------------
+
+
+def test_vpc_with_public_egress_and_isolated_subnets_in_every_az(env):
+    env.template.has_resource_properties("AWS::EC2::VPC", {"CidrBlock": env.settings.vpc_cidr})
+    subnets = resources(env, "AWS::EC2::Subnet")
+    assert len(subnets) == 3 * env.settings.max_azs
+    for tier in ("public", "functions", "data"):
+        assert sum(tier in lid for lid in subnets) == env.settings.max_azs
+    assert len(resources(env, "AWS::EC2::NatGateway")) == env.settings.nat_gateways
+
+
+def test_flow_logs_to_cloudwatch_with_retention(env):
+    env.template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"}
+    )
+    flow_log_group = logical_id(env, "NetworkFlowLogGroup", "AWS::Logs::LogGroup")
+    assert env.template_json["Resources"][flow_log_group]["Properties"]["RetentionInDays"] >= env.settings.log_retention_days
+
+
+def test_only_the_endpoints_the_functions_need(env):
+    endpoints = resources(env, "AWS::EC2::VPCEndpoint")
+    services = sorted(json.dumps(e["Properties"]["ServiceName"]) for e in endpoints.values())
+    assert len(endpoints) == 2
+    assert "secretsmanager" in services[0] and "sqs" in services[1]
+    for endpoint in endpoints.values():
+        assert endpoint["Properties"]["VpcEndpointType"] == "Interface"
+        assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+
+
+def test_security_groups_open_to_each_other_by_group_never_by_cidr(env):
+    for lid, group in resources(env, "AWS::EC2::SecurityGroup").items():
+        for rule in group["Properties"].get("SecurityGroupIngress", []):
+            pytest.fail(f"{lid} has an inline ingress rule {rule}")
+    ingress = resources(env, "AWS::EC2::SecurityGroupIngress")
+    assert ingress
+    for lid, rule in ingress.items():
+        assert "SourceSecurityGroupId" in rule["Properties"], lid
+        assert not {"CidrIp", "CidrIpv6"} & set(rule["Properties"]), lid
+
+
+def ingress_between(env, source_prefix: str, target_prefix: str) -> list[dict]:
+    rules = []
+    for rule in resources(env, "AWS::EC2::SecurityGroupIngress").values():
+        props = rule["Properties"]
+        source = props["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+        target = props["GroupId"]["Fn::GetAtt"][0]
+        if source.startswith(source_prefix) and target.startswith(target_prefix):
+            rules.append(props)
+    return rules
+
+
+def test_enrichment_reaches_the_database_through_the_proxy_when_there_is_one(env):
+    if env.settings.database.use_proxy:
+        assert ingress_between(env, "FunctionsEnrichmentSecurityGroup", "DatabaseProxySecurityGroup")
+        assert ingress_between(env, "DatabaseProxySecurityGroup", "DatabaseSecurityGroup")
+        assert not ingress_between(env, "FunctionsEnrichmentSecurityGroup", "DatabaseSecurityGroup")
+    else:
+        [rule] = ingress_between(env, "FunctionsEnrichmentSecurityGroup", "DatabaseSecurityGroup")
+        assert rule["FromPort"] == rule["ToPort"] == 5432
+    assert ingress_between(env, "FunctionsMigrationSecurityGroup", "DatabaseSecurityGroup")
+    assert ingress_between(env, "DatabaseRotationSecurityGroup", "DatabaseSecurityGroup")
+
+
+def test_only_the_dialer_reaches_the_cache(env):
+    [rule] = ingress_between(env, "", "CacheSecurityGroup")
+    assert rule["SourceSecurityGroupId"]["Fn::GetAtt"][0].startswith("FunctionsDialerSecurityGroup")
+    assert rule["FromPort"] == rule["ToPort"] == env.settings.cache.port
+
+
+def test_endpoints_admit_exactly_their_callers(env):
+    secrets = {
+        r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0]
+        for r in ingress_between(env, "", "NetworkVpcSecretsManagerEndpointSecurityGroup")
+    }
+    assert secrets == {"FunctionsEnrichment", "FunctionsDialer", "FunctionsMigration", "DatabaseRotation"}
+    sqs = ingress_between(env, "", "NetworkVpcSqsEndpointSecurityGroup")
+    assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0] for r in sqs] == ["FunctionsDialer"]
+
+
+# -- database -----------------------------------------------------------------------------------
+
+
+def test_database_encrypted_private_backed_up_and_sized_per_environment(env):
+    db = env.settings.database
+    size = {"burstable4_graviton": "t4g", "memory6_graviton": "r6g"}[db.instance_class]
+    env.template.has_resource_properties(
+        "AWS::RDS::DBInstance",
+        {
+            "Engine": "postgres",
+            "StorageEncrypted": True,
+            "PubliclyAccessible": False,
+            "DBInstanceClass": f"db.{size}.{db.instance_size}",
+            "AllocatedStorage": str(db.allocated_storage_gb),
+            "MaxAllocatedStorage": db.max_allocated_storage_gb,
+            "MultiAZ": db.multi_az,
+            "DeletionProtection": db.deletion_protection,
+            "BackupRetentionPeriod": db.backup_retention_days,
+            "Port": "5432",
+        },
+    )
+
+
+def test_database_enforces_ssl(env):
+    env.template.has_resource_properties(
+        "AWS::RDS::DBParameterGroup", {"Family": "postgres17", "Parameters": {"rds.force_ssl": "1"}}
+    )
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    assert instance["Properties"]["DBParameterGroupName"]["Ref"].startswith("DatabaseParameters")
+
+
+def test_database_secret_is_generated_and_rotated(env):
+    env.template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {"GenerateSecretString": Match.object_like({"SecretStringTemplate": Match.string_like_regexp("username")})},
+    )
+    env.template.has_resource_properties(
+        "AWS::SecretsManager::RotationSchedule",
+        {"RotationRules": {"ScheduleExpression": f"rate({env.settings.database.credentials_rotation_days} days)"}},
+    )
+    env.template.resource_count_is("AWS::Serverless::Application", 1)
+
+
+def test_rds_proxy_per_settings(env):
+    proxies = resources(env, "AWS::RDS::DBProxy")
+    _, enrichment = function(env, "Enrichment")
+    if env.settings.database.use_proxy:
+        [proxy] = proxies.values()
+        assert proxy["Properties"]["RequireTLS"] is True
+        assert proxy["Properties"]["EngineFamily"] == "POSTGRESQL"
+        assert enrichment["Environment"]["Variables"]["DB_HOST"] == {
+            "Fn::GetAtt": [next(iter(proxies)), "Endpoint"]
+        }
+    else:
+        assert proxies == {}
+        assert "DB_HOST" not in enrichment["Environment"]["Variables"]
+
+
+def test_dev_is_small_and_prod_is_highly_available(dev, prod):
+    _, dev_db = only(dev, "AWS::RDS::DBInstance")
+    _, prod_db = only(prod, "AWS::RDS::DBInstance")
+    assert dev_db["Properties"]["DBInstanceClass"] == "db.t4g.micro"
+    assert (dev_db["Properties"]["MultiAZ"], dev_db["Properties"]["DeletionProtection"]) == (False, False)
+    assert (prod_db["Properties"]["MultiAZ"], prod_db["Properties"]["DeletionProtection"]) == (True, True)
+    assert len(resources(dev, "AWS::RDS::DBProxy")) == 0 and len(resources(prod, "AWS::RDS::DBProxy")) == 1
+    _, dev_cache = only(dev, "AWS::ElastiCache::ReplicationGroup")
+    _, prod_cache = only(prod, "AWS::ElastiCache::ReplicationGroup")
+    assert dev_cache["Properties"]["NumCacheClusters"] == 1
+    assert dev_cache["Properties"]["AutomaticFailoverEnabled"] is False
+    assert prod_cache["Properties"]["MultiAZEnabled"] is True
+    assert prod_cache["Properties"]["AutomaticFailoverEnabled"] is True
+    assert prod_cache["Properties"]["NumCacheClusters"] >= 2
+    assert len(resources(prod, "AWS::EC2::NatGateway")) > len(resources(dev, "AWS::EC2::NatGateway"))
+
+
+# -- cache --------------------------------------------------------------------------------------
+
+
+def test_cache_encrypted_with_auth_token_from_secrets_manager(env):
+    cache = env.settings.cache
+    token_secret = logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")
+    env.template.has_resource_properties(
+        "AWS::ElastiCache::ReplicationGroup",
+        {
+            "Engine": "valkey",
+            "TransitEncryptionEnabled": True,
+            "AtRestEncryptionEnabled": True,
+            "CacheNodeType": cache.node_type,
+            "NumCacheClusters": 1 + cache.replicas,
+            "MultiAZEnabled": cache.multi_az,
+            "AutomaticFailoverEnabled": cache.replicas > 0,
+            "Port": cache.port,
+            "AuthToken": {
+                "Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": token_secret}, ":SecretString:::}}"]]
+            },
+            "CacheSubnetGroupName": {"Ref": Match.string_like_regexp("CacheSubnets")},
+        },
+    )
+
+
+def test_cache_auth_token_secret_is_a_raw_string(env):
+    token_secret = logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")
+    generate = env.template_json["Resources"][token_secret]["Properties"]["GenerateSecretString"]
+    assert generate["ExcludePunctuation"] is True
+    # No SecretStringTemplate/GenerateStringKey: the SecretString is the token itself, not JSON.
+    assert "SecretStringTemplate" not in generate and "GenerateStringKey" not in generate
+
+
+def test_cache_subnets_are_isolated(env):
+    _, group = only(env, "AWS::ElastiCache::SubnetGroup")
+    assert all("dataSubnet" in s["Ref"] for s in group["Properties"]["SubnetIds"])
+
+
+# -- queues -------------------------------------------------------------------------------------
+
+
+def test_queue_sse_redrive_and_visibility_timeout_from_settings(env):
+    dlq = logical_id(env, "QueuesDeadLetterQueue", "AWS::SQS::Queue")
+    env.template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "SqsManagedSseEnabled": True,
+            "VisibilityTimeout": env.settings.visibility_timeout_seconds,
+            "RedrivePolicy": {
+                "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+                "maxReceiveCount": env.settings.queue.max_receive_count,
+            },
+        },
+    )
+    assert env.settings.visibility_timeout_seconds >= 6 * (
+        env.settings.enrichment.timeout_seconds + env.settings.dialer.timeout_seconds
+    )
+
+
+def test_dlq_keeps_messages_fourteen_days(env):
+    dlq = logical_id(env, "QueuesDeadLetterQueue", "AWS::SQS::Queue")
+    props = env.template_json["Resources"][dlq]["Properties"]
+    assert props["MessageRetentionPeriod"] == 14 * 86_400
+    assert props["SqsManagedSseEnabled"] is True
+
+
+def test_both_queues_refuse_requests_without_tls(env):
+    policies = resources(env, "AWS::SQS::QueuePolicy")
+    assert len(policies) == 2
+    for policy in policies.values():
+        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# -- pipe ---------------------------------------------------------------------------------------
+
+
+def test_pipe_source_filter_batching_enrichment_and_target(env):
+    pipe = env.settings.pipe
+    queue = logical_id(env, "QueuesDialTasks", "AWS::SQS::Queue")
+    enrichment, _ = function(env, "Enrichment")
+    dialer, _ = function(env, "Dialer")
+    env.template.has_resource_properties(
+        "AWS::Pipes::Pipe",
+        {
+            "Source": {"Fn::GetAtt": [queue, "Arn"]},
+            "SourceParameters": {
+                "SqsQueueParameters": {
+                    "BatchSize": pipe.batch_size,
+                    "MaximumBatchingWindowInSeconds": pipe.batching_window_seconds,
+                },
+                "FilterCriteria": {"Filters": [{"Pattern": pipe.filter_pattern_json}]},
+            },
+            "Enrichment": {"Fn::GetAtt": [enrichment, "Arn"]},
+            "Target": {"Fn::GetAtt": [dialer, "Arn"]},
+            "TargetParameters": {"LambdaFunctionParameters": {"InvocationType": "REQUEST_RESPONSE"}},
+        },
+    )
+    assert json.loads(pipe.filter_pattern_json) == {"body": {"phoneNumber": [{"exists": True}]}}
+
+
+def test_pipe_logs_errors_to_a_log_group_with_retention_without_payloads(env):
+    log_group = logical_id(env, "PipeLogGroup", "AWS::Logs::LogGroup")
+    _, pipe = only(env, "AWS::Pipes::Pipe")
+    config = pipe["Properties"]["LogConfiguration"]
+    assert config["CloudwatchLogsLogDestination"] == {"LogGroupArn": {"Fn::GetAtt": [log_group, "Arn"]}}
+    assert config["Level"] == "ERROR"
+    assert "IncludeExecutionData" not in config  # payloads carry phone numbers
+    assert env.template_json["Resources"][log_group]["Properties"]["RetentionInDays"] >= env.settings.log_retention_days
+
+
+def test_pipe_role_is_least_privilege_and_trusted_by_pipes(env):
+    role = logical_id(env, "PipeRole", "AWS::IAM::Role")
+    role_props = env.template_json["Resources"][role]["Properties"]
+    assert role_props["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "pipes.amazonaws.com"}}
+    ]
+    assert "ManagedPolicyArns" not in role_props
+    queue = logical_id(env, "QueuesDialTasks", "AWS::SQS::Queue")
+    enrichment, _ = function(env, "Enrichment")
+    dialer, _ = function(env, "Dialer")
+    log_group = logical_id(env, "PipeLogGroup", "AWS::Logs::LogGroup")
+    statements = {s["Sid"]: s for s in policy_statements(env, "PipeRole")}
+    assert set(statements) == {"ReadSourceQueue", "InvokeEnrichmentAndTarget", "WritePipeLogs"}
+    assert sorted(statements["ReadSourceQueue"]["Action"]) == [
+        "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"
+    ]
+    assert statements["ReadSourceQueue"]["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert statements["InvokeEnrichmentAndTarget"]["Action"] == "lambda:InvokeFunction"
+    invoked = sorted(r["Fn::GetAtt"][0] for r in statements["InvokeEnrichmentAndTarget"]["Resource"])
+    assert invoked == sorted([enrichment, dialer])
+    assert sorted(statements["WritePipeLogs"]["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statements["WritePipeLogs"]["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
+
+
+# -- functions ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,handler", [
+    ("Enrichment", "enrich_dial_task.handler.handler"),
+    ("Dialer", "dialer_worker.handler.handler"),
+    ("Migration", "db_migrate.handler.handler"),
+])
+def test_functions_runtime_arch_vpc_tracing_and_logs(env, name, handler):
+    sizes = {"Enrichment": env.settings.enrichment, "Dialer": env.settings.dialer, "Migration": env.settings.migration}[name]
+    _, props = function(env, name)
+    assert props["Runtime"] == "python3.14"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == handler
+    assert props["MemorySize"] == sizes.memory_mb
+    assert props["Timeout"] == sizes.timeout_seconds
+    assert props["ReservedConcurrentExecutions"] == sizes.reserved_concurrency
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert all("functionsSubnet" in s["Ref"] for s in props["VpcConfig"]["SubnetIds"])
+    assert len(props["VpcConfig"]["SubnetIds"]) == env.settings.max_azs
+    log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+    assert env.template_json["Resources"][log_group]["Properties"]["RetentionInDays"] >= env.settings.log_retention_days
+    assert props["Code"]["S3Key"].endswith(".zip")
+
+
+def test_enrichment_environment(env):
+    _, props = function(env, "Enrichment")
+    variables = props["Environment"]["Variables"]
+    db_secret = logical_id(env, "DatabaseInstanceSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    assert variables["DB_SECRET_ARN"] == {"Ref": db_secret}
+    assert variables["CAMPAIGN_CACHE_TTL_SECONDS"] == str(env.settings.campaign_cache_ttl_seconds)
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "enrich-dial-task"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == env.settings.metrics_namespace
+    assert variables["LOG_LEVEL"] == env.settings.log_level
+
+
+def test_dialer_environment(env):
+    _, props = function(env, "Dialer")
+    variables = props["Environment"]["Variables"]
+    cache = logical_id(env, "CacheReplicationGroup", "AWS::ElastiCache::ReplicationGroup")
+    queue = logical_id(env, "QueuesDialTasks", "AWS::SQS::Queue")
+    assert variables == {
+        "POWERTOOLS_SERVICE_NAME": "dialer-worker",
+        "POWERTOOLS_METRICS_NAMESPACE": env.settings.metrics_namespace,
+        "LOG_LEVEL": env.settings.log_level,
+        "REDIS_HOST": {"Fn::GetAtt": [cache, "PrimaryEndPoint.Address"]},
+        "REDIS_PORT": str(env.settings.cache.port),
+        "REDIS_TLS": "true",
+        "REDIS_AUTH_SECRET_ARN": {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")},
+        "NODE_WORKER_URL": env.settings.node_worker_url,
+        "MAX_CPS": {"Ref": "MaxCps"},
+        "DEFER_QUEUE_URL": {"Ref": queue},
+        "DIALER_RESERVED_CONCURRENCY": str(env.settings.dialer.reserved_concurrency),
+        "CLAIM_TTL_SECONDS": str(env.settings.claim_ttl_seconds),
+    }
+
+
+def test_no_secret_value_reaches_an_environment_variable(env):
+    for lid, fn in resources(env, "AWS::Lambda::Function").items():
+        text = json.dumps(fn["Properties"].get("Environment", {}))
+        assert "resolve:secretsmanager" not in text, lid
+        assert "PASSWORD" not in text.upper(), lid
+
+
+def test_secret_read_grants_by_arn(env):
+    db_secret = {"Ref": logical_id(env, "DatabaseInstanceSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
+    token = {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")}
+
+    def read_secrets(role_prefix):
+        return [
+            s["Resource"] for s in policy_statements(env, role_prefix)
+            if "secretsmanager:GetSecretValue" in as_list(s["Action"])
+        ]
+
+    assert read_secrets("FunctionsEnrichmentRole") == [db_secret]
+    assert read_secrets("FunctionsMigrationRole") == [db_secret]
+    assert read_secrets("FunctionsDialerRole") == [token]
+
+
+def test_dialer_may_send_deferred_tasks_to_the_queue_and_nothing_else_may(env):
+    queue = {"Fn::GetAtt": [logical_id(env, "QueuesDialTasks", "AWS::SQS::Queue"), "Arn"]}
+    senders = {
+        prefix: [s["Resource"] for s in policy_statements(env, prefix) if "sqs:SendMessage" in as_list(s["Action"])]
+        for prefix in ("FunctionsEnrichmentRole", "FunctionsDialerRole", "FunctionsMigrationRole", "PipeRole")
+    }
+    assert senders == {
+        "FunctionsEnrichmentRole": [], "FunctionsDialerRole": [queue], "FunctionsMigrationRole": [], "PipeRole": []
+    }
+
+
+def test_function_roles_write_only_their_own_logs(env):
+    for name in ("Enrichment", "Dialer", "Migration"):
+        role = logical_id(env, f"Functions{name}Role", "AWS::IAM::Role")
+        assert "ManagedPolicyArns" not in env.template_json["Resources"][role]["Properties"]
+        [logs] = [s for s in policy_statements(env, f"Functions{name}Role") if s.get("Sid") == "WriteOwnLogs"]
+        assert logs["Resource"] == {
+            "Fn::GetAtt": [logical_id(env, f"Functions{name}LogGroup", "AWS::Logs::LogGroup"), "Arn"]
+        }
+
+
+def test_migrations_run_as_a_trigger_after_the_database(env):
+    lid, trigger = only(env, "Custom::Trigger")
+    version = trigger["Properties"]["HandlerArn"]["Ref"]
+    assert version.startswith("FunctionsMigrationFunctionCurrentVersion")
+    assert trigger["Properties"]["ExecuteOnHandlerChange"] is True
+    assert trigger["Properties"]["InvocationType"] == "RequestResponse"
+    depends_on = set(trigger["DependsOn"])
+    instance, _ = only(env, "AWS::RDS::DBInstance")
+    assert instance in depends_on
+    assert any(d.startswith("DatabaseSecurityGroupfrom") and "FunctionsMigration" in d for d in depends_on)
+    assert any(d.startswith("NetworkVpcSecretsManagerEndpoint") for d in depends_on)
+
+
+# -- monitoring ---------------------------------------------------------------------------------
+
+
+def alarms(env) -> dict:
+    return {lid: a["Properties"] for lid, a in resources(env, "AWS::CloudWatch::Alarm").items()}
+
+
+def alarm(env, name: str) -> dict:
+    found = [props for lid, props in alarms(env).items() if lid.startswith(f"Monitoring{name}")]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def test_every_alarm_notifies_the_encrypted_topic(env):
+    topic, topic_props = only(env, "AWS::SNS::Topic")
+    key, key_props = only(env, "AWS::KMS::Key")
+    assert topic_props["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    assert key_props["Properties"]["EnableKeyRotation"] is True
+    assert "cloudwatch.amazonaws.com" in json.dumps(key_props["Properties"]["KeyPolicy"])
+    for lid, props in alarms(env).items():
+        assert props["AlarmActions"] == [{"Ref": topic}], lid
+    nodes = 1 + env.settings.cache.replicas
+    assert len(alarms(env)) == 2 + 2 * 2 + 3 + 3 + 3 * nodes + 2
+
+
+def test_email_subscription_only_when_configured(env):
+    subscriptions = resources(env, "AWS::SNS::Subscription")
+    if env.settings.alarm_email:
+        [subscription] = subscriptions.values()
+        assert subscription["Properties"]["Endpoint"] == env.settings.alarm_email
+    else:
+        assert subscriptions == {}
+
+
+def test_queue_alarms(env):
+    dlq = alarm(env, "DlqMessages")
+    assert (dlq["MetricName"], dlq["Namespace"], dlq["Threshold"]) == ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 0)
+    assert dlq["ComparisonOperator"] == "GreaterThanThreshold"
+    assert dlq["Dimensions"][0]["Value"]["Fn::GetAtt"][0].startswith("QueuesDeadLetterQueue")
+    oldest = alarm(env, "OldestDialTask")
+    assert oldest["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert oldest["Threshold"] == env.settings.queue.oldest_message_alarm_seconds
+    assert oldest["Dimensions"][0]["Value"]["Fn::GetAtt"][0].startswith("QueuesDialTasks")
+
+
+@pytest.mark.parametrize("name", ["Enrichment", "Dialer"])
+def test_function_error_rate_and_throttle_alarms(env, name):
+    rate = alarm(env, f"{name}ErrorRate")
+    assert rate["Threshold"] == 5
+    [expression] = [m for m in rate["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "100 * errors / invocations"
+    assert sorted(m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m) == [
+        "Errors", "Invocations"
+    ]
+    throttles = alarm(env, f"{name}Throttles")
+    assert (throttles["MetricName"], throttles["Threshold"]) == ("Throttles", 0)
+    fn, _ = function(env, name)
+    assert throttles["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": fn}}]
+
+
+@pytest.mark.parametrize("metric", ["ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed"])
+def test_pipe_alarms(env, metric):
+    props = alarm(env, f"Pipe{metric}")
+    pipe, _ = only(env, "AWS::Pipes::Pipe")
+    assert props["Namespace"] == "AWS/EventBridge/Pipes"
+    assert props["MetricName"] == metric
+    assert props["Dimensions"] == [{"Name": "PipeName", "Value": {"Ref": pipe}}]
+    assert props["Threshold"] == 0
+
+
+def test_database_alarms(env):
+    assert alarm(env, "DatabaseCpu")["MetricName"] == "CPUUtilization"
+    storage = alarm(env, "DatabaseFreeStorage")
+    assert storage["ComparisonOperator"] == "LessThanThreshold"
+    assert storage["Threshold"] == env.settings.database.allocated_storage_gb * 0.1 * 1024**3
+    connections = alarm(env, "DatabaseConnections")
+    assert connections["Threshold"] == int(env.settings.database.max_connections * 0.8)
+
+
+def test_cache_alarms_on_every_node(env):
+    cache, _ = only(env, "AWS::ElastiCache::ReplicationGroup")
+    for node in range(1, 2 + env.settings.cache.replicas):
+        for metric, name in [
+            ("EngineCPUUtilization", "CacheCpu"),
+            ("DatabaseMemoryUsagePercentage", "CacheMemory"),
+            ("Evictions", "CacheEvictions"),
+        ]:
+            props = alarm(env, f"{name}Node{node}")
+            assert props["Namespace"] == "AWS/ElastiCache" and props["MetricName"] == metric
+            assert props["Dimensions"] == [
+                {"Name": "CacheClusterId", "Value": {"Fn::Join": ["", [{"Ref": cache}, f"-{node:03d}"]]}}
+            ]
+
+
+def test_dialer_metric_alarms(env):
+    share = alarm(env, "RateLimitedShare")
+    assert share["Threshold"] == 20
+    [expression] = [m for m in share["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "100 * deferred / (sent + deferred)"
+    for stat in (m["MetricStat"] for m in share["Metrics"] if "MetricStat" in m):
+        assert stat["Metric"]["Namespace"] == env.settings.metrics_namespace
+        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "dialer-worker"}]
+        assert stat["Metric"]["MetricName"] in {"Deferred", "DialsSent"}
+    redis = alarm(env, "RedisUnavailable")
+    assert (redis["Namespace"], redis["MetricName"], redis["Threshold"]) == (
+        env.settings.metrics_namespace, "RedisUnavailable", 0
+    )
+    assert redis["Dimensions"] == [{"Name": "service", "Value": "dialer-worker"}]
+
+
+def test_dashboard_shows_queue_depth_and_achieved_cps_on_top(env):
+    _, dashboard = only(env, "AWS::CloudWatch::Dashboard")
+    assert dashboard["Properties"]["DashboardName"] == env.settings.stack_name
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    titles = ["Queue depth", "Achieved CPS", "Rate-limited share", "Redis unavailable", "Pipe failures", "RDS", "ElastiCache"]
+    positions = [body.find(t) for t in titles]
+    assert -1 not in positions, dict(zip(titles, positions))
+    assert positions[:2] == sorted(positions)[:2]
+    assert "sent / PERIOD(sent)" in body
+
+
+def test_every_environment_is_in_the_app(synthesized_app):
+    _, stacks, _, _ = synthesized_app
+    assert sorted(stacks) == sorted(ENVIRONMENTS)
