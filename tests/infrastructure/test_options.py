@@ -1,0 +1,43 @@
+"""Options that no shipped environment uses yet, and the Docker-free bundling command."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from stacks.constructs.functions import MIGRATIONS_DIR, PipLocalBundling
+from stacks.pipeline_stack import DialPipelineStack
+from stacks.settings import DEV
+
+from .conftest import cdk_context
+
+
+def test_alarm_email_subscribes_to_the_topic():
+    settings = dataclasses.replace(DEV, alarm_email="oncall@example.com")
+    stack = DialPipelineStack(App(context=cdk_context()), settings.stack_name, settings=settings)
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
+    )
+
+
+def test_pip_installs_wheels_for_the_lambda_platform_only():
+    command = PipLocalBundling(function="dialer_worker").pip_command("/out")
+    joined = " ".join(command)
+    assert "--only-binary=:all:" in command
+    assert "--python-version 3.14" in joined
+    assert "--platform manylinux_2_28_aarch64" in joined and "--platform manylinux2014_aarch64" in joined
+    assert "--implementation cp" in joined
+    assert command[-2:] == ["-r", str(PipLocalBundling(function="dialer_worker").requirements)]
+    assert "--target /out" in joined
+
+
+def test_asset_hash_follows_the_packaged_sources():
+    dialer = PipLocalBundling(function="dialer_worker")
+    assert dialer.asset_hash() == PipLocalBundling(function="dialer_worker").asset_hash()
+    assert dialer.asset_hash() != PipLocalBundling(function="enrich_dial_task").asset_hash()
+    # The migration package carries migrations/, so a new migration is a new asset.
+    migration = PipLocalBundling(function="db_migrate", extra_dirs=[MIGRATIONS_DIR])
+    assert migration.sources[-1] == MIGRATIONS_DIR
