@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from aws_cdk import App, Stack, Validations
+from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.app_builder import build_app
@@ -46,14 +45,14 @@ def test_dev_acknowledges_what_prod_fixes(dev, prod):
 def test_every_acknowledgement_is_still_needed(monkeypatch):
     """Without the acknowledgements, cdk-nag reports exactly the acknowledged findings: none is stale."""
     app = App(context=cdk_context())
-    stacks = build_app(app, [ENVIRONMENTS["dev"], ENVIRONMENTS["prod"]])
+    stacks = build_app(app, ENVIRONMENTS.values())
     acknowledged = {
         (path, rule) for stack in stacks.values() for path, rule, _ in acknowledgements(stack)
     }
 
     bare_app = App(context=cdk_context())
     monkeypatch.setattr(Validations, "acknowledge", lambda self, *rules: None)
-    bare = build_app(bare_app, [ENVIRONMENTS["dev"], ENVIRONMENTS["prod"]])
+    bare = build_app(bare_app, ENVIRONMENTS.values())
     found = set()
     for stack in bare.values():
         for violation in AwsSolutionsChecks().validate_scope(stack).violations:
