@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Duration, RemovalPolicy, Validations, Acknowledgment, aws_ec2 as ec2, aws_rds as rds
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations, aws_ec2 as ec2, aws_logs as logs
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -34,6 +35,8 @@ class Database(Construct):
         settings: DatabaseSettings,
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
         rotation_subnets: ec2.SubnetSelection,
+        instance_identifier: str,
+        log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -43,9 +46,19 @@ class Database(Construct):
         parameters = rds.ParameterGroup(
             self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
         )
+        # RDS would create the export's log group itself, kept forever; creating it first (hence
+        # the fixed instance name) gives it the environment's retention without a custom resource.
+        self.log_group = logs.LogGroup(
+            self,
+            "PostgresqlLogGroup",
+            log_group_name=f"/aws/rds/instance/{instance_identifier}/postgresql",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
+            instance_identifier=instance_identifier,
             engine=ENGINE,
             instance_type=ec2.InstanceType.of(
                 ec2.InstanceClass[settings.instance_class.upper()], ec2.InstanceSize[settings.instance_size.upper()]
@@ -70,6 +83,7 @@ class Database(Construct):
             cloudwatch_logs_exports=["postgresql"],
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
+        self.instance.node.default_child.add_dependency(self.log_group.node.default_child)  # type: ignore[union-attr]
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
 
         # The rotation function runs in the VPC and reaches Secrets Manager through the endpoint.

@@ -587,3 +587,15 @@ def test_dashboard_shows_queue_depth_and_achieved_cps_on_top(env):
 def test_every_environment_is_in_the_app(synthesized_app):
     _, stacks, _, _ = synthesized_app
     assert sorted(stacks) == sorted(ENVIRONMENTS)
+
+
+def test_postgresql_logs_exported_to_a_log_group_with_retention(env):
+    instance_id = f"dialpipeline-{env.settings.name}"
+    instance, props = only(env, "AWS::RDS::DBInstance")
+    assert props["Properties"]["DBInstanceIdentifier"] == instance_id
+    assert props["Properties"]["EnableCloudwatchLogsExports"] == ["postgresql"]
+    log_group = logical_id(env, "DatabasePostgresqlLogGroup", "AWS::Logs::LogGroup")
+    group = env.template_json["Resources"][log_group]["Properties"]
+    assert group["LogGroupName"] == f"/aws/rds/instance/{instance_id}/postgresql"
+    assert group["RetentionInDays"] >= env.settings.log_retention_days
+    assert log_group in props["DependsOn"]
