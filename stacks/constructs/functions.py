@@ -86,12 +86,14 @@ class PipLocalBundling:
         return digest.hexdigest()
 
     def try_bundle(self, output_dir: str, options: object = None, **_: object) -> bool:
+        # Every function pins its dependencies (lambdas/<function>/requirements.txt); a package
+        # without them would deploy and then fail on its first import.
+        for needed in [*self.sources, self.requirements]:
+            if not needed.exists():
+                raise FileNotFoundError(f"cannot bundle {self.function}: {needed} is missing")
         for source in self.sources:
-            if not source.is_dir():
-                raise FileNotFoundError(f"cannot bundle {self.function}: {source} is missing")
             shutil.copytree(source, Path(output_dir) / source.name, ignore=_IGNORE, dirs_exist_ok=True)
-        if self.requirements.is_file():
-            subprocess.run(self.pip_command(output_dir), check=True)
+        subprocess.run(self.pip_command(output_dir), check=True)
         return True
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
@@ -41,3 +43,10 @@ def test_asset_hash_follows_the_packaged_sources():
     # The migration package carries migrations/, so a new migration is a new asset.
     migration = PipLocalBundling(function="db_migrate", extra_dirs=[MIGRATIONS_DIR])
     assert migration.sources[-1] == MIGRATIONS_DIR
+
+
+def test_bundling_refuses_a_function_without_its_sources(tmp_path):
+    bundling = PipLocalBundling(function="no_such_function")
+    with pytest.raises(FileNotFoundError, match="no_such_function"):
+        bundling.try_bundle(str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
