@@ -22,7 +22,7 @@ class Database(Construct):
     """The instance, encrypted and SSL-only, with a generated secret rotated by a hosted function.
 
     `endpoint_host` is where the enrichment connects: the proxy when there is one, otherwise the
-    instance (the secret's own `host`). `connections` is what a client must be allowed into.
+    instance (the secret's own `host`). `client_connections` is what a client must be allowed into.
     """
 
     def __init__(
