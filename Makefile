@@ -33,5 +33,9 @@ test: install
 bench: install
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
+## Applies migrations/ to the database in DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD (creates it if missing).
+db-migrate: install
+	PYTHONPATH=lambdas $(BIN)/python -m db_migrate
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The Lambda code root, as in the deployed package: `from dialer_worker.handler import handler`.
 sys.path.insert(0, str(ROOT / "lambdas"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 # Powertools needs these to emit metrics outside Lambda; the values are the tests' own.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DialPipeline/test")

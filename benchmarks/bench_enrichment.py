@@ -1,0 +1,98 @@
+"""Enrichment batches of 10 against the local PostgreSQL: queries per batch and latency, cold and warm.
+
+Run: `.venv/bin/python benchmarks/bench_enrichment.py` (creates and drops its own database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DialPipeline/bench")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import psycopg  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
+
+from db_migrate.migrate import apply_migrations  # noqa: E402
+from enrich_dial_task.campaigns import CampaignStore, connect_with  # noqa: E402
+from enrich_dial_task.enrich import enrich_batch  # noqa: E402
+from local_pipeline.services import reuse_or_start_postgres  # noqa: E402
+
+BATCHES = 2000
+CAMPAIGNS = 50
+
+
+def records(i: int) -> list[dict]:
+    return [
+        {
+            "messageId": f"m-{i}-{j}",
+            "body": json.dumps(
+                {"campaignId": f"c-{(i * 10 + j) % CAMPAIGNS}", "contactId": f"k-{i}-{j}", "phoneNumber": f"+1415{i:04d}{j:03d}"}
+            ),
+        }
+        for j in range(10)
+    ]
+
+
+def run(store: CampaignStore, clear_cache: bool) -> dict:
+    latencies, queries = [], []
+    start = time.perf_counter()
+    for i in range(BATCHES):
+        if clear_cache:
+            store._cache.clear()
+        before = store.queries
+        t0 = time.perf_counter()
+        result = enrich_batch(records(i), store)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        queries.append(store.queries - before)
+        assert len(result.items) == 10
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "queries/batch": statistics.mean(queries),
+        "batches/s": BATCHES / elapsed,
+        "p50 ms": latencies[len(latencies) // 2],
+        "p99 ms": latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def main() -> None:
+    server, throwaway = reuse_or_start_postgres()
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(server.dsn(name), autocommit=True) as conn:
+            apply_migrations(conn)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO campaigns (id, name, status, config) VALUES (%s, %s, 'active', %s)",
+                    [(f"c-{i}", f"C{i}", Jsonb({"audioFileUrl": "s3://a.wav", "ivrFlow": {}})) for i in range(CAMPAIGNS)],
+                )
+        params = {"host": server.host, "port": server.port, "dbname": name, "user": server.user}
+        store = CampaignStore(connect_with(params), ttl_seconds=60)
+        cold = run(store, clear_cache=True)
+        warm = run(store, clear_cache=False)
+        store.close()
+    finally:
+        with psycopg.connect(server.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if throwaway:
+            throwaway.destroy()
+    print(f"enrichment, batches of 10, {BATCHES} batches each, {CAMPAIGNS} campaigns")
+    print(f"{'cache':<6} {'queries/batch':>14} {'batches/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, row in (("cold", cold), ("warm", warm)):
+        print(f"{label:<6} {row['queries/batch']:>14.2f} {row['batches/s']:>10.0f} {row['p50 ms']:>8.3f} {row['p99 ms']:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()

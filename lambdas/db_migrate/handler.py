@@ -1,0 +1,20 @@
+"""Deploy-time trigger: applies migrations/ to RDS so a fresh environment works after `cdk deploy`."""
+
+from __future__ import annotations
+
+import psycopg
+from aws_lambda_powertools import Logger
+
+from db_migrate.migrate import apply_migrations
+from shared.postgres import connection_params
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    # Raising fails the trigger, and with it the deployment: no environment without its schema.
+    with psycopg.connect(**connection_params(), connect_timeout=10) as conn:
+        applied = apply_migrations(conn)
+    logger.info("migrations applied", extra={"applied": applied})
+    return {"applied": applied}

@@ -1,0 +1,49 @@
+"""Ordered, idempotent, concurrency-safe application of migrations/*.sql."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import psycopg
+
+# Any fixed number: every migrator takes the same transaction-scoped advisory lock, so two runs
+# (a deploy and an operator, say) apply each file once, one after the other.
+_LOCK_KEY = 7_340_001
+
+
+def migrations_dir() -> Path:
+    """MIGRATIONS_DIR if set; else `migrations/` beside the package (the Lambda asset's layout);
+    else the repository's top-level `migrations/`."""
+    if os.environ.get("MIGRATIONS_DIR"):
+        return Path(os.environ["MIGRATIONS_DIR"])
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "migrations", here.parent.parent / "migrations"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"no migrations/ directory near {here}; set MIGRATIONS_DIR")
+
+
+def apply_migrations(conn: psycopg.Connection, directory: Optional[Path] = None) -> list[str]:
+    """Applies every migration not yet recorded in schema_migrations; returns the versions applied."""
+    files = sorted((directory or migrations_dir()).glob("*.sql"))
+    if not files:
+        raise FileNotFoundError(f"no *.sql files in {directory or migrations_dir()}")
+    applied_now = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for path in files:
+            version = path.stem
+            if version in done:
+                continue
+            # No parameters: psycopg sends the file as one simple query, several statements allowed.
+            conn.execute(path.read_text(encoding="utf-8"))
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied_now.append(version)
+    return applied_now

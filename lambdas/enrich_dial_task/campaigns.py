@@ -1,0 +1,104 @@
+"""Campaign configs from PostgreSQL: one query per batch, a short per-container cache."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+import psycopg
+
+# Well inside the enrichment's 5 s timeout, so a slow database is an error Pipes retries, not a
+# Lambda timeout.
+STATEMENT_TIMEOUT_MS = 2000
+CONNECT_TIMEOUT_S = 2
+
+_QUERY = "SELECT id, name, status, config FROM campaigns WHERE id = ANY(%s)"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    name: str
+    status: str
+    config: dict
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+class CampaignStore:
+    """Loads campaigns by id. Unknown ids are cached too, so a flood of tasks for a deleted
+    campaign costs one query per TTL, not one per batch.
+
+    The connection is opened on first use, reused across invocations, and dropped after any
+    database error so the next batch reconnects.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection],
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connect = connect
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._conn: Optional[psycopg.Connection] = None
+        self._cache: dict[str, tuple[float, Optional[Campaign]]] = {}
+        self.queries = 0
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, Optional[Campaign]]:
+        """{id: Campaign, or None when no such campaign}. Raises psycopg.Error on database faults."""
+        now = self._clock()
+        wanted = set(ids)
+        found: dict[str, Optional[Campaign]] = {}
+        missing = []
+        for campaign_id in wanted:
+            cached = self._cache.get(campaign_id)
+            if cached is not None and cached[0] > now:
+                found[campaign_id] = cached[1]
+            else:
+                missing.append(campaign_id)
+        if missing:
+            loaded = self._query(missing)
+            expires = now + self._ttl
+            for campaign_id in missing:
+                found[campaign_id] = loaded.get(campaign_id)
+                if self._ttl > 0:
+                    self._cache[campaign_id] = (expires, found[campaign_id])
+        return found
+
+    def _query(self, ids: list[str]) -> dict[str, Campaign]:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = self._connect()
+            self.queries += 1
+            rows = self._conn.execute(_QUERY, (ids,)).fetchall()
+        except psycopg.Error:
+            self.close()
+            raise
+        return {row[0]: Campaign(row[0], row[1], row[2], row[3] or {}) for row in rows}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+def connect_with(params: dict) -> Callable[[], psycopg.Connection]:
+    """A connection factory: autocommit (reads only), bounded connect and statement time."""
+
+    def connect() -> psycopg.Connection:
+        return psycopg.connect(
+            **params,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            application_name="enrich-dial-task",
+        )
+
+    return connect

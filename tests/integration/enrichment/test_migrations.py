@@ -1,0 +1,70 @@
+"""The migration and its runner against real PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import uuid
+
+import psycopg
+
+from db_migrate.migrate import apply_migrations
+from conftest import ROOT
+
+
+def test_applies_once_and_is_idempotent(postgres_server, fresh_database):
+    with psycopg.connect(postgres_server.dsn(fresh_database), autocommit=True) as conn:
+        assert apply_migrations(conn) == ["0001_campaigns"]
+        assert apply_migrations(conn) == []
+        cols = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = 'campaigns' ORDER BY ordinal_position"
+        ).fetchall()
+    assert cols == [
+        ("id", "text"),
+        ("name", "text"),
+        ("status", "text"),
+        ("config", "jsonb"),
+        ("updated_at", "timestamp with time zone"),
+    ]
+
+
+def test_concurrent_runs_apply_each_file_once(postgres_server, fresh_database):
+    results, errors = [], []
+
+    def run():
+        try:
+            with psycopg.connect(postgres_server.dsn(fresh_database), autocommit=True) as conn:
+                results.append(apply_migrations(conn))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(results) == [[]] * 5 + [["0001_campaigns"]]
+
+
+def test_cli_creates_the_database_and_migrates(postgres_server):
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT / "lambdas"),
+        "DB_HOST": postgres_server.host,
+        "DB_PORT": str(postgres_server.port),
+        "DB_NAME": name,
+        "DB_USER": postgres_server.user,
+    }
+    try:
+        first = subprocess.run([sys.executable, "-m", "db_migrate"], env=env, capture_output=True, text=True)
+        assert first.returncode == 0, first.stderr
+        assert "applied: 0001_campaigns" in first.stdout
+        second = subprocess.run([sys.executable, "-m", "db_migrate"], env=env, capture_output=True, text=True)
+        assert "nothing (up to date)" in second.stdout
+    finally:
+        with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
