@@ -1,0 +1,208 @@
+"""One batch: reserve slots (or defer), dial each task at its slot, settle claims, report failures.
+
+No Lambda types: the handler passes a function that says how much time is left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from redis.exceptions import RedisError
+
+from dialer_worker.config import DialerConfig
+from dialer_worker.deferral import Deferrer
+from dialer_worker.items import BadItem, DialItem, parse_item
+from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, SLACK, LocalPacer, RedisPacer
+from dialer_worker.worker_client import Outcome, WorkerClient
+
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 3.0
+# Kept free at the end of the invocation: the last call's HTTP round trip, settling claims and
+# deferring. A task whose slot falls later is deferred, not dialed.
+SAFETY_MARGIN_MS = int((CONNECT_TIMEOUT_S + READ_TIMEOUT_S) * 1000) + 1000
+# A call leaving later than this after its slot could crowd a rolling second (pacing.SLACK): it is
+# deferred instead.
+LATE_TOLERANCE_S = SLACK
+# After Redis fails, the next attempt to use it waits this long (degraded pacing meanwhile).
+REDIS_RETRY_AFTER_S = 2.0
+
+
+@dataclass
+class BatchReport:
+    failures: list[str] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)  # DialsSent, DialsFailed, Deferred, ...
+    drops: list[tuple[str, Optional[str], Any]] = field(default_factory=list)  # reason, messageId, phone
+    pacing_delay_ms: list[float] = field(default_factory=list)
+    effective_cps: Optional[float] = None
+    redis_unavailable: bool = False
+    redis_error: Optional[str] = None
+
+
+class RedisHealth:
+    """Remembers a Redis failure for a short while, so a dead Redis costs one timeout, not one per batch."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._down_until = 0.0
+        self.ever_failed = False
+
+    def usable(self) -> bool:
+        return self._clock() >= self._down_until
+
+    def failed(self) -> None:
+        self.ever_failed = True
+        self._down_until = self._clock() + REDIS_RETRY_AFTER_S
+
+    def ok(self) -> None:
+        self._down_until = 0.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        config: DialerConfig,
+        pacer: RedisPacer,
+        worker: WorkerClient,
+        deferrer: Deferrer,
+        executor: ThreadPoolExecutor,
+        health: Optional[RedisHealth] = None,
+        local_pacer: Optional[LocalPacer] = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.pacer = pacer
+        self.worker = worker
+        self.deferrer = deferrer
+        self.executor = executor
+        self.health = health or RedisHealth(clock)
+        self.local_pacer = local_pacer or LocalPacer(clock)
+        self._clock = clock
+        self._sleep = sleep
+
+    def run(self, raw_items: list, remaining_ms: Callable[[], int]) -> BatchReport:
+        report = BatchReport()
+        items: list[DialItem] = []
+        seen: set[str] = set()
+        for raw in raw_items if isinstance(raw_items, list) else []:
+            parsed = parse_item(raw)
+            if isinstance(parsed, BadItem):
+                report.drops.append((parsed.reason, parsed.message_id, (raw or {}).get("phoneNumber") if isinstance(raw, dict) else None))
+                report.counts["DialsDropped"] += 1
+            elif parsed.message_id in seen:
+                # Pipes never repeats a messageId in one batch; if it did, one failure entry covers both.
+                report.drops.append(("repeated_message_id", parsed.message_id, parsed.phone_number))
+            else:
+                seen.add(parsed.message_id)
+                items.append(parsed)
+        if not items:
+            return report
+
+        max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
+        decisions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report)
+        started = self._clock()
+
+        to_defer: list[tuple[DialItem, int]] = []
+        to_dial: list[tuple[DialItem, float]] = []
+        for item, decision in zip(items, decisions):
+            if decision.kind == DUPLICATE:
+                report.counts["DuplicateSuppressed"] += 1
+            elif decision.kind in (DEFER, IN_FLIGHT):
+                to_defer.append((item, max(decision.wait_us // 1000, 1)))
+            elif decision.kind == DIAL:
+                to_dial.append((item, started + decision.wait_us / 1_000_000))
+
+        outcomes, late = self._dial_at_slots(to_dial, remaining_ms, report)
+        to_defer += [(item, 1000) for item in late]
+        self._settle(outcomes, late, use_redis, report)
+        self._defer(to_defer, report)
+        return report
+
+    def _reserve(self, items, max_wait_ms, remaining, report):
+        if self.health.usable():
+            try:
+                reservation = self.pacer.reserve(
+                    [(i.call_id, i.campaign_id, i.campaign_max_cps) for i in items],
+                    max_cps=self.config.max_cps,
+                    max_wait_ms=max_wait_ms,
+                    lease_ms=remaining + 5000,
+                )
+                self.health.ok()
+                report.effective_cps = reservation.effective_cps
+                return reservation.decisions, True
+            except (RedisError, OSError) as exc:
+                self.health.failed()
+                report.redis_error = f"{type(exc).__name__}: {exc}"
+        report.redis_unavailable = True
+        reservation = self.local_pacer.reserve(len(items), cps=self.config.degraded_cps, max_wait_ms=max_wait_ms)
+        report.effective_cps = reservation.effective_cps
+        return reservation.decisions, False
+
+    def _dial_at_slots(self, to_dial, remaining_ms, report):
+        futures: list[tuple[DialItem, Future]] = []
+        late: list[DialItem] = []
+        for item, at in sorted(to_dial, key=lambda pair: pair[1]):
+            delay = at - self._clock()
+            if delay > 0:
+                self._sleep(delay)
+            lateness = self._clock() - at
+            if lateness > LATE_TOLERANCE_S:
+                late.append(item)
+                continue
+            report.pacing_delay_ms.append(max(0.0, delay) * 1000)
+            read_timeout = max(0.2, min(READ_TIMEOUT_S, (remaining_ms() - 1000) / 1000 - CONNECT_TIMEOUT_S))
+            futures.append(
+                (item, self.executor.submit(self.worker.dial, item.dial_command(), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout))
+            )
+        outcomes = [(item, future.result()) for item, future in futures]
+        return outcomes, late
+
+    def _settle(self, outcomes, late, use_redis, report):
+        accepted, released = [], [i.call_id for i in late]
+        overloaded = False
+        for item, (outcome, status) in outcomes:
+            if outcome.delivered:
+                accepted.append(item.call_id)
+                report.counts["DialsSent"] += 1
+            elif outcome is Outcome.REJECTED:
+                # The worker will never take it: kept as settled so no redelivery dials it.
+                accepted.append(item.call_id)
+                report.counts["DialsDropped"] += 1
+                report.drops.append((f"worker_rejected_{status}", item.message_id, item.phone_number))
+            else:
+                report.failures.append(item.message_id)
+                report.counts["DialsFailed"] += 1
+                if outcome.surely_not_taken:
+                    released.append(item.call_id)
+                if outcome is Outcome.OVERLOADED:
+                    overloaded = True
+                    report.counts["WorkerOverloaded"] += 1
+        if not use_redis:
+            return
+        try:
+            if overloaded:
+                self.pacer.slow_down(max_cps=self.config.max_cps)
+            successes = report.counts["DialsSent"]
+            raise_rate = successes if (report.effective_cps or 0) < self.config.max_cps else 0
+            self.pacer.finish(accepted=accepted, released=released, successes=raise_rate, max_cps=self.config.max_cps)
+        except (RedisError, OSError) as exc:
+            # Claims stay "dialing" until their lease ends; a redelivery then re-sends with the
+            # same Idempotency-Key and the worker answers 409. Nothing is dialed twice.
+            self.health.failed()
+            report.redis_unavailable = True
+            report.redis_error = f"{type(exc).__name__}: {exc}"
+
+    def _defer(self, to_defer, report):
+        if not to_defer:
+            return
+        failed = self.deferrer.defer([(item.message_id, item.task_body(), wait_ms) for item, wait_ms in to_defer])
+        for item, _ in to_defer:
+            if item.message_id in failed:
+                report.failures.append(item.message_id)
+            else:
+                report.counts["Deferred"] += 1

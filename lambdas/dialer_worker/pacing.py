@@ -1,0 +1,203 @@
+"""Fleet-wide pacing (GCRA, zero burst) and dial claims in Redis: one script call per batch.
+
+Every key lives under one hash tag, `{<prefix>}`, so the scripts also run on cluster-mode and
+serverless caches. The clock is Redis `TIME`: no Lambda's own clock is trusted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+# Slots are spaced (1 + SLACK) / rate apart. A call that leaves up to SLACK seconds after its slot
+# therefore still keeps every rolling one-second window at or under the rate; a call that would
+# leave later than that is not dialed (see dispatch.LATE_TOLERANCE_S). The price: 2% of MAX_CPS.
+SLACK = 0.02
+
+DIAL, DEFER, DUPLICATE, IN_FLIGHT = 0, 1, 2, 3
+
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local max_cps = tonumber(ARGV[1])
+local max_wait = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local claim_ttl = tonumber(ARGV[4])
+local slack = tonumber(ARGV[5])
+local rate = tonumber(redis.call('GET', KEYS[2]) or max_cps)
+if rate > max_cps then rate = max_cps end
+local interval = (1 + slack) * 1000000 / rate
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+if tat < now then tat = now end
+local ctats = {}
+local out = {}
+local n = (#KEYS - 2) / 2
+for i = 1, n do
+  local claim_key = KEYS[1 + 2 * i]
+  local ckey = KEYS[2 + 2 * i]
+  local ccps = tonumber(ARGV[5 + i])
+  local claim = redis.call('GET', claim_key)
+  if claim == 'a' then
+    out[#out + 1] = 2; out[#out + 1] = 0
+  elseif claim and tonumber(claim) > now then
+    out[#out + 1] = 3; out[#out + 1] = math.floor((tonumber(claim) - now) / 1000)
+  else
+    local slot = tat
+    if ccps > 0 then
+      local ctat = ctats[ckey] or tonumber(redis.call('GET', ckey) or 0)
+      if ctat > slot then slot = ctat end
+    end
+    if slot - now > max_wait then
+      out[#out + 1] = 1; out[#out + 1] = math.floor((slot - now) / 1000)
+    else
+      tat = slot + interval
+      if ccps > 0 then ctats[ckey] = slot + (1 + slack) * 1000000 / ccps end
+      redis.call('SET', claim_key, string.format('%d', slot + lease), 'PX', claim_ttl)
+      out[#out + 1] = 0; out[#out + 1] = math.floor(slot - now)
+    end
+  end
+end
+if tat > now then
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+end
+for k, v in pairs(ctats) do
+  redis.call('SET', k, string.format('%d', v), 'PX', math.floor((v - now) / 1000) + 1000)
+end
+out[#out + 1] = math.floor(rate * 1000)
+return out
+"""
+
+_FINISH = """
+local max_cps = tonumber(ARGV[1])
+local increase = tonumber(ARGV[2])
+for i = 2, #KEYS do
+  if ARGV[i + 1] == 'a' then
+    redis.call('SET', KEYS[i], 'a', 'KEEPTTL')
+  else
+    redis.call('DEL', KEYS[i])
+  end
+end
+if increase > 0 then
+  local r = tonumber(redis.call('GET', KEYS[1]) or max_cps) + increase
+  if r >= max_cps then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], tostring(r)) end
+end
+return 1
+"""
+
+_SLOW_DOWN = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', tonumber(ARGV[4])) then
+  local max_cps = tonumber(ARGV[1])
+  local r = tonumber(redis.call('GET', KEYS[1]) or max_cps)
+  if r > max_cps then r = max_cps end
+  r = math.max(tonumber(ARGV[3]), r * tonumber(ARGV[2]))
+  redis.call('SET', KEYS[1], tostring(r))
+  return tostring(r)
+end
+return false
+"""
+
+# Multiplicative decrease on 429/503, at most once per cool-down across the whole fleet.
+DECREASE_FACTOR = 0.5
+COOL_DOWN_MS = 2000
+MIN_RATE_SHARE = 0.05
+# Additive increase: each accepted call gives back 1% of MAX_CPS.
+INCREASE_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: int  # DIAL, DEFER, DUPLICATE, IN_FLIGHT
+    wait_us: int = 0  # DIAL: offset from now; DEFER/IN_FLIGHT: how long until a slot or the lease ends
+
+
+@dataclass(frozen=True)
+class Reservation:
+    decisions: list[Decision]
+    effective_cps: float
+
+
+class RedisPacer:
+    def __init__(self, client, *, prefix: str, claim_ttl_seconds: int) -> None:
+        self._redis = client
+        self._tag = "{" + prefix + "}"
+        self._claim_ttl_ms = claim_ttl_seconds * 1000
+        self._reserve = client.register_script(_RESERVE)
+        self._finish = client.register_script(_FINISH)
+        self._slow_down = client.register_script(_SLOW_DOWN)
+        self.round_trips = 0
+
+    @property
+    def rate_key(self) -> str:
+        return f"{self._tag}:rate"
+
+    def claim_key(self, call_id: str) -> str:
+        return f"{self._tag}:claim:{call_id}"
+
+    def _campaign_key(self, campaign_id: str) -> str:
+        return f"{self._tag}:tat:campaign:{campaign_id}"
+
+    def reserve(
+        self,
+        tasks: Sequence[tuple[str, str, Optional[float]]],
+        *,
+        max_cps: float,
+        max_wait_ms: int,
+        lease_ms: int,
+    ) -> Reservation:
+        """tasks: (call_id, campaign_id, campaign max CPS or None). One round trip."""
+        keys = [f"{self._tag}:tat", self.rate_key]
+        args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK]
+        for call_id, campaign_id, campaign_cps in tasks:
+            keys += [self.claim_key(call_id), self._campaign_key(campaign_id)]
+            args.append(campaign_cps or 0)
+        self.round_trips += 1
+        reply = self._reserve(keys=keys, args=args)
+        decisions = [Decision(int(reply[i]), int(reply[i + 1])) for i in range(0, len(reply) - 1, 2)]
+        return Reservation(decisions, int(reply[-1]) / 1000)
+
+    def finish(self, *, accepted: Sequence[str], released: Sequence[str], successes: int, max_cps: float) -> None:
+        """Marks accepted calls, releases claims of calls that surely did not go out, and raises the
+        shared rate additively. Claims of ambiguous calls are left to their lease. One round trip."""
+        if not accepted and not released and not successes:
+            return
+        keys = [self.rate_key] + [self.claim_key(c) for c in (*accepted, *released)]
+        args = [max_cps, successes * INCREASE_SHARE * max_cps] + ["a"] * len(accepted) + ["d"] * len(released)
+        self.round_trips += 1
+        self._finish(keys=keys, args=args)
+
+    def slow_down(self, *, max_cps: float) -> Optional[float]:
+        """Halves the shared rate unless another worker did so within the cool-down."""
+        self.round_trips += 1
+        reply = self._slow_down(
+            keys=[self.rate_key, f"{self._tag}:cooldown"],
+            args=[max_cps, DECREASE_FACTOR, max(0.5, max_cps * MIN_RATE_SHARE), COOL_DOWN_MS],
+        )
+        return float(reply) if reply else None
+
+    def effective_cps(self, max_cps: float) -> float:
+        value = self._redis.get(self.rate_key)
+        return min(max_cps, float(value)) if value else max_cps
+
+
+class LocalPacer:
+    """Pacing without Redis: this container alone at MAX_CPS / reserved concurrency, so the whole
+    fleet stays under MAX_CPS even when every container is degraded at once."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._next = 0.0
+
+    def reserve(self, count: int, *, cps: float, max_wait_ms: int) -> Reservation:
+        now = self._clock()
+        interval = (1 + SLACK) / cps
+        slot = max(now, self._next)
+        decisions = []
+        for _ in range(count):
+            if (slot - now) * 1000 > max_wait_ms:
+                decisions.append(Decision(DEFER, int((slot - now) * 1_000_000)))
+                continue
+            decisions.append(Decision(DIAL, int((slot - now) * 1_000_000)))
+            slot += interval
+        self._next = slot
+        return Reservation(decisions, cps)

@@ -1,0 +1,52 @@
+"""Pure pieces of the dialer: callIds, reply classification, local pacing, deferral delays."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialer_worker.config import DialerConfig
+from dialer_worker.deferral import delay_for
+from dialer_worker.items import call_id_for
+from dialer_worker.pacing import DEFER, DIAL, SLACK, LocalPacer
+from dialer_worker.worker_client import Outcome, classify
+
+
+def test_call_id_is_deterministic_and_distinguishes_attempts():
+    assert call_id_for("c", "k", 0) == call_id_for("c", "k", 0)
+    assert len({call_id_for("c", "k", 0), call_id_for("c", "k", 1), call_id_for("c", "k2", 0), call_id_for("c2", "k", 0)}) == 4
+    # Separator: ("a", "bc") and ("ab", "c") are different tasks.
+    assert call_id_for("a", "bc", 0) != call_id_for("ab", "c", 0)
+
+
+@pytest.mark.parametrize(
+    "status, outcome",
+    [(200, Outcome.ACCEPTED), (202, Outcome.ACCEPTED), (409, Outcome.ALREADY_ACCEPTED), (429, Outcome.OVERLOADED),
+     (503, Outcome.OVERLOADED), (400, Outcome.REJECTED), (422, Outcome.REJECTED), (500, Outcome.FAILED), (502, Outcome.FAILED)],
+)
+def test_worker_replies(status, outcome):
+    assert classify(status) is outcome
+
+
+def test_local_pacer_spaces_calls_and_defers_past_the_budget():
+    now = [100.0]
+    pacer = LocalPacer(clock=lambda: now[0])
+    reservation = pacer.reserve(5, cps=10, max_wait_ms=250)
+    kinds = [d.kind for d in reservation.decisions]
+    assert kinds == [DIAL, DIAL, DIAL, DEFER, DEFER]
+    assert [d.wait_us for d in reservation.decisions[:3]] == [0, round(102_000), round(204_000)]
+
+
+def test_degraded_rate_divides_max_cps_by_concurrency():
+    config = DialerConfig.from_env({"MAX_CPS": "100", "DIALER_RESERVED_CONCURRENCY": "50"})
+    assert config.degraded_cps == 2
+    with pytest.raises(ValueError):
+        DialerConfig.from_env({"MAX_CPS": "0"})
+
+
+@pytest.mark.parametrize("wait_ms, delay", [(0, 1), (1, 1), (1500, 2), (10 * 60 * 1000, 600), (3_600_000, 900)])
+def test_deferral_delay_is_within_sqs_limits(wait_ms, delay):
+    assert delay_for(wait_ms) == delay
+
+
+def test_slack_is_what_the_late_tolerance_allows():
+    assert 0 < SLACK <= 0.03  # at most 3% of MAX_CPS given up for exactness
