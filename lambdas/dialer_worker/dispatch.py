@@ -145,22 +145,28 @@ class Dispatcher:
 
     def _dial_at_slots(self, to_dial, remaining_ms, report):
         futures: list[tuple[DialItem, Future]] = []
-        late: list[DialItem] = []
         for item, at in sorted(to_dial, key=lambda pair: pair[1]):
             delay = at - self._clock()
             if delay > 0:
                 self._sleep(delay)
-            lateness = self._clock() - at
-            if lateness > LATE_TOLERANCE_S:
-                late.append(item)
-                continue
             report.pacing_delay_ms.append(max(0.0, delay) * 1000)
             read_timeout = max(0.2, min(READ_TIMEOUT_S, (remaining_ms() - 1000) / 1000 - CONNECT_TIMEOUT_S))
-            futures.append(
-                (item, self.executor.submit(self.worker.dial, item.dial_command(), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout))
-            )
-        outcomes = [(item, future.result()) for item, future in futures]
+            futures.append((item, self.executor.submit(self._dial_if_on_time, item, at, read_timeout)))
+        outcomes, late = [], []
+        for item, future in futures:
+            result = future.result()
+            if result is None:
+                late.append(item)
+            else:
+                outcomes.append((item, result))
         return outcomes, late
+
+    def _dial_if_on_time(self, item: DialItem, at: float, read_timeout: float):
+        # Checked on the thread that sends, right before sending: a call leaving later than the
+        # slack allows could crowd a rolling second, so it goes back to the queue instead.
+        if self._clock() - at > LATE_TOLERANCE_S:
+            return None
+        return self.worker.dial(item.dial_command(), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout)
 
     def _settle(self, outcomes, late, use_redis, report):
         accepted, released = [], [i.call_id for i in late]
