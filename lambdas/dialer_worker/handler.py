@@ -105,5 +105,8 @@ def handler(event, context):
         _warned_redis_down = False
         logger.info("Redis reachable again: fleet-wide pacing restored")
 
-    logger.info("batch dialed", extra={**dict(report.counts), "failures": len(report.failures)})
+    logger.info(
+        "batch dialed",
+        extra={**dict(report.counts), "failures": len(report.failures), "effectiveCps": report.effective_cps},
+    )
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failures]}

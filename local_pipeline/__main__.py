@@ -1,0 +1,5 @@
+import sys
+
+from local_pipeline.demo import main
+
+sys.exit(main())

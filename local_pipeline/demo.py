@@ -1,0 +1,185 @@
+"""`python -m local_pipeline`: dial tasks through filter, enrichment, pacing and dialing, locally.
+
+Starts (or reuses) PostgreSQL and Redis, applies the migration, seeds campaigns, enqueues a mix of
+good and bad tasks, runs the pipe with the chosen environment's settings until the queue drains,
+and prints what happened to every task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+
+GOOD_CONFIG = {"audioFileUrl": "s3://ivr-audio/welcome.wav", "ivrFlow": {"start": "menu"}, "maxConcurrentCalls": 50}
+CAMPAIGNS = [
+    ("spring-sale", "active", GOOD_CONFIG),
+    ("renewals", "active", {**GOOD_CONFIG, "maxCps": 5}),
+    ("paused-promo", "paused", GOOD_CONFIG),
+]
+
+
+def task_mix(count: int, seed: int = 1) -> list:
+    """Mostly valid tasks, plus one of every kind of bad input and some duplicates."""
+    rng = random.Random(seed)
+    bodies: list = []
+    for n in range(count):
+        campaign = "renewals" if n % 10 == 0 else "spring-sale"
+        bodies.append({"campaignId": campaign, "contactId": f"contact-{n}", "phoneNumber": f"+1415{rng.randrange(10**7):07d}", "attempts": 0})
+    bad = [
+        {"campaignId": "spring-sale", "contactId": "bad-phone", "phoneNumber": "0501234567"},
+        {"campaignId": "no-such-campaign", "contactId": "ghost", "phoneNumber": "+14155550001"},
+        {"campaignId": "paused-promo", "contactId": "paused", "phoneNumber": "+14155550002"},
+        "this is not JSON",
+        {"campaignId": "spring-sale", "contactId": "no-phone"},
+        {"campaignId": "spring-sale", "contactId": "bad-attempts", "phoneNumber": "+14155550003", "attempts": -1},
+    ]
+    duplicates = bodies[: max(1, count // 20)]
+    mixed = bodies + bad + duplicates
+    rng.shuffle(mixed)
+    return mixed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="dev", help="whose settings to run with (dev, staging, prod)")
+    parser.add_argument("--tasks", type=int, default=200, help="valid tasks to enqueue (bad ones are added)")
+    parser.add_argument("--max-cps", type=float, help="override the environment's MAX_CPS")
+    parser.add_argument(
+        "--visibility-timeout", type=int, default=10,
+        help="seconds; the settings' value (125 s for dev) makes a retried batch wait two minutes",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--chart", metavar="PNG", help="write a chart of calls per second with the MAX_CPS line")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args(argv)
+
+    from stacks.settings import settings_for
+
+    settings = settings_for(args.env)
+    # The handlers log JSON lines to stdout; in the demo they go to a file, the summary to stdout.
+    log_path = ROOT / ".local" / "handlers.log"
+    log_path.parent.mkdir(exist_ok=True)
+    real_stdout = sys.stdout
+    handler_log = open(log_path, "w", encoding="utf-8")
+    os.environ.setdefault("LOG_LEVEL", "INFO")
+    with contextlib.redirect_stdout(handler_log):
+        summary = _run(settings, args)
+    handler_log.close()
+    sys.stdout = real_stdout
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        _print(summary, settings.name, log_path)
+    if args.chart:
+        _chart(summary, args.chart)
+        print(f"chart: {args.chart}")
+    return 0 if summary.drained and summary.lost == 0 and summary.dialed_twice == 0 else 1
+
+
+def _run(settings, args):
+    import psycopg
+
+    from db_migrate.migrate import apply_migrations
+    from local_pipeline.run import LocalRun, seed_campaigns
+    from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis
+
+    pg, pg_throwaway = reuse_or_start_postgres()
+    redis, redis_throwaway = reuse_or_start_redis()
+    dbname = "dialpipe_local"
+    try:
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+                conn.execute(f'CREATE DATABASE "{dbname}"')
+        with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
+            apply_migrations(conn)
+        seed_campaigns(pg.dsn(dbname), CAMPAIGNS)
+        run = LocalRun(settings, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
+                       visibility_timeout_seconds=args.visibility_timeout)  # fmt: skip
+        try:
+            run.enqueue(task_mix(args.tasks))
+            total = run.enqueued
+
+            def progress(depth):
+                done = total - depth["visible"] - depth["in_flight"] - depth["delayed"]
+                width = 30
+                filled = int(width * max(0, done) / max(1, total))
+                print(
+                    f"\r[{'#' * filled}{'.' * (width - filled)}] queue {depth['visible']:>5} visible "
+                    f"{depth['in_flight']:>4} in flight {depth['delayed']:>4} delayed | dialed {len(run.worker.accepted()):>5}",
+                    end="", file=sys.stderr, flush=True,
+                )  # fmt: skip
+
+            summary = run.run(timeout=args.timeout, progress=progress)
+            print(file=sys.stderr)
+            summary.extra["calls_per_second"] = _per_second([c.at_monotonic for c in run.worker.calls])
+            return summary
+        finally:
+            run.close()
+    finally:
+        if pg_throwaway:
+            pg_throwaway.destroy()
+        if redis_throwaway:
+            redis_throwaway.destroy()
+
+
+def _per_second(times):
+    if not times:
+        return []
+    start = min(times)
+    buckets = [0] * (int(max(times) - start) + 1)
+    for t in times:
+        buckets[int(t - start)] += 1
+    return buckets
+
+
+def _print(s, env, log_path):
+    print(f"local pipeline ({env} settings), {s.seconds:.1f} s, drained: {s.drained}")
+    rows = [
+        ("enqueued", s.enqueued),
+        ("dialed (once each)", s.dialed),
+        ("dialed twice", s.dialed_twice),
+        ("duplicates suppressed", s.duplicates_suppressed),
+        ("filtered out by the pipe", s.filtered_out),
+        *((f"dropped: {reason}", n) for reason, n in sorted(s.dropped_by_reason.items())),
+        ("deferred (re-queued with a delay)", s.deferred),
+        ("retried items", s.retried_items),
+        ("in DLQ", s.in_dlq),
+        ("lost", s.lost),
+        ("MAX_CPS", s.max_cps),
+        ("achieved CPS", s.achieved_cps),
+        ("peak rolling-second rate", s.peak_rolling_second),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+    print(f"handler logs: {log_path}")
+
+
+def _chart(summary, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_second = summary.extra.get("calls_per_second", [])
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.bar(range(len(per_second)), per_second, width=1.0, color="#4c78a8", label="calls to the worker")
+    ax.axhline(summary.max_cps, color="#e45756", linestyle="--", label=f"MAX_CPS = {summary.max_cps:g}")
+    ax.set_xlabel("seconds since the first call")
+    ax.set_ylabel("calls per second")
+    ax.set_title(f"achieved {summary.achieved_cps:g} CPS, peak rolling second {summary.peak_rolling_second}")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""A whole local pipeline: real PostgreSQL and Redis, a local SQS, the worker stand-in, the real
+handlers, and a pipe with the stacks' settings. Used by the demo, the end-to-end tests and the
+load benchmark; every number in its summary is observed, not assumed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Optional
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from local_pipeline.pipe import LocalPipe
+from local_pipeline.services import PostgresServer, RedisServer
+from local_pipeline.sqs_local import LocalSqsServer
+from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max
+from stacks.settings import Settings
+
+ENRICHMENT_LOGGER = "enrich-dial-task"
+DIALER_LOGGER = "dialer-worker"
+
+
+class HandlerObserver(logging.Handler):
+    """Reads what the handlers log: each drop with its reason, and each batch's dial counts."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.drops: Counter = Counter()
+        self.dial_counts: Counter = Counter()
+        self.effective_cps: list[float] = []
+        self._lock2 = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        with self._lock2:
+            if message == "dial task dropped":
+                self.drops[getattr(record, "reason", "unknown")] += 1
+            elif message == "batch dialed":
+                cps = getattr(record, "effectiveCps", None)
+                if cps is not None:
+                    self.effective_cps.append(cps)
+                for name in ("DialsSent", "DialsFailed", "Deferred", "DuplicateSuppressed", "WorkerOverloaded", "DialsDropped"):
+                    self.dial_counts[name] += getattr(record, name, 0)
+
+    def attach(self) -> "HandlerObserver":
+        for name in (ENRICHMENT_LOGGER, DIALER_LOGGER):
+            logging.getLogger(name).addHandler(self)
+        return self
+
+    def detach(self) -> None:
+        for name in (ENRICHMENT_LOGGER, DIALER_LOGGER):
+            logging.getLogger(name).removeHandler(self)
+
+
+@dataclass
+class Summary:
+    enqueued: int
+    filtered_out: int
+    dropped_by_reason: dict
+    dialed: int
+    dialed_twice: int
+    deferred: int
+    duplicates_suppressed: int
+    retried_items: int
+    in_dlq: int
+    worker_calls: int
+    max_cps: float
+    achieved_cps: float
+    peak_rolling_second: int
+    lost: int
+    drained: bool
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def seed_campaigns(dsn: str, campaigns: Iterable[tuple[str, str, dict]]) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for campaign_id, status, config in campaigns:
+            conn.execute(
+                "INSERT INTO campaigns (id, name, status, config) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, config = EXCLUDED.config, updated_at = now()",
+                (campaign_id, f"Campaign {campaign_id}", status, Jsonb(config)),
+            )
+
+
+def set_campaign_status(dsn: str, campaign_id: str, status: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE campaigns SET status = %s, updated_at = now() WHERE id = %s", (status, campaign_id))
+
+
+class LocalRun:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        postgres: PostgresServer,
+        dbname: str,
+        redis: RedisServer,
+        max_cps: Optional[float] = None,
+        visibility_timeout_seconds: Optional[int] = None,
+        batching_window_seconds: Optional[float] = None,
+        parallel: Optional[int] = None,
+        cache_ttl_seconds: Optional[float] = None,
+    ) -> None:
+        self.settings = settings
+        self.postgres = postgres
+        self.dbname = dbname
+        self.redis = redis
+        self.max_cps = max_cps or settings.max_cps
+        self.visibility_timeout = visibility_timeout_seconds or settings.visibility_timeout_seconds
+        self.batching_window = batching_window_seconds
+        self.parallel = parallel or settings.pipe.local_parallel_executions
+        self.cache_ttl = settings.campaign_cache_ttl_seconds if cache_ttl_seconds is None else cache_ttl_seconds
+        # Pipe pollers, SQS server, worker stand-in and handlers share one interpreter here; a
+        # shorter GIL switch interval keeps the stand-in's arrival times close to when the dialer
+        # sent each call (in AWS they are separate machines).
+        sys.setswitchinterval(0.0005)
+        self.key_prefix = f"local-{uuid.uuid4().hex[:8]}"
+        self.worker = WorkerStandIn().start()
+        self.sqs = LocalSqsServer().start()
+        self.queues = self.sqs.create_queues(
+            f"dial-tasks-{self.key_prefix}",
+            max_receive_count=settings.queue.max_receive_count,
+            visibility_timeout_seconds=self.visibility_timeout,
+        )
+        self.observer = HandlerObserver().attach()
+        self.enqueued = 0
+        self._configure_handlers()
+
+    @property
+    def dsn(self) -> str:
+        return self.postgres.dsn(self.dbname)
+
+    def _configure_handlers(self) -> None:
+        """The environment the stack would give the functions, pointed at the local services."""
+        os.environ.update(
+            {
+                "DB_HOST": self.postgres.host,
+                "DB_PORT": str(self.postgres.port),
+                "DB_NAME": self.dbname,
+                "DB_USER": self.postgres.user,
+                "DB_PASSWORD": self.postgres.password,
+                "CAMPAIGN_CACHE_TTL_SECONDS": str(self.cache_ttl),
+                "REDIS_HOST": self.redis.host,
+                "REDIS_PORT": str(self.redis.port),
+                "REDIS_TLS": "false",
+                "REDIS_KEY_PREFIX": self.key_prefix,
+                "NODE_WORKER_URL": self.worker.url,
+                "MAX_CPS": str(self.max_cps),
+                "DEFER_QUEUE_URL": self.queues.queue_url,
+                "DIALER_RESERVED_CONCURRENCY": str(self.parallel),
+                "CLAIM_TTL_SECONDS": str(self.settings.claim_ttl_seconds),
+                "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint,
+                "POWERTOOLS_METRICS_NAMESPACE": self.settings.metrics_namespace,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        os.environ.pop("DB_SECRET_ARN", None)
+        os.environ.pop("REDIS_AUTH_SECRET_ARN", None)
+        from dialer_worker import handler as dialer
+        from enrich_dial_task import handler as enrichment
+
+        # A new run is a new set of containers: the handlers rebuild their cached clients from
+        # the environment above on their next call.
+        if enrichment._store is not None:
+            enrichment._store.close()
+        enrichment._store = None
+        dialer._dispatcher = None
+        self.enrichment_handler = enrichment.handler
+        self.dialer_handler = dialer.handler
+
+    def enqueue(self, bodies: Iterable) -> int:
+        entries = [b if isinstance(b, str) else json.dumps(b) for b in bodies]
+        for start in range(0, len(entries), 10):
+            chunk = entries[start : start + 10]
+            self.queues.client.send_message_batch(
+                QueueUrl=self.queues.queue_url,
+                Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
+            )
+        self.enqueued += len(entries)
+        return len(entries)
+
+    def pipe(self) -> LocalPipe:
+        return LocalPipe(
+            settings=self.settings,
+            queues=self.queues,
+            enrichment=self.enrichment_handler,
+            target=self.dialer_handler,
+            visibility_timeout_seconds=self.visibility_timeout,
+            batching_window_seconds=self.batching_window,
+        )
+
+    def run(self, *, timeout: float, progress=None, during=None) -> Summary:
+        """Runs the pipe until the queue drains (or `timeout`); `during(run)` runs alongside."""
+        started = time.monotonic()
+        pipe = self.pipe().start(self.parallel)
+        side = threading.Thread(target=during, args=(self,), daemon=True) if during else None
+        if side:
+            side.start()
+        try:
+            drained = pipe.run_until_drained(timeout=timeout, progress=progress)
+        finally:
+            pipe.stop()
+            if side:
+                side.join(timeout=5)
+        return self.summary(pipe, drained, time.monotonic() - started)
+
+    def summary(self, pipe: LocalPipe, drained: bool, seconds: float) -> Summary:
+        calls = list(self.worker.calls)
+        accepted = Counter(c.body.get("callId") for c in calls if 200 <= c.status < 300)
+        times = sorted(c.at_monotonic for c in calls)
+        accepted_times = sorted(c.at_monotonic for c in calls if 200 <= c.status < 300)
+        in_dlq = len(self.queues.dlq_bodies())
+        counts = self.observer.dial_counts
+        dropped = dict(self.observer.drops)
+        settled = (
+            pipe.stats.filtered + sum(dropped.values()) + counts["DialsSent"] + counts["DuplicateSuppressed"] + in_dlq
+        )
+        # Every message that entered the queue ended in exactly one place. A deferred message
+        # ends as "deferred" and its re-queued copy enters the queue, so deferrals cancel out.
+        lost = self.enqueued - settled
+        achieved = (len(accepted_times) - 1) / (accepted_times[-1] - accepted_times[0]) if len(accepted_times) > 1 else 0.0
+        return Summary(
+            enqueued=self.enqueued,
+            filtered_out=pipe.stats.filtered,
+            dropped_by_reason=dropped,
+            dialed=len(accepted),
+            dialed_twice=sum(1 for n in accepted.values() if n > 1),
+            deferred=counts["Deferred"],
+            duplicates_suppressed=counts["DuplicateSuppressed"],
+            retried_items=pipe.stats.counts["items_retried"],
+            in_dlq=in_dlq,
+            worker_calls=len(calls),
+            max_cps=self.max_cps,
+            achieved_cps=round(achieved, 2),
+            peak_rolling_second=rolling_window_max(times),
+            lost=lost,
+            drained=drained,
+            seconds=round(seconds, 2),
+            extra={
+                "pipe_executions": pipe.stats.executions,
+                "min_effective_cps": min(self.observer.effective_cps, default=None),
+                "worker_overloaded": counts["WorkerOverloaded"],
+                **dict(pipe.stats.counts),
+            },
+        )
+
+    def close(self) -> None:
+        self.observer.detach()
+        self.worker.stop()
+        self.sqs.stop()
