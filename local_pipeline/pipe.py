@@ -106,14 +106,21 @@ class LocalPipe:
             busy = self._busy
         return busy == 0 and not any(depth.values())
 
-    def run_until_drained(self, *, timeout: float, progress: Optional[Callable[[dict], None]] = None) -> bool:
-        """Waits until the queue is empty (nothing visible, in flight or delayed) twice in a row."""
+    def run_until_drained(
+        self,
+        *,
+        timeout: float,
+        progress: Optional[Callable[[dict], None]] = None,
+        producing: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Waits until the queue is empty (nothing visible, in flight or delayed) twice in a row
+        and `producing()` says no more messages are coming."""
         deadline = time.monotonic() + timeout
         quiet = 0
         while time.monotonic() < deadline:
             if progress:
                 progress(self.queues.depth())
-            quiet = quiet + 1 if self.drained() else 0
+            quiet = quiet + 1 if not producing() and self.drained() else 0
             if quiet >= 2:
                 return True
             time.sleep(0.5)

@@ -209,7 +209,9 @@ class LocalRun:
         if side:
             side.start()
         try:
-            drained = pipe.run_until_drained(timeout=timeout, progress=progress)
+            drained = pipe.run_until_drained(
+                timeout=timeout, progress=progress, producing=lambda: side is not None and side.is_alive()
+            )
         finally:
             pipe.stop()
             if side:

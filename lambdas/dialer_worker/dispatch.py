@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from dialer_worker.config import DialerConfig
 from dialer_worker.deferral import Deferrer
 from dialer_worker.items import BadItem, DialItem, parse_item
-from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, SLACK, LocalPacer, RedisPacer
+from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, SLACK, Decision, LocalPacer, RedisPacer
 from dialer_worker.worker_client import Outcome, WorkerClient
 
 CONNECT_TIMEOUT_S = 1.0
@@ -29,6 +29,10 @@ SAFETY_MARGIN_MS = int((CONNECT_TIMEOUT_S + READ_TIMEOUT_S) * 1000) + 1000
 LATE_TOLERANCE_S = SLACK
 # After Redis fails, the next attempt to use it waits this long (degraded pacing meanwhile).
 REDIS_RETRY_AFTER_S = 2.0
+# Slots reserved in Redis before it failed may still be dialed by their owners for up to one
+# dialer timeout (15 s in every environment). Local pacing starts after that, so the two never
+# add up; meanwhile tasks are deferred (no receive is used up).
+REDIS_QUARANTINE_S = 15.0
 
 
 @dataclass
@@ -45,9 +49,11 @@ class BatchReport:
 class RedisHealth:
     """Remembers a Redis failure for a short while, so a dead Redis costs one timeout, not one per batch."""
 
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock=time.monotonic, *, quarantine_s: float = REDIS_QUARANTINE_S) -> None:
         self._clock = clock
+        self._quarantine_s = quarantine_s
         self._down_until = 0.0
+        self._down_since: Optional[float] = None
         self.ever_failed = False
 
     def usable(self) -> bool:
@@ -55,10 +61,20 @@ class RedisHealth:
 
     def failed(self) -> None:
         self.ever_failed = True
-        self._down_until = self._clock() + REDIS_RETRY_AFTER_S
+        now = self._clock()
+        if self._down_since is None:
+            self._down_since = now
+        self._down_until = now + REDIS_RETRY_AFTER_S
 
     def ok(self) -> None:
         self._down_until = 0.0
+        self._down_since = None
+
+    def quarantine_left_s(self) -> float:
+        """How long local pacing must still wait for slots reserved in Redis to pass."""
+        if self._down_since is None:
+            return 0.0
+        return max(0.0, self._down_since + self._quarantine_s - self._clock())
 
 
 class Dispatcher:
@@ -139,6 +155,10 @@ class Dispatcher:
                 self.health.failed()
                 report.redis_error = f"{type(exc).__name__}: {exc}"
         report.redis_unavailable = True
+        quarantine_ms = int(self.health.quarantine_left_s() * 1000)
+        if quarantine_ms > 0:
+            report.effective_cps = 0.0
+            return [Decision(DEFER, quarantine_ms * 1000) for _ in items], False
         reservation = self.local_pacer.reserve(len(items), cps=self.config.degraded_cps, max_wait_ms=max_wait_ms)
         report.effective_cps = reservation.effective_cps
         return reservation.decisions, False

@@ -8,7 +8,7 @@ import redis
 
 from dialer_worker.config import DialerConfig
 from dialer_worker.deferral import Deferrer
-from dialer_worker.dispatch import Dispatcher
+from dialer_worker.dispatch import Dispatcher, RedisHealth
 from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.services import free_port
@@ -81,7 +81,7 @@ class Remaining:
 def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
     created = []
 
-    def make(max_cps=50.0, reserved=5, redis_port=None, queue=queue_url):
+    def make(max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None):
         config = DialerConfig(
             max_cps=max_cps,
             worker_url=worker.url,
@@ -103,6 +103,7 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
             worker=WorkerClient(worker.url),
             deferrer=Deferrer(queue, lambda: sqs),
             executor=ThreadPoolExecutor(max_workers=10),
+            health=RedisHealth(quarantine_s=quarantine_s) if quarantine_s is not None else None,
         )
         dispatcher.redis = client
         created.append(dispatcher)

@@ -151,10 +151,14 @@ def test_overload_halves_the_shared_rate_once_per_cool_down_and_successes_restor
 def test_redis_down_mid_run_degrades_to_local_pacing_and_recovers(make_dispatcher, worker):
     redis = ThrowawayRedis().start()
     try:
-        d = make_dispatcher(max_cps=50, reserved=5, redis_port=redis.port)
+        d = make_dispatcher(max_cps=50, reserved=5, redis_port=redis.port, quarantine_s=1.0)
         assert not d.run([item(i) for i in range(3)], Remaining(15)).redis_unavailable
         redis.stop()
         worker.reset()
+        # First, slots reserved in Redis before it failed may still be dialed elsewhere: defer.
+        quarantined = d.run([item(30 + i) for i in range(4)], Remaining(15))
+        assert quarantined.redis_unavailable and quarantined.counts["Deferred"] == 4 and worker.calls == []
+        time.sleep(1.0)
         report = d.run([item(10 + i) for i in range(6)], Remaining(15))
         assert report.redis_unavailable and report.failures == [] and report.counts["DialsSent"] == 6
         times = sorted(arrival_times(worker))
