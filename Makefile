@@ -37,5 +37,10 @@ bench: install
 db-migrate: install
 	PYTHONPATH=lambdas $(BIN)/python -m db_migrate
 
+## The demo: dial tasks through filter, enrichment, pacing and dialing on this machine (ARGS="--json" etc.).
+local: install
+	mkdir -p .local
+	$(BIN)/python -m local_pipeline --chart .local/calls-per-second.png $(ARGS)
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache

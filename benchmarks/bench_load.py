@@ -1,0 +1,90 @@
+"""Load test through the local pipe: 10,000 tasks at MAX_CPS=200 with several executions in flight.
+
+Prints achieved CPS, the peak rolling-second rate, tasks lost and dialed twice, and the share of
+one core the whole process used (pipe pollers, SQS server, worker stand-in and handlers), so the
+bottleneck is seen to be the pacing and not the harness.
+Run: `.venv/bin/python benchmarks/bench_load.py [--tasks 10000] [--max-cps 200] [--parallel 8]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("LOG_LEVEL", "INFO")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--max-cps", type=float, default=200)
+    parser.add_argument("--parallel", type=int, default=8)
+    args = parser.parse_args()
+
+    import psycopg
+
+    from db_migrate.migrate import apply_migrations
+    from local_pipeline.run import LocalRun, seed_campaigns
+    from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis
+    from stacks.settings import DEV
+
+    pg, pg_throwaway = reuse_or_start_postgres()
+    redis, redis_throwaway = reuse_or_start_redis()
+    dbname = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    sink = io.StringIO()  # the handlers' JSON logs and metrics; the observer reads the log records
+    try:
+        with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
+            apply_migrations(conn)
+        seed_campaigns(pg.dsn(dbname), [("load", "active", {"audioFileUrl": "s3://a.wav", "ivrFlow": {"start": "menu"}})])
+        with contextlib.redirect_stdout(sink):
+            run = LocalRun(DEV, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
+                           visibility_timeout_seconds=30, parallel=args.parallel)  # fmt: skip
+            run.enqueue(
+                {"campaignId": "load", "contactId": f"c-{i}", "phoneNumber": f"+1415{i:07d}", "attempts": 0}
+                for i in range(args.tasks)
+            )
+            wall0, cpu0, rss0 = time.monotonic(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            summary = run.run(timeout=args.tasks / args.max_cps * 3 + 120)
+            wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+            run.close()
+    finally:
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        for throwaway in (pg_throwaway, redis_throwaway):
+            if throwaway:
+                throwaway.destroy()
+
+    rows = [
+        ("tasks", args.tasks),
+        ("pipe executions in flight", args.parallel),
+        ("MAX_CPS", f"{args.max_cps:g}"),
+        ("achieved CPS (accepted calls)", f"{summary.achieved_cps:.1f} ({summary.achieved_cps / args.max_cps:.1%})"),
+        ("peak rolling-second rate", summary.peak_rolling_second),
+        ("dialed", summary.dialed),
+        ("tasks lost", summary.lost),
+        ("tasks dialed twice", summary.dialed_twice),
+        ("deferred / in DLQ", f"{summary.deferred} / {summary.in_dlq}"),
+        ("wall time (s)", f"{wall:.1f}"),
+        ("process CPU (s), share of one core", f"{cpu:.1f}, {cpu / wall:.0%}"),
+        ("max RSS (MB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} (before the run {rss0 / 1024:.0f})"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print("load through the local pipe")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
