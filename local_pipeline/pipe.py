@@ -31,6 +31,9 @@ Handler = Callable[[object, object], object]
 class PipeStats:
     executions: int = 0
     filtered: int = 0
+    # Every message the pipe deleted, once: a message whose visibility timeout ran out while it
+    # was still being handled can be processed twice, but it only ends once.
+    deleted_ids: set = field(default_factory=set)
     counts: Counter = field(default_factory=Counter)  # enrichment_failed, target_failed, ...
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -217,6 +220,8 @@ class LocalPipe:
         return failed
 
     def _delete(self, records: list[dict]) -> None:
+        with self.stats.lock:
+            self.stats.deleted_ids.update(r["messageId"] for r in records)
         for start in range(0, len(records), 10):
             chunk = records[start : start + 10]
             if chunk:

@@ -226,12 +226,9 @@ class LocalRun:
         in_dlq = len(self.queues.dlq_bodies())
         counts = self.observer.dial_counts
         dropped = dict(self.observer.drops)
-        settled = (
-            pipe.stats.filtered + sum(dropped.values()) + counts["DialsSent"] + counts["DuplicateSuppressed"] + in_dlq
-        )
-        # Every message that entered the queue ended in exactly one place. A deferred message
-        # ends as "deferred" and its re-queued copy enters the queue, so deferrals cancel out.
-        lost = self.enqueued - settled
+        # Every message that entered the queue (the producer's, and the copies the dialer
+        # re-queued when deferring) must have been deleted by the pipe or moved to the DLQ.
+        lost = self.enqueued + counts["Deferred"] - len(pipe.stats.deleted_ids) - in_dlq
         achieved = (len(accepted_times) - 1) / (accepted_times[-1] - accepted_times[0]) if len(accepted_times) > 1 else 0.0
         return Summary(
             enqueued=self.enqueued,
