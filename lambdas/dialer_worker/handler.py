@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 from dialer_worker.config import DialerConfig
 from dialer_worker.dispatch import Dispatcher
@@ -14,7 +14,6 @@ from shared.masking import mask_phone
 
 SERVICE = "dialer-worker"
 logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 _dispatcher: Dispatcher | None = None
@@ -75,7 +74,6 @@ def _get_dispatcher() -> Dispatcher:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event, context):
     global _warned_redis_down
     if not isinstance(event, list):
@@ -91,6 +89,9 @@ def handler(event, context):
             name="DialsDropped", unit=MetricUnit.Count, value=1, default_dimensions={"service": SERVICE}
         ) as metric:
             metric.add_dimension(name="Reason", value=reason)
+    # One metric set per invocation: the module-level Metrics shares its set across instances,
+    # and the local runner calls this handler from several threads at once.
+    metrics = EphemeralMetrics(service=SERVICE)
     for name in ("DialsSent", "DialsFailed", "Deferred", "DuplicateSuppressed", "WorkerOverloaded"):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=report.counts[name])
     if report.pacing_delay_ms:
@@ -98,6 +99,7 @@ def handler(event, context):
     if report.effective_cps is not None:
         metrics.add_metric(name="EffectiveCps", unit=MetricUnit.Count, value=report.effective_cps)
     metrics.add_metric(name="RedisUnavailable", unit=MetricUnit.Count, value=1 if report.redis_unavailable else 0)
+    metrics.flush_metrics()
     if report.redis_unavailable and not _warned_redis_down:
         _warned_redis_down = True
         logger.error("Redis unreachable: pacing locally at MAX_CPS / reserved concurrency", extra={"error": report.redis_error})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 from enrich_dial_task.campaigns import CampaignStore, connect_with
 from enrich_dial_task.enrich import enrich_batch
@@ -16,7 +16,6 @@ from shared.postgres import connection_params
 # this dimension value, and both handlers may share one process locally.
 SERVICE = "enrich-dial-task"
 logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 _store: CampaignStore | None = None
@@ -34,7 +33,6 @@ def _campaign_store() -> CampaignStore:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event, context):
     records = event if isinstance(event, list) else []
     if not isinstance(event, list):
@@ -59,8 +57,12 @@ def handler(event, context):
             name="TasksDropped", unit=MetricUnit.Count, value=1, default_dimensions={"service": SERVICE}
         ) as metric:
             metric.add_dimension(name="Reason", value=drop.reason)
+    # One metric set per invocation: the module-level Metrics shares its set across instances,
+    # and the local runner calls this handler from several threads at once.
+    metrics = EphemeralMetrics(service=SERVICE)
     metrics.add_metric(name="TasksEnriched", unit=MetricUnit.Count, value=len(result.items))
     metrics.add_metric(name="CampaignQueries", unit=MetricUnit.Count, value=store.queries - queries_before)
+    metrics.flush_metrics()
     logger.info(
         "batch enriched",
         extra={"records": len(records), "enriched": len(result.items), "dropped": len(result.rejected)},
