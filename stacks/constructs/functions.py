@@ -72,6 +72,9 @@ class PipLocalBundling:
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             *platforms, "--only-binary=:all:", "--implementation", "cp",
             "--python-version", PYTHON_VERSION, "--no-compile",
+            # Each requirements.txt pins its whole closure; --no-deps keeps out what the Lambda
+            # runtime already provides (botocore, via aws-xray-sdk).
+            "--no-deps",
             "--target", output_dir, "-r", str(self.requirements),
         ]  # fmt: skip
 

@@ -34,6 +34,27 @@ def test_pip_installs_wheels_for_the_lambda_platform_only():
     assert "--implementation cp" in joined
     assert command[-2:] == ["-r", str(PipLocalBundling(function="dialer_worker").requirements)]
     assert "--target /out" in joined
+    assert "--no-deps" in command, "botocore stays out of the package: the runtime has it"
+
+
+@pytest.mark.parametrize("function", ["enrich_dial_task", "dialer_worker", "db_migrate"])
+def test_function_requirements_pin_their_whole_closure(function):
+    """With --no-deps, an unpinned or missing dependency would fail on the first import in AWS."""
+    import importlib.metadata as md
+    import re
+
+    path = PipLocalBundling(function=function).requirements
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    pins = dict(re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[a-z,]+\])?==(\S+)", line).groups() for line in lines if line)
+    norm = {name.lower().replace("_", "-"): version for name, version in pins.items()}
+    assert "botocore" not in norm and "boto3" not in norm
+    for name in norm:
+        for requirement in md.requires(name) or []:
+            dep = re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0).lower().replace("_", "-")
+            optional = "extra ==" in requirement
+            platform_only = "sys_platform" in requirement or "version <" in requirement  # Lambda runs 3.14
+            if not optional and not platform_only and dep not in ("botocore", "boto3"):
+                assert dep in norm, f"{function}: {name} needs {dep}, which is not pinned"
 
 
 def test_asset_hash_follows_the_packaged_sources():
