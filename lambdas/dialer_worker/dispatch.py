@@ -113,6 +113,7 @@ class Dispatcher:
             elif parsed.message_id in seen:
                 # Pipes never repeats a messageId in one batch; if it did, one failure entry covers both.
                 report.drops.append(("repeated_message_id", parsed.message_id, parsed.phone_number))
+                report.counts["DialsDropped"] += 1
             else:
                 seen.add(parsed.message_id)
                 items.append(parsed)
