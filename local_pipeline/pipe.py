@@ -34,7 +34,7 @@ class PipeStats:
     # Every message the pipe deleted, once: a message whose visibility timeout ran out while it
     # was still being handled can be processed twice, but it only ends once.
     deleted_ids: set = field(default_factory=set)
-    counts: Counter = field(default_factory=Counter)  # enrichment_failed, target_failed, ...
+    counts: Counter = field(default_factory=Counter)  # redelivered, enrichment_failed, target_failed, ...
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, **deltas: int) -> None:
@@ -169,8 +169,9 @@ class LocalPipe:
 
     def _execute(self, messages: list[dict]) -> None:
         try:
-            self.stats.add(executions=1)
             records = [pipes_record(m, self.queues.queue_arn) for m in messages]
+            redelivered = sum(1 for r in records if int(r["attributes"].get("ApproximateReceiveCount", 1)) > 1)
+            self.stats.add(executions=1, redelivered=redelivered)
             pattern = self.settings.pipe.filter_pattern
             kept = [r for r in records if record_matches(pattern, r)]
             rejected = [r for r in records if r not in kept]

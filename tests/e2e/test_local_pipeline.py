@@ -36,7 +36,9 @@ def test_every_task_ends_in_exactly_one_place(local_run):
     summary = run.run(timeout=90)
     assert_accounted(summary)
     assert summary.dialed == 40
-    assert summary.duplicates_suppressed + summary.dialed == 45 or summary.duplicates_suppressed == 5
+    # Each of the five duplicates is suppressed; so is any message whose visibility timeout (2 s
+    # here) ran out while its batch was still dialing, when it comes back already claimed.
+    assert 5 <= summary.duplicates_suppressed <= 5 + summary.extra["redelivered"], summary
     assert summary.filtered_out == 2
     assert summary.dropped_by_reason == {"invalid_phone_number": 1, "unknown_campaign": 1, "campaign_inactive": 1}
     assert summary.in_dlq == 0
