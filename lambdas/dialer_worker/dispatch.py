@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from dialer_worker.config import DialerConfig
 from dialer_worker.deferral import Deferrer
 from dialer_worker.items import BadItem, DialItem, parse_item
-from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, SLACK, Decision, LocalPacer, RedisPacer
+from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision, LocalPacer, RedisPacer
 from dialer_worker.worker_client import Outcome, WorkerClient
 
 CONNECT_TIMEOUT_S = 1.0
@@ -24,9 +24,6 @@ READ_TIMEOUT_S = 3.0
 # Kept free at the end of the invocation: the last call's HTTP round trip, settling claims and
 # deferring. A task whose slot falls later is deferred, not dialed.
 SAFETY_MARGIN_MS = int((CONNECT_TIMEOUT_S + READ_TIMEOUT_S) * 1000) + 1000
-# A call leaving later than this after its slot could crowd a rolling second (pacing.SLACK): it is
-# deferred instead.
-LATE_TOLERANCE_S = SLACK
 # After Redis fails, the next attempt to use it waits this long (degraded pacing meanwhile).
 REDIS_RETRY_AFTER_S = 2.0
 # Slots reserved in Redis before it failed may still be dialed by their owners for up to one
