@@ -60,3 +60,16 @@ def fresh_database(postgres_server):
 def redis_key_prefix():
     """A key prefix of its own for one test, so tests sharing a Redis never see each other's keys."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def sqs_endpoint():
+    """moto's SQS server: the AWS emulator the dialer's deferrals are tested against, and the
+    reference the local pipeline's own SQS endpoint is held to."""
+    from moto.server import ThreadedMotoServer
+
+    port = services.free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

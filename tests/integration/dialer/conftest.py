@@ -11,21 +11,9 @@ from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher, RedisHealth
 from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
-from local_pipeline.services import free_port
 from local_pipeline.worker_standin import WorkerStandIn
 
 CONFIG = {"audioFileUrl": "s3://audio/hello.wav", "ivrFlow": {"start": "menu"}, "maxConcurrentCalls": 10}
-
-
-@pytest.fixture(scope="session")
-def sqs_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,294 @@
+"""Standard SQS queues in memory, with the semantics the pipeline relies on, at constant cost per
+message: visibility timeouts, receive counts, redrive into a DLQ after maxReceiveCount receives,
+DelaySeconds, long polling, and receipt handles that change on every receive.
+
+moto's SQS (the reference emulator, used in the contract tests) scans and deep-copies every
+stored message on each call: a receive takes 0.5 s with 600 messages queued, which is the local
+load test's ceiling, not the pacing's. Here visible messages wait in FIFO order and invisible
+ones in a heap keyed by when they reappear, so no call looks at a message it does not return.
+
+Left out, as the pipeline uses none of it: FIFO queues, message attributes, retention expiry,
+purge and tags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Optional
+
+MAX_BATCH = 10
+MAX_BODY_BYTES = 262_144
+MAX_DELAY_SECONDS = 900
+MAX_VISIBILITY_SECONDS = 43_200
+MAX_WAIT_SECONDS = 20
+
+
+class SqsError(Exception):
+    """An error SQS itself would return: `code` is the shape name boto3 maps to an exception,
+    `query_code` the legacy code botocore reports in `Error.Code`."""
+
+    def __init__(self, code: str, message: str, *, query_code: Optional[str] = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.query_code = query_code or code
+        self.status = status
+
+
+def invalid(message: str) -> SqsError:
+    return SqsError("InvalidParameterValue", message, query_code="InvalidParameterValue")
+
+
+def bounded_int(value, name: str, low: int, high: int, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer from {low} to {high}.")
+    return value
+
+
+@dataclass(eq=False)
+class Message:
+    message_id: str
+    body: str
+    md5_of_body: str
+    sent_timestamp_ms: int
+    visible_at: float  # monotonic seconds
+    receive_count: int = 0
+    first_receive_timestamp_ms: Optional[int] = None
+    receipt_handle: Optional[str] = None
+    delayed: bool = False
+
+
+@dataclass(eq=False)
+class Queue:
+    name: str
+    arn: str
+    visibility_timeout: int = 30
+    delay_seconds: int = 0
+    dead_letter_queue: Optional["Queue"] = None
+    max_receive_count: Optional[int] = None
+    redrive_policy: Optional[str] = None
+    messages: dict = field(default_factory=dict)  # message id -> Message, every stored message
+    visible: deque = field(default_factory=deque)  # message ids, oldest first
+    hidden: list = field(default_factory=list)  # heap of (visible_at, seq, message id, receipt handle)
+    in_flight: int = 0
+    delayed: int = 0
+
+    def counts(self) -> dict:
+        return {
+            "ApproximateNumberOfMessages": len(self.visible),
+            "ApproximateNumberOfMessagesNotVisible": self.in_flight,
+            "ApproximateNumberOfMessagesDelayed": self.delayed,
+        }
+
+
+class Queues:
+    """Every queue of one local SQS endpoint. Thread-safe: one lock, and a condition that wakes
+    long-polling receivers when a message arrives."""
+
+    def __init__(self, *, account: str = "000000000000", region: str = "us-east-1") -> None:
+        self.account = account
+        self.region = region
+        self._queues: dict[str, Queue] = {}
+        self._by_arn: dict[str, Queue] = {}
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._seq = itertools.count()
+
+    # --- queues --------------------------------------------------------------------------
+    def create_queue(self, name: str, attributes: dict) -> Queue:
+        with self._lock:
+            if name in self._queues:
+                return self._queues[name]
+            queue = Queue(name=name, arn=f"arn:aws:sqs:{self.region}:{self.account}:{name}")
+            self._set_attributes(queue, attributes)
+            self._queues[name] = queue
+            self._by_arn[queue.arn] = queue
+            return queue
+
+    def _set_attributes(self, queue: Queue, attributes: dict) -> None:
+        for key, value in attributes.items():
+            if key == "VisibilityTimeout":
+                queue.visibility_timeout = bounded_int(_int(value, key), key, 0, MAX_VISIBILITY_SECONDS, 30)
+            elif key == "DelaySeconds":
+                queue.delay_seconds = bounded_int(_int(value, key), key, 0, MAX_DELAY_SECONDS, 0)
+            elif key == "RedrivePolicy":
+                try:
+                    policy = json.loads(value)
+                    target_arn, max_receives = policy["deadLetterTargetArn"], policy["maxReceiveCount"]
+                except (TypeError, ValueError, KeyError):
+                    raise invalid("Value for parameter RedrivePolicy is invalid. Reason: Redrive policy is not a valid JSON map.") from None
+                target = self._by_arn.get(target_arn)
+                if target is None:
+                    raise invalid("Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist.")
+                queue.dead_letter_queue = target
+                queue.max_receive_count = bounded_int(_int(max_receives, "maxReceiveCount"), "maxReceiveCount", 1, 1000, 10)
+                queue.redrive_policy = value
+            elif key in ("MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled"):
+                pass  # accepted; retention never runs out on a test run
+            else:
+                raise SqsError("InvalidAttributeName", f"Unknown or unsupported queue attribute {key}.")
+
+    def queue_named(self, name: str) -> Queue:
+        queue = self._queues.get(name)
+        if queue is None:
+            raise SqsError(
+                "QueueDoesNotExist",
+                "The specified queue does not exist.",
+                query_code="AWS.SimpleQueueService.NonExistentQueue",
+            )
+        return queue
+
+    def attributes(self, name: str) -> dict:
+        with self._lock:
+            queue = self.queue_named(name)
+            self._promote(queue, time.monotonic())
+            attributes = {
+                "QueueArn": queue.arn,
+                "VisibilityTimeout": str(queue.visibility_timeout),
+                "DelaySeconds": str(queue.delay_seconds),
+                **{k: str(v) for k, v in queue.counts().items()},
+            }
+            if queue.redrive_policy:
+                attributes["RedrivePolicy"] = queue.redrive_policy
+            return attributes
+
+    # --- messages ------------------------------------------------------------------------
+    def send(self, name: str, body, delay_seconds=None) -> Message:
+        if not isinstance(body, str) or not body:
+            raise SqsError("MissingParameter", "The request must contain the parameter MessageBody.")
+        if len(body.encode()) > MAX_BODY_BYTES:
+            raise invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {MAX_BODY_BYTES} bytes.")
+        with self._arrived:
+            queue = self.queue_named(name)
+            delay = bounded_int(delay_seconds, "DelaySeconds", 0, MAX_DELAY_SECONDS, queue.delay_seconds)
+            now = time.monotonic()
+            message = Message(
+                message_id=str(uuid.uuid4()),
+                body=body,
+                md5_of_body=hashlib.md5(body.encode()).hexdigest(),
+                sent_timestamp_ms=int(time.time() * 1000),
+                visible_at=now + delay,
+            )
+            queue.messages[message.message_id] = message
+            if delay:
+                message.delayed = True
+                queue.delayed += 1
+                heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, None))
+            else:
+                queue.visible.append(message.message_id)
+            self._arrived.notify_all()
+            return message
+
+    def receive(self, name: str, *, max_messages=None, wait_seconds=None, visibility_timeout=None) -> list[Message]:
+        count = bounded_int(max_messages, "MaxNumberOfMessages", 1, MAX_BATCH, 1)
+        wait = bounded_int(wait_seconds, "WaitTimeSeconds", 0, MAX_WAIT_SECONDS, 0)
+        deadline = time.monotonic() + wait
+        with self._arrived:
+            queue = self.queue_named(name)
+            timeout = bounded_int(visibility_timeout, "VisibilityTimeout", 0, MAX_VISIBILITY_SECONDS, queue.visibility_timeout)
+            while True:
+                now = time.monotonic()
+                self._promote(queue, now)
+                received = self._take(queue, count, now, timeout)
+                if received or now >= deadline:
+                    return received
+                # Wake for a new message, or when the next hidden one is due to reappear.
+                until = min(deadline, queue.hidden[0][0]) if queue.hidden else deadline
+                self._arrived.wait(max(0.001, until - now))
+
+    def _take(self, queue: Queue, count: int, now: float, timeout: int) -> list[Message]:
+        received = []
+        while queue.visible and len(received) < count:
+            message = queue.messages.get(queue.visible.popleft())
+            if message is None:
+                continue
+            if queue.max_receive_count and message.receive_count >= queue.max_receive_count:
+                del queue.messages[message.message_id]
+                self._move_to_dead_letter_queue(queue.dead_letter_queue, message)
+                continue
+            message.receive_count += 1
+            if message.first_receive_timestamp_ms is None:
+                message.first_receive_timestamp_ms = int(time.time() * 1000)
+            message.receipt_handle = f"{message.message_id}#{uuid.uuid4().hex}"
+            message.visible_at = now + timeout
+            queue.in_flight += 1
+            heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle))
+            received.append(_snapshot(message))
+        return received
+
+    def _move_to_dead_letter_queue(self, dlq: Queue, message: Message) -> None:
+        # SQS keeps the message id, body and receive count when it redrives a message.
+        message.receipt_handle = None
+        message.visible_at = 0.0
+        dlq.messages[message.message_id] = message
+        dlq.visible.append(message.message_id)
+        self._arrived.notify_all()
+
+    def _promote(self, queue: Queue, now: float) -> None:
+        """Makes visible again every hidden message whose time has come. Heap entries made stale by
+        a delete or a visibility change are dropped here."""
+        while queue.hidden and queue.hidden[0][0] <= now:
+            visible_at, _, message_id, receipt_handle = heapq.heappop(queue.hidden)
+            message = queue.messages.get(message_id)
+            if message is None or message.visible_at != visible_at or message.receipt_handle != receipt_handle:
+                continue
+            if message.delayed:
+                message.delayed = False
+                queue.delayed -= 1
+            else:
+                queue.in_flight -= 1
+                message.receipt_handle = None
+            queue.visible.append(message_id)
+
+    def _in_flight_message(self, queue: Queue, receipt_handle) -> Optional[Message]:
+        """The message this receipt handle belongs to, if it is still in flight with this very
+        handle; SQS accepts an older handle but, as here, the message may then stay."""
+        if not isinstance(receipt_handle, str) or "#" not in receipt_handle:
+            raise SqsError(
+                "ReceiptHandleIsInvalid",
+                f'The input receipt handle "{receipt_handle}" is not a valid receipt handle.',
+            )
+        message = queue.messages.get(receipt_handle.split("#", 1)[0])
+        if message is None or message.receipt_handle != receipt_handle:
+            return None
+        return message
+
+    def delete(self, name: str, receipt_handle) -> None:
+        with self._lock:
+            queue = self.queue_named(name)
+            message = self._in_flight_message(queue, receipt_handle)
+            if message is not None:
+                del queue.messages[message.message_id]
+                queue.in_flight -= 1
+
+    def change_visibility(self, name: str, receipt_handle, visibility_timeout) -> None:
+        with self._arrived:
+            queue = self.queue_named(name)
+            timeout = bounded_int(visibility_timeout, "VisibilityTimeout", 0, MAX_VISIBILITY_SECONDS, 0)
+            message = self._in_flight_message(queue, receipt_handle)
+            if message is None:
+                raise SqsError("MessageNotInflight", "Message is not in flight.", query_code="AWS.SimpleQueueService.MessageNotInflight")
+            message.visible_at = time.monotonic() + timeout
+            heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle))
+            self._arrived.notify_all()
+
+
+def _int(value, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise invalid(f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer.") from None
+
+
+def _snapshot(message: Message) -> Message:
+    """What one receive returned: later receives change the stored message, not this copy."""
+    return Message(**{k: getattr(message, k) for k in Message.__dataclass_fields__})

@@ -1,0 +1,177 @@
+"""The local pipeline's SQS endpoint, held to moto's SQS (the reference emulator) by the same
+tests over boto3: whatever the pipeline relies on behaves the same on both."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local_pipeline.sqs_local import LocalSqsServer
+
+
+@pytest.fixture(scope="module")
+def local_endpoint():
+    server = LocalSqsServer().start()
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture(params=["local", "moto"])
+def sqs(request, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    endpoint = request.getfixturevalue("local_endpoint" if request.param == "local" else "sqs_endpoint")
+    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def make_queue(sqs, *, visibility=30, max_receive_count=None):
+    name = f"q-{uuid.uuid4().hex[:10]}"
+    attributes = {"VisibilityTimeout": str(visibility)}
+    dlq_url = None
+    if max_receive_count:
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)})
+    return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"], dlq_url
+
+
+def receive(sqs, url, n=10, wait=0, **kwargs):
+    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=n, WaitTimeSeconds=wait, AttributeNames=["All"], **kwargs).get("Messages", [])
+
+
+def depth(sqs, url):
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return tuple(int(attributes[k]) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"))
+
+
+def test_a_message_is_received_with_its_id_body_checksum_and_receive_count_then_deleted(sqs):
+    url, _ = make_queue(sqs)
+    body = json.dumps({"phoneNumber": "+14155550100", "name": "Zoë"})
+    sent = sqs.send_message(QueueUrl=url, MessageBody=body)
+    assert sent["MD5OfMessageBody"] == hashlib.md5(body.encode()).hexdigest()
+    [message] = receive(sqs, url)
+    assert (message["MessageId"], message["Body"], message["MD5OfBody"]) == (sent["MessageId"], body, sent["MD5OfMessageBody"])
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert depth(sqs, url) == (0, 1, 0)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert depth(sqs, url) == (0, 0, 0) and receive(sqs, url) == []
+
+
+def test_a_message_not_deleted_comes_back_after_its_visibility_timeout_with_a_new_receipt(sqs):
+    url, _ = make_queue(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    [first] = receive(sqs, url, VisibilityTimeout=1)
+    assert receive(sqs, url) == []
+    time.sleep(1.3)
+    [again] = receive(sqs, url)
+    assert again["MessageId"] == first["MessageId"] and again["ReceiptHandle"] != first["ReceiptHandle"]
+    assert again["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_after_max_receive_count_receives_the_message_is_moved_to_the_dlq(sqs):
+    url, dlq_url = make_queue(sqs, visibility=1, max_receive_count=2)
+    sent = sqs.send_message(QueueUrl=url, MessageBody="poison")
+    for _ in range(2):
+        assert len(receive(sqs, url, wait=2)) == 1
+        time.sleep(1.2)
+    assert receive(sqs, url) == []
+    [dead] = receive(sqs, dlq_url)
+    assert (dead["MessageId"], dead["Body"]) == (sent["MessageId"], "poison")
+
+
+def test_a_delayed_message_is_counted_as_delayed_and_received_only_after_its_delay(sqs):
+    url, _ = make_queue(sqs)
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "later", "MessageBody": "later", "DelaySeconds": 1}, {"Id": "now", "MessageBody": "now"}])
+    assert depth(sqs, url) == (1, 0, 1)
+    assert [m["Body"] for m in receive(sqs, url)] == ["now"]
+    time.sleep(1.2)
+    assert [m["Body"] for m in receive(sqs, url)] == ["later"]
+
+
+def test_long_polling_returns_as_soon_as_a_message_arrives(sqs):
+    url, _ = make_queue(sqs)
+    threading.Timer(0.3, lambda: sqs.send_message(QueueUrl=url, MessageBody="wake")).start()
+    started = time.monotonic()
+    messages = receive(sqs, url, wait=5)
+    assert [m["Body"] for m in messages] == ["wake"] and time.monotonic() - started < 3
+
+
+def test_a_receive_returns_at_most_ten_oldest_first_and_every_message_exactly_once(sqs):
+    url, _ = make_queue(sqs)
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)])
+    seen = []
+    while batch := receive(sqs, url):
+        assert len(batch) <= 10
+        seen += [int(m["Body"]) for m in batch]
+        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+    assert sorted(seen) == list(range(30))
+
+
+@pytest.mark.parametrize(
+    "entries, code",
+    [
+        ([{"Id": str(i), "MessageBody": "x"} for i in range(11)], "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
+        ([{"Id": "same", "MessageBody": "x"}, {"Id": "same", "MessageBody": "y"}], "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
+    ],
+)
+def test_a_malformed_batch_is_refused_whole(sqs, entries, code):
+    url, _ = make_queue(sqs)
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    assert refused.value.response["Error"]["Code"] == code
+    assert depth(sqs, url) == (0, 0, 0)
+
+
+def test_local_only_an_oversized_entry_fails_alone_in_its_batch(local_endpoint):
+    """As SQS does with a body over the queue's default 256 KiB; moto does not check the size."""
+    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    reply = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "ok", "MessageBody": "x"}, {"Id": "big", "MessageBody": "x" * 262_145}])
+    assert [s["Id"] for s in reply["Successful"]] == ["ok"]
+    assert [f["Id"] for f in reply["Failed"]] == ["big"] and reply["Failed"][0]["SenderFault"]
+
+
+def test_an_unknown_queue_is_an_error_boto3_maps(sqs):
+    url, _ = make_queue(sqs)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_attributes(QueueUrl=url + "-nope", AttributeNames=["All"])
+
+
+def test_a_made_up_receipt_handle_is_refused(sqs):
+    url, _ = make_queue(sqs)
+    with pytest.raises(ClientError) as refused:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-receipt-handle")
+    assert refused.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+
+
+def test_local_only_a_stale_receipt_handle_leaves_the_message_in_place(local_endpoint):
+    """SQS: deleting with an earlier receive's handle succeeds, but the message may stay. The local
+    endpoint always keeps it (moto deletes it), the stricter case, so a pipe that deleted with a
+    stale handle would see the message again rather than have it vanish."""
+    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    [first] = receive(sqs, url, VisibilityTimeout=1)
+    time.sleep(1.2)
+    [second] = receive(sqs, url)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    assert depth(sqs, url) == (0, 1, 0)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"])
+    assert depth(sqs, url) == (0, 0, 0)
+
+
+def test_local_only_an_operation_it_does_not_serve_is_a_clear_error(local_endpoint):
+    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    with pytest.raises(ClientError) as refused:
+        sqs.purge_queue(QueueUrl=url)
+    assert refused.value.response["Error"]["Code"] == "UnsupportedOperation"
+    assert "PurgeQueue" in refused.value.response["Error"]["Message"]
