@@ -30,6 +30,12 @@ REDIS_RETRY_AFTER_S = 2.0
 # dialer timeout (15 s in every environment). Local pacing starts after that, so the two never
 # add up; meanwhile tasks are deferred (no receive is used up).
 REDIS_QUARANTINE_S = 15.0
+# The way back: local pacing reserves slots at most this far ahead, and every container retries
+# Redis within REDIS_RETRY_AFTER_S of its last failure, so all local slots have passed within
+# REDIS_RETRY_AFTER_S + LOCAL_HORIZON_S of Redis answering again (plus a failing call's own
+# timeouts). The first container to get Redis back starts a fleet-wide hold that long.
+LOCAL_HORIZON_S = 2.0
+RECOVERY_HOLD_S = REDIS_RETRY_AFTER_S + LOCAL_HORIZON_S + 2.0
 
 
 @dataclass
@@ -46,9 +52,12 @@ class BatchReport:
 class RedisHealth:
     """Remembers a Redis failure for a short while, so a dead Redis costs one timeout, not one per batch."""
 
-    def __init__(self, clock=time.monotonic, *, quarantine_s: float = REDIS_QUARANTINE_S) -> None:
+    def __init__(
+        self, clock=time.monotonic, *, quarantine_s: float = REDIS_QUARANTINE_S, recovery_hold_s: float = RECOVERY_HOLD_S
+    ) -> None:
         self._clock = clock
         self._quarantine_s = quarantine_s
+        self.recovery_hold_s = recovery_hold_s
         self._down_until = 0.0
         self._down_since: Optional[float] = None
         self.ever_failed = False
@@ -66,6 +75,10 @@ class RedisHealth:
     def ok(self) -> None:
         self._down_until = 0.0
         self._down_since = None
+
+    def recovering(self) -> bool:
+        """Redis failed and has not answered since: the next call that succeeds is a recovery."""
+        return self._down_since is not None
 
     def quarantine_left_s(self) -> float:
         """How long local pacing must still wait for slots reserved in Redis to pass."""
@@ -145,6 +158,7 @@ class Dispatcher:
                     max_cps=self.config.max_cps,
                     max_wait_ms=max_wait_ms,
                     lease_ms=remaining + 5000,
+                    hold_ms=int(self.health.recovery_hold_s * 1000) if self.health.recovering() else 0,
                 )
                 self.health.ok()
                 report.effective_cps = reservation.effective_cps
@@ -157,7 +171,8 @@ class Dispatcher:
         if quarantine_ms > 0:
             report.effective_cps = 0.0
             return [Decision(DEFER, quarantine_ms * 1000) for _ in items], False
-        reservation = self.local_pacer.reserve(len(items), cps=self.config.degraded_cps, max_wait_ms=max_wait_ms)
+        horizon_ms = min(max_wait_ms, int(LOCAL_HORIZON_S * 1000))
+        reservation = self.local_pacer.reserve(len(items), cps=self.config.degraded_cps, max_wait_ms=horizon_ms)
         report.effective_cps = reservation.effective_cps
         return reservation.decisions, False
 

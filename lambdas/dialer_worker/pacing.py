@@ -29,6 +29,9 @@ local max_wait = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local claim_ttl = tonumber(ARGV[4])
 local slack = tonumber(ARGV[5])
+local hold_ms = tonumber(ARGV[6])
+if hold_ms > 0 then redis.call('SET', KEYS[3], '1', 'NX', 'PX', hold_ms) end
+local held_us = redis.call('PTTL', KEYS[3]) * 1000
 local rate = tonumber(redis.call('GET', KEYS[2]) or max_cps)
 if rate > max_cps then rate = max_cps end
 local interval = (1 + slack) * 1000000 / rate
@@ -36,16 +39,18 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
 if tat < now then tat = now end
 local ctats = {}
 local out = {}
-local n = (#KEYS - 2) / 2
+local n = (#KEYS - 3) / 2
 for i = 1, n do
-  local claim_key = KEYS[1 + 2 * i]
-  local ckey = KEYS[2 + 2 * i]
-  local ccps = tonumber(ARGV[5 + i])
+  local claim_key = KEYS[2 + 2 * i]
+  local ckey = KEYS[3 + 2 * i]
+  local ccps = tonumber(ARGV[6 + i])
   local claim = redis.call('GET', claim_key)
   if claim == 'a' then
     out[#out + 1] = 2; out[#out + 1] = 0
   elseif claim and tonumber(claim) > now then
     out[#out + 1] = 3; out[#out + 1] = math.floor((tonumber(claim) - now) / 1000)
+  elseif held_us > 0 then
+    out[#out + 1] = 1; out[#out + 1] = held_us
   else
     local slot = tat
     if ccps > 0 then
@@ -135,6 +140,10 @@ class RedisPacer:
     def rate_key(self) -> str:
         return f"{self._tag}:rate"
 
+    @property
+    def hold_key(self) -> str:
+        return f"{self._tag}:hold"
+
     def claim_key(self, call_id: str) -> str:
         return f"{self._tag}:claim:{call_id}"
 
@@ -148,10 +157,15 @@ class RedisPacer:
         max_cps: float,
         max_wait_ms: int,
         lease_ms: int,
+        hold_ms: int = 0,
     ) -> Reservation:
-        """tasks: (call_id, campaign_id, campaign max CPS or None). One round trip."""
-        keys = [f"{self._tag}:tat", self.rate_key]
-        args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK]
+        """tasks: (call_id, campaign_id, campaign max CPS or None). One round trip.
+
+        hold_ms > 0 (sent by a container that has just got Redis back) starts a hold, unless one is
+        already on: until it ends, every container defers instead of dialing, because containers
+        that paced locally while Redis was away may still be dialing their local slots."""
+        keys = [f"{self._tag}:tat", self.rate_key, self.hold_key]
+        args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK, hold_ms]
         for call_id, campaign_id, campaign_cps in tasks:
             keys += [self.claim_key(call_id), self._campaign_key(campaign_id)]
             args.append(campaign_cps or 0)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from dialer_worker.dispatch import LOCAL_HORIZON_S
 from dialer_worker.items import call_id_for
 from local_pipeline.services import ThrowawayRedis
 from local_pipeline.worker_standin import HANG, rolling_window_max
@@ -153,7 +154,8 @@ def test_overload_halves_the_shared_rate_once_per_cool_down_and_successes_restor
 def test_redis_down_mid_run_degrades_to_local_pacing_and_recovers(make_dispatcher, worker):
     redis = ThrowawayRedis().start()
     try:
-        d = make_dispatcher(max_cps=50, reserved=5, redis_port=redis.port, quarantine_s=1.0)
+        d = make_dispatcher(max_cps=50, reserved=5, redis_port=redis.port, quarantine_s=1.0, recovery_hold_s=1.0)
+        other = make_dispatcher(max_cps=50, reserved=5, redis_port=redis.port, quarantine_s=1.0, recovery_hold_s=1.0)
         assert not d.run([item(i) for i in range(3)], Remaining(15)).redis_unavailable
         redis.stop()
         worker.reset()
@@ -161,15 +163,25 @@ def test_redis_down_mid_run_degrades_to_local_pacing_and_recovers(make_dispatche
         quarantined = d.run([item(30 + i) for i in range(4)], Remaining(15))
         assert quarantined.redis_unavailable and quarantined.counts["Deferred"] == 4 and worker.calls == []
         time.sleep(1.0)
-        report = d.run([item(10 + i) for i in range(6)], Remaining(15))
-        assert report.redis_unavailable and report.failures == [] and report.counts["DialsSent"] == 6
+        # Then 10 CPS locally (50 / 5 containers), with slots at most LOCAL_HORIZON_S (2 s) ahead.
+        report = d.run([item(100 + i) for i in range(25)], Remaining(15))
+        assert report.redis_unavailable and report.failures == []
+        assert report.counts["DialsSent"] + report.counts["Deferred"] == 25 and report.counts["Deferred"] >= 5
         times = sorted(arrival_times(worker))
         gaps = [b - a for a, b in zip(times, times[1:])]
-        assert min(gaps) >= 0.09, f"10 CPS locally (50 / 5 containers): {gaps}"
+        assert min(gaps) >= 0.09, gaps
+        assert times[-1] - times[0] <= LOCAL_HORIZON_S + 0.1
         redis.start()
         time.sleep(2.1)  # the dispatcher retries Redis after REDIS_RETRY_AFTER_S
+        worker.reset()
+        # Back on Redis, but other containers may still dial local slots: the fleet holds a while.
         recovered = d.run([item(20 + i) for i in range(3)], Remaining(15))
-        assert not recovered.redis_unavailable and recovered.counts["DialsSent"] == 3
+        assert not recovered.redis_unavailable and recovered.counts["Deferred"] == 3
+        assert 0 < d.redis.pttl(d.pacer.hold_key) <= 1000
+        assert other.run([item(40)], Remaining(15)).counts["Deferred"] == 1 and worker.calls == []
+        time.sleep(1.1)
+        resumed = d.run([item(50 + i) for i in range(3)], Remaining(15))
+        assert resumed.counts["DialsSent"] == 3 and d.redis.exists(d.pacer.hold_key) == 0
     finally:
         redis.destroy()
 
