@@ -49,6 +49,7 @@ class HandlerObserver(logging.Handler):
                     self.effective_cps.append(cps)
                 for name in ("DialsSent", "DialsFailed", "Deferred", "DuplicateSuppressed", "WorkerOverloaded", "DialsDropped"):
                     self.dial_counts[name] += getattr(record, name, 0)
+                self.dial_counts["RedisUnavailableBatches"] += bool(getattr(record, "redisUnavailable", False))
 
     def attach(self) -> "HandlerObserver":
         for name in (ENRICHMENT_LOGGER, DIALER_LOGGER):
@@ -251,6 +252,7 @@ class LocalRun:
                 "pipe_executions": pipe.stats.executions,
                 "min_effective_cps": min(self.observer.effective_cps, default=None),
                 "worker_overloaded": counts["WorkerOverloaded"],
+                "redis_unavailable_batches": counts["RedisUnavailableBatches"],
                 **dict(pipe.stats.counts),
             },
         )

@@ -109,6 +109,11 @@ def handler(event, context):
 
     logger.info(
         "batch dialed",
-        extra={**dict(report.counts), "failures": len(report.failures), "effectiveCps": report.effective_cps},
+        extra={
+            **dict(report.counts),
+            "failures": len(report.failures),
+            "effectiveCps": report.effective_cps,
+            "redisUnavailable": report.redis_unavailable,
+        },
     )
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failures]}
