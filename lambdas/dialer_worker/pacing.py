@@ -166,12 +166,18 @@ class RedisPacer:
         that paced locally while Redis was away may still be dialing their local slots."""
         keys = [f"{self._tag}:tat", self.rate_key, self.hold_key]
         args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK, hold_ms]
-        for call_id, campaign_id, campaign_cps in tasks:
+        # A task held back by its campaign's maxCps moves the global schedule to its own later
+        # slot; taking the others first keeps them from waiting behind it.
+        order = sorted(range(len(tasks)), key=lambda i: bool(tasks[i][2]))
+        for i in order:
+            call_id, campaign_id, campaign_cps = tasks[i]
             keys += [self.claim_key(call_id), self._campaign_key(campaign_id)]
             args.append(campaign_cps or 0)
         self.round_trips += 1
         reply = self._reserve(keys=keys, args=args)
-        decisions = [Decision(int(reply[i]), int(reply[i + 1])) for i in range(0, len(reply) - 1, 2)]
+        decisions: list = [None] * len(tasks)
+        for position, i in enumerate(order):
+            decisions[i] = Decision(int(reply[2 * position]), int(reply[2 * position + 1]))
         return Reservation(decisions, int(reply[-1]) / 1000)
 
     def finish(self, *, accepted: Sequence[str], released: Sequence[str], successes: int, max_cps: float) -> None:

@@ -56,6 +56,8 @@ def test_campaign_max_cps_is_held_in_the_same_round_trip(make_dispatcher, worker
     assert rolling_window_max(slow) <= 5
     gaps = [b - a for a, b in zip(slow, slow[1:])]
     assert min(gaps) >= 0.19, gaps
+    # The unlimited campaign does not wait behind the limited one's later slots.
+    assert max(arrival_times(worker, "fast")) < slow[1], (slow, arrival_times(worker, "fast"))
     assert d.pacer.round_trips == 2  # reserve + finish, for the whole batch
 
 
