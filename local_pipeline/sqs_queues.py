@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 MAX_BATCH = 10
-MAX_BODY_BYTES = 262_144
+MAX_BODY_BYTES = 262_144  # a queue's default maximum message size (it can be raised to 1 MiB)
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43_200
 MAX_WAIT_SECONDS = 20
@@ -165,7 +165,8 @@ class Queues:
     def send(self, name: str, body, delay_seconds=None) -> Message:
         if not isinstance(body, str) or not body:
             raise SqsError("MissingParameter", "The request must contain the parameter MessageBody.")
-        if len(body.encode()) > MAX_BODY_BYTES:
+        encoded = body.encode()
+        if len(encoded) > MAX_BODY_BYTES:
             raise invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {MAX_BODY_BYTES} bytes.")
         with self._arrived:
             queue = self.queue_named(name)
@@ -174,7 +175,7 @@ class Queues:
             message = Message(
                 message_id=str(uuid.uuid4()),
                 body=body,
-                md5_of_body=hashlib.md5(body.encode()).hexdigest(),
+                md5_of_body=hashlib.md5(encoded).hexdigest(),
                 sent_timestamp_ms=int(time.time() * 1000),
                 visible_at=now + delay,
             )
