@@ -171,7 +171,7 @@ def test_redis_down_mid_run_degrades_to_local_pacing_and_recovers(make_dispatche
         assert report.counts["DialsSent"] + report.counts["Deferred"] == 25 and report.counts["Deferred"] >= 5
         times = sorted(arrival_times(worker))
         gaps = [b - a for a, b in zip(times, times[1:])]
-        assert min(gaps) >= 0.09, gaps
+        assert rolling_window_max(times) <= 10 and min(gaps) >= 0.08, gaps
         assert times[-1] - times[0] <= LOCAL_HORIZON_S + 0.1
         redis.start()
         time.sleep(2.1)  # the dispatcher retries Redis after REDIS_RETRY_AFTER_S
