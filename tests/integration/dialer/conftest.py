@@ -70,6 +70,8 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
     created = []
 
     def make(max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None, recovery_hold_s=None):
+        given = {"quarantine_s": quarantine_s, "recovery_hold_s": recovery_hold_s}
+        timings = {name: value for name, value in given.items() if value is not None}
         config = DialerConfig(
             max_cps=max_cps,
             worker_url=worker.url,
@@ -91,7 +93,7 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
             worker=WorkerClient(worker.url),
             deferrer=Deferrer(queue, lambda: sqs),
             executor=ThreadPoolExecutor(max_workers=10),
-            health=RedisHealth(quarantine_s=quarantine_s, recovery_hold_s=recovery_hold_s) if quarantine_s is not None else None,
+            health=RedisHealth(**timings) if timings else None,
         )
         dispatcher.redis = client
         created.append(dispatcher)
