@@ -1,4 +1,4 @@
--- The campaigns table, shared with the rest of the platform (DESIGN.md "Contracts").
+-- The campaigns table, shared with the rest of the platform (docs/design.md, "Contracts").
 -- The enrichment reads it by primary key (`WHERE id = ANY(...)`), so the key's index is all the
 -- query needs. Idempotent: db_migrate records applied versions, and IF NOT EXISTS keeps a
 -- database that already has the table (created by another part of the platform) usable.

@@ -1,4 +1,4 @@
-"""Phone numbers never reach the logs whole (DESIGN.md decision 5)."""
+"""Phone numbers never reach the logs whole (docs/design.md, decision 5)."""
 
 from __future__ import annotations
 
