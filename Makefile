@@ -8,11 +8,13 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 
-.PHONY: install synth test bench db-migrate local clean
+.PHONY: install synth test test-unit test-integration test-infra test-e2e lint typecheck bench db-migrate local clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/*/requirements.txt
+# The project itself is installed editable (pyproject.toml), so every package imports from anywhere.
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/*/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
@@ -26,16 +28,33 @@ synth: install
 	$(CDK) synth --quiet
 	@echo "Templates:"; ls -1 $(CURDIR)/cdk.out/*.template.json
 
-## The whole test suite: unit, integration (real PostgreSQL and Redis), infrastructure, end to end.
-test: install
+## The whole test suite: lint, type checks, then every layer (unit, integration, infra, e2e).
+test: install lint typecheck
 	$(BIN)/python -m pytest
+
+## One layer at a time (tests/README.md says what each needs and how long it takes).
+test-unit: install
+	$(BIN)/python -m pytest tests/unit -m unit
+test-integration: install
+	$(BIN)/python -m pytest tests/integration -m integration
+test-infra: install
+	$(BIN)/python -m pytest tests/infrastructure -m infra
+test-e2e: install
+	$(BIN)/python -m pytest tests/e2e -m e2e
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
 
 bench: install
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 ## Applies migrations/ to the database in DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD (creates it if missing).
 db-migrate: install
-	PYTHONPATH=lambdas $(BIN)/python -m db_migrate
+	$(BIN)/python -m db_migrate
 
 ## The demo: dial tasks through filter, enrichment, pacing and dialing on this machine (ARGS="--json" etc.).
 local: install

@@ -8,23 +8,15 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import time
-import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DialPipeline/bench")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import psycopg  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
-
-from db_migrate.migrate import apply_migrations  # noqa: E402
 from enrich_dial_task.campaigns import CampaignStore, connect_with  # noqa: E402
 from enrich_dial_task.enrich import enrich_batch  # noqa: E402
+from local_pipeline.database import DIALABLE_CONFIG, throwaway_database  # noqa: E402
 from local_pipeline.services import reuse_or_start_postgres  # noqa: E402
 
 BATCHES = 2000
@@ -51,7 +43,7 @@ def run(store: CampaignStore, clear_cache: bool) -> dict:
             store._cache.clear()
         before = store.queries
         t0 = time.perf_counter()
-        result = enrich_batch(records(i), store)
+        result = enrich_batch(records(i), store, enriched_at="")
         latencies.append((time.perf_counter() - t0) * 1000)
         queries.append(store.queries - before)
         assert len(result.items) == 10
@@ -67,25 +59,15 @@ def run(store: CampaignStore, clear_cache: bool) -> dict:
 
 def main() -> None:
     server, throwaway = reuse_or_start_postgres()
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    campaigns = [(f"c-{i}", "active", DIALABLE_CONFIG) for i in range(CAMPAIGNS)]
     try:
-        with psycopg.connect(server.dsn(name), autocommit=True) as conn:
-            apply_migrations(conn)
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO campaigns (id, name, status, config) VALUES (%s, %s, 'active', %s)",
-                    [(f"c-{i}", f"C{i}", Jsonb({"audioFileUrl": "s3://a.wav", "ivrFlow": {}})) for i in range(CAMPAIGNS)],
-                )
-        params = {"host": server.host, "port": server.port, "dbname": name, "user": server.user}
-        store = CampaignStore(connect_with(params), ttl_seconds=60)
-        cold = run(store, clear_cache=True)
-        warm = run(store, clear_cache=False)
-        store.close()
+        with throwaway_database(server, campaigns, prefix="bench") as name:
+            params = {"host": server.host, "port": server.port, "dbname": name, "user": server.user}
+            store = CampaignStore(connect_with(params), ttl_seconds=60)
+            cold = run(store, clear_cache=True)
+            warm = run(store, clear_cache=False)
+            store.close()
     finally:
-        with psycopg.connect(server.dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if throwaway:
             throwaway.destroy()
     print(f"enrichment, batches of 10, {BATCHES} batches each, {CAMPAIGNS} campaigns")

@@ -15,13 +15,8 @@ import contextlib
 import io
 import os
 import resource
-import sys
 import time
-import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("LOG_LEVEL", "INFO")
 
@@ -34,25 +29,17 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
 
-    import psycopg
-
-    from db_migrate.migrate import apply_migrations
-    from local_pipeline.run import LocalRun, seed_campaigns
     from dialer_worker.pacing import SLACK
+    from local_pipeline.database import DIALABLE_CONFIG, throwaway_database
+    from local_pipeline.run import LocalRun
     from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis
     from stacks.settings import DEV
 
     pg, pg_throwaway = reuse_or_start_postgres()
     redis, redis_throwaway = reuse_or_start_redis()
-    dbname = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    sink = io.StringIO()  # the handlers' JSON logs and metrics; the observer reads the log records
+    sink = io.StringIO()  # the handlers' JSON logs and metrics; the summary reads their reports
     try:
-        with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
-            apply_migrations(conn)
-        seed_campaigns(pg.dsn(dbname), [("load", "active", {"audioFileUrl": "s3://a.wav", "ivrFlow": {"start": "menu"}})])
-        with contextlib.redirect_stdout(sink):
+        with throwaway_database(pg, [("load", "active", DIALABLE_CONFIG)], prefix="bench") as dbname, contextlib.redirect_stdout(sink):
             run = LocalRun(DEV, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
                            visibility_timeout_seconds=30, parallel=args.parallel)  # fmt: skip
             tasks = [
@@ -66,8 +53,6 @@ def main() -> None:
             wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
             run.close()
     finally:
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         for throwaway in (pg_throwaway, redis_throwaway):
             if throwaway:
                 throwaway.destroy()

@@ -9,25 +9,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+import redis
 
-import redis  # noqa: E402
-
-from dialer_worker.config import DialerConfig  # noqa: E402
-from dialer_worker.deferral import Deferrer  # noqa: E402
-from dialer_worker.dispatch import Dispatcher  # noqa: E402
-from dialer_worker.pacing import RedisPacer  # noqa: E402
-from dialer_worker.worker_client import Outcome  # noqa: E402
-from local_pipeline.services import reuse_or_start_redis  # noqa: E402
-from local_pipeline.worker_standin import rolling_window_max  # noqa: E402
+from dialer_worker.deferral import Deferrer
+from dialer_worker.dispatch import Dispatcher
+from dialer_worker.env import DialerEnv
+from dialer_worker.pacing import RedisPacer
+from dialer_worker.worker_client import Outcome
+from local_pipeline.database import DIALABLE_CONFIG
+from local_pipeline.services import reuse_or_start_redis
+from local_pipeline.worker_standin import rolling_window_max
+from shared.dial_task import DialTask, EnrichedTask, parse_campaign_config
 
 
 class RecordingWorker:
@@ -57,15 +54,17 @@ class CountingRedis(redis.Redis):
 
 
 def batch(worker_no: int, n: int) -> list[dict]:
+    config = parse_campaign_config(DIALABLE_CONFIG)
+    assert config is not None
     return [
-        {
-            "messageId": f"m-{worker_no}-{n}-{i}",
-            "campaignId": "bench",
-            "contactId": f"k-{worker_no}-{n}-{i}-{uuid.uuid4().hex[:6]}",
-            "phoneNumber": "+14155550100",
-            "attempts": 0,
-            "campaign": {"config": {"audioFileUrl": "s3://a.wav", "ivrFlow": {}}},
-        }
+        EnrichedTask(
+            message_id=f"m-{worker_no}-{n}-{i}",
+            body="{}",
+            task=DialTask("bench", f"k-{worker_no}-{n}-{i}-{uuid.uuid4().hex[:6]}", "+14155550100"),
+            campaign_name="bench",
+            config=config,
+            enriched_at="",
+        ).to_item()
         for i in range(10)
     ]
 
@@ -79,7 +78,16 @@ def run_gcra(server, workers: int, seconds: float, max_cps: float) -> dict:
 
     def worker(k: int) -> None:
         client = CountingRedis(host=server.host, port=server.port)
-        config = DialerConfig.from_env({"MAX_CPS": str(max_cps), "REDIS_KEY_PREFIX": prefix})
+        config = DialerEnv(
+            host=server.host,
+            port=server.port,
+            key_prefix=prefix,
+            max_cps=max_cps,
+            worker_url="http://unused",
+            reserved_concurrency=1,
+            claim_ttl_seconds=600,
+            redis_quarantine_seconds=15,
+        )
         dispatcher = Dispatcher(
             config=config,
             pacer=RedisPacer(client, prefix=prefix, claim_ttl_seconds=600),

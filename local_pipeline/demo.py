@@ -15,10 +15,10 @@ import random
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+from local_pipeline.database import DIALABLE_CONFIG
 
-GOOD_CONFIG = {"audioFileUrl": "s3://ivr-audio/welcome.wav", "ivrFlow": {"start": "menu"}, "maxConcurrentCalls": 50}
+ROOT = Path(__file__).resolve().parent.parent
+GOOD_CONFIG = {**DIALABLE_CONFIG, "maxConcurrentCalls": 50}
 CAMPAIGNS = [
     ("spring-sale", "active", GOOD_CONFIG),
     ("renewals", "active", {**GOOD_CONFIG, "maxCps": 5}),
@@ -85,22 +85,15 @@ def main(argv=None) -> int:
 
 
 def _run(settings, args):
-    import psycopg
-
-    from db_migrate.migrate import apply_migrations
-    from local_pipeline.run import LocalRun, seed_campaigns
+    from local_pipeline import database
+    from local_pipeline.run import LocalRun
     from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis
 
     pg, pg_throwaway = reuse_or_start_postgres()
     redis, redis_throwaway = reuse_or_start_redis()
     dbname = "dialpipe_local"
     try:
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
-                conn.execute(f'CREATE DATABASE "{dbname}"')
-        with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
-            apply_migrations(conn)
-        seed_campaigns(pg.dsn(dbname), CAMPAIGNS)
+        database.prepare(pg, dbname, CAMPAIGNS)
         run = LocalRun(settings, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
                        visibility_timeout_seconds=args.visibility_timeout)  # fmt: skip
         try:

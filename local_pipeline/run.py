@@ -5,7 +5,6 @@ load benchmark; every number in its summary is observed, not assumed."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import threading
@@ -13,52 +12,49 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
-import psycopg
-from psycopg.types.json import Jsonb
-
+from dialer_worker import handler as dialer
+from dialer_worker.dispatch import BatchReport
+from dialer_worker.env import DialerEnv
+from enrich_dial_task import handler as enrichment
+from enrich_dial_task.enrich import EnrichmentReport
+from enrich_dial_task.env import EnrichmentEnv
 from local_pipeline.pipe import LocalPipe
 from local_pipeline.services import PostgresServer, RedisServer
 from local_pipeline.sqs_local import LocalSqsServer
 from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max
+from shared import observability
+from shared.observability import ObservabilityEnv
 from stacks.settings import Settings
 
-ENRICHMENT_LOGGER = "enrich-dial-task"
-DIALER_LOGGER = "dialer-worker"
-
-
-class HandlerObserver(logging.Handler):
-    """Reads what the handlers log: each drop with its reason, and each batch's dial counts."""
+class ReportObserver:
+    """Adds up the reports the handlers publish: each drop with its reason, each batch's counts."""
 
     def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
         self.drops: Counter = Counter()
         self.dial_counts: Counter = Counter()
         self.effective_cps: list[float] = []
-        self._lock2 = threading.Lock()
+        self._lock = threading.Lock()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        with self._lock2:
-            if message == "dial task dropped":
-                self.drops[getattr(record, "reason", "unknown")] += 1
-            elif message == "batch dialed":
-                cps = getattr(record, "effectiveCps", None)
-                if cps is not None:
-                    self.effective_cps.append(cps)
-                for name in ("DialsSent", "DialsFailed", "Deferred", "DuplicateSuppressed", "WorkerOverloaded", "DialsDropped"):
-                    self.dial_counts[name] += getattr(record, name, 0)
-                self.dial_counts["RedisUnavailableBatches"] += bool(getattr(record, "redisUnavailable", False))
+    def __call__(self, service: str, report: object) -> None:
+        with self._lock:
+            if isinstance(report, EnrichmentReport):
+                self.drops.update(str(drop.reason) for drop in report.drops)
+            elif isinstance(report, BatchReport):
+                self.drops.update(str(drop.reason) for drop in report.drops)
+                self.dial_counts.update(report.counts)
+                self.dial_counts["RedisUnavailableBatches"] += report.redis_unavailable
+                if report.effective_cps is not None:
+                    self.effective_cps.append(report.effective_cps)
 
-    def attach(self) -> "HandlerObserver":
-        for name in (ENRICHMENT_LOGGER, DIALER_LOGGER):
-            logging.getLogger(name).addHandler(self)
+    def attach(self) -> ReportObserver:
+        observability.subscribe(self)
         return self
 
     def detach(self) -> None:
-        for name in (ENRICHMENT_LOGGER, DIALER_LOGGER):
-            logging.getLogger(name).removeHandler(self)
+        observability.unsubscribe(self)
 
 
 @dataclass
@@ -83,21 +79,6 @@ class Summary:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def seed_campaigns(dsn: str, campaigns: Iterable[tuple[str, str, dict]]) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for campaign_id, status, config in campaigns:
-            conn.execute(
-                "INSERT INTO campaigns (id, name, status, config) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, config = EXCLUDED.config, updated_at = now()",
-                (campaign_id, f"Campaign {campaign_id}", status, Jsonb(config)),
-            )
-
-
-def set_campaign_status(dsn: str, campaign_id: str, status: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("UPDATE campaigns SET status = %s, updated_at = now() WHERE id = %s", (status, campaign_id))
 
 
 class LocalRun:
@@ -135,7 +116,7 @@ class LocalRun:
             max_receive_count=settings.queue.max_receive_count,
             visibility_timeout_seconds=self.visibility_timeout,
         )
-        self.observer = HandlerObserver().attach()
+        self.observer = ReportObserver().attach()
         self.enqueued = 0
         self._configure_handlers()
 
@@ -144,40 +125,41 @@ class LocalRun:
         return self.postgres.dsn(self.dbname)
 
     def _configure_handlers(self) -> None:
-        """The environment the stack would give the functions, pointed at the local services."""
-        os.environ.update(
-            {
-                "DB_HOST": self.postgres.host,
-                "DB_PORT": str(self.postgres.port),
-                "DB_NAME": self.dbname,
-                "DB_USER": self.postgres.user,
-                "DB_PASSWORD": self.postgres.password,
-                "CAMPAIGN_CACHE_TTL_SECONDS": str(self.cache_ttl),
-                "REDIS_HOST": self.redis.host,
-                "REDIS_PORT": str(self.redis.port),
-                "REDIS_TLS": "false",
-                "REDIS_KEY_PREFIX": self.key_prefix,
-                "NODE_WORKER_URL": self.worker.url,
-                "MAX_CPS": str(self.max_cps),
-                "DEFER_QUEUE_URL": self.queues.queue_url,
-                "DIALER_RESERVED_CONCURRENCY": str(self.parallel),
-                "CLAIM_TTL_SECONDS": str(self.settings.claim_ttl_seconds),
-                "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint,
-                "POWERTOOLS_METRICS_NAMESPACE": self.settings.metrics_namespace,
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
+        """The environment the stack would give the functions, pointed at the local services and
+        written through the same contracts."""
+        database = dict(
+            host=self.postgres.host,
+            port=self.postgres.port,
+            name=self.dbname,
+            user=self.postgres.user,
+            password=self.postgres.password or None,
         )
-        os.environ.pop("DB_SECRET_ARN", None)
-        os.environ.pop("REDIS_AUTH_SECRET_ARN", None)
-        from dialer_worker import handler as dialer
-        from enrich_dial_task import handler as enrichment
-
-        # A new run is a new set of containers: the handlers rebuild their cached clients from
-        # the environment above on their next call.
-        if enrichment._store is not None:
-            enrichment._store.close()
-        enrichment._store = None
-        dialer._dispatcher = None
+        environment = {
+            **ObservabilityEnv.variables(
+                service_name="local-pipeline", metrics_namespace=self.settings.metrics_namespace, trace_disabled=True
+            ),
+            **EnrichmentEnv.variables(**database, campaign_cache_ttl_seconds=self.cache_ttl),
+            **DialerEnv.variables(
+                host=self.redis.host,
+                port=self.redis.port,
+                tls=False,
+                key_prefix=self.key_prefix,
+                worker_url=self.worker.url,
+                max_cps=self.max_cps,
+                reserved_concurrency=self.parallel,
+                claim_ttl_seconds=self.settings.claim_ttl_seconds,
+                redis_quarantine_seconds=self.settings.redis_quarantine_seconds,
+                defer_queue_url=self.queues.queue_url,
+            ),
+            "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint,
+        }
+        os.environ.update(environment)
+        for name in (EnrichmentEnv.env_name("secret_arn"), DialerEnv.env_name("auth_secret_arn")):
+            os.environ.pop(name, None)
+        # A new run is a new set of containers: the handlers rebuild their clients from the
+        # environment above on their next call.
+        enrichment.reset()
+        dialer.reset()
         self.enrichment_handler = enrichment.handler
         self.dialer_handler = dialer.handler
 

@@ -63,6 +63,10 @@ class PostgresServer:
     password: str = ""
     dbname: str = "postgres"
 
+    def params(self, dbname: Optional[str] = None) -> dict:
+        """Keyword arguments for psycopg.connect()."""
+        return {"host": self.host, "port": self.port, "user": self.user, "password": self.password, "dbname": dbname or self.dbname}
+
     def dsn(self, dbname: Optional[str] = None) -> str:
         auth = f"{self.user}:{self.password}@" if self.password else f"{self.user}@"
         return f"postgresql://{auth}{self.host}:{self.port}/{dbname or self.dbname}"

@@ -1,4 +1,4 @@
-"""One environment of the dial-task pipeline, composed as in DESIGN.md's diagram."""
+"""One environment of the dial-task pipeline, composed as in docs/design.md's diagram."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from constructs import Construct
 
 from stacks.constructs.cache import Cache
 from stacks.constructs.database import Database
-from stacks.constructs.functions import DIALER_SERVICE, Functions
+from shared.observability import DIALER_SERVICE
+from stacks.constructs.functions import Functions
 from stacks.constructs.messaging import DialTaskPipe, DialTaskQueues
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.network import Network
@@ -55,38 +56,17 @@ class DialPipelineStack(Stack):
             self, "Queues", settings=settings.queue, visibility_timeout_seconds=settings.visibility_timeout_seconds
         )
 
-        enrichment_env = {
-            "DB_SECRET_ARN": self.database.secret.secret_arn,
-            "CAMPAIGN_CACHE_TTL_SECONDS": str(settings.campaign_cache_ttl_seconds),
-        }
-        if self.database.endpoint_host is not None:
-            enrichment_env["DB_HOST"] = self.database.endpoint_host
         self.functions = Functions(
             self,
             "Functions",
+            settings=settings,
             vpc=vpc,
             subnets=self.network.function_subnets,
-            enrichment=settings.enrichment,
-            dialer=settings.dialer,
-            migration=settings.migration,
+            database=self.database,
+            cache=self.cache,
+            defer_queue=self.queues.queue,
+            max_cps=self.max_cps.value_as_string,
             log_retention=retention,
-            common_environment={
-                "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
-                "LOG_LEVEL": settings.log_level,
-            },
-            enrichment_environment=enrichment_env,
-            dialer_environment={
-                "REDIS_HOST": self.cache.host,
-                "REDIS_PORT": str(self.cache.port),
-                "REDIS_TLS": "true",
-                "REDIS_AUTH_SECRET_ARN": self.cache.auth_token.secret_arn,
-                "NODE_WORKER_URL": settings.node_worker_url,
-                "MAX_CPS": self.max_cps.value_as_string,
-                "DEFER_QUEUE_URL": self.queues.queue.queue_url,
-                "CLAIM_TTL_SECONDS": str(settings.claim_ttl_seconds),
-            },
-            # Migrations run DDL against the instance itself, never through the proxy.
-            migration_environment={"DB_SECRET_ARN": self.database.secret.secret_arn},
         )
         enrichment = self.functions.enrichment
         dialer = self.functions.dialer

@@ -16,7 +16,7 @@ PIPE_MAX_EXECUTION_SECONDS = 300
 # Pipes accepts 1 to 10 000 records per batch from SQS; 10 is the most a single
 # SQS receive returns without a batching window, and what the design asks for.
 PIPE_MAX_BATCH_SIZE = 10_000
-# The pipe filter of DESIGN.md: only bodies with a phoneNumber reach the enrichment.
+# The pipe filter of docs/design.md: only bodies with a phoneNumber reach the enrichment.
 DIAL_TASK_FILTER: Mapping[str, Any] = {"body": {"phoneNumber": [{"exists": True}]}}
 
 
@@ -102,7 +102,7 @@ class QueueSettings:
 
     def __post_init__(self) -> None:
         if self.max_receive_count < 5:
-            raise ValueError("max_receive_count must be at least 5 (DESIGN.md decision 6)")
+            raise ValueError("max_receive_count must be at least 5 (docs/design.md, decision 6)")
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,12 @@ class Settings:
     def pipe_execution_seconds(self) -> int:
         """Worst case of one pipe execution: the enrichment, then the target."""
         return self.enrichment.timeout_seconds + self.dialer.timeout_seconds
+
+    @property
+    def redis_quarantine_seconds(self) -> int:
+        """After Redis fails, slots reserved there may still be dialed by their owners for up to
+        one dialer timeout: the dialer paces locally only after that."""
+        return self.dialer.timeout_seconds
 
     @property
     def visibility_timeout_seconds(self) -> int:

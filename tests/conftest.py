@@ -7,24 +7,31 @@ is started from the installed binaries and removed at the end.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from db_migrate.migrate import create_database_if_missing
+from local_pipeline import database, services
+
 ROOT = Path(__file__).resolve().parent.parent
-# The Lambda code root, as in the deployed package: `from dialer_worker.handler import handler`.
-sys.path.insert(0, str(ROOT / "lambdas"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+# Each folder directly under tests/ is one layer, and its tests carry that layer's marker.
+LAYERS = {"unit": "unit", "integration": "integration", "infrastructure": "infra", "e2e": "e2e"}
 
 # Powertools needs these to emit metrics outside Lambda; the values are the tests' own.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DialPipeline/test")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from local_pipeline import services  # noqa: E402
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        layer = Path(item.path).resolve().relative_to(tests_dir).parts[0]
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in one of the layers {sorted(LAYERS)}")
+        item.add_marker(LAYERS[layer])
 
 
 @pytest.fixture(scope="session")
@@ -46,14 +53,10 @@ def redis_server():
 @pytest.fixture
 def fresh_database(postgres_server):
     """A new, empty database of its own for one test; dropped afterwards."""
-    import psycopg
-
     name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    create_database_if_missing({**postgres_server.params(), "dbname": name})
     yield name
-    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    database.drop(postgres_server, name)
 
 
 @pytest.fixture

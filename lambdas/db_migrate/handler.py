@@ -5,16 +5,19 @@ from __future__ import annotations
 import psycopg
 from aws_lambda_powertools import Logger
 
-from db_migrate.migrate import apply_migrations
+from db_migrate.env import MigrationEnv
+from db_migrate.migrate import apply_migrations, migrations_dir
+from shared.observability import MIGRATION_SERVICE
 from shared.postgres import connection_params
 
-logger = Logger()
+logger = Logger(service=MIGRATION_SERVICE)
 
 
 @logger.inject_lambda_context
 def handler(event, context):
+    env = MigrationEnv.from_environ()
     # Raising fails the trigger, and with it the deployment: no environment without its schema.
-    with psycopg.connect(**connection_params(), connect_timeout=10) as conn:
-        applied = apply_migrations(conn)
+    with psycopg.connect(**connection_params(env), connect_timeout=10) as conn:
+        applied = apply_migrations(conn, migrations_dir(env.migrations_dir))
     logger.info("migrations applied", extra={"applied": applied})
     return {"applied": applied}

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Optional
 
 import psycopg
+from psycopg import sql
 
 # Any fixed number: every migrator takes the same transaction-scoped advisory lock, so two runs
 # (a deploy and an operator, say) apply each file once, one after the other.
 _LOCK_KEY = 7_340_001
 
 
-def migrations_dir() -> Path:
-    """MIGRATIONS_DIR if set; else `migrations/` beside the package (the Lambda asset's layout);
-    else the repository's top-level `migrations/`."""
-    if os.environ.get("MIGRATIONS_DIR"):
-        return Path(os.environ["MIGRATIONS_DIR"])
+def migrations_dir(configured: str | None = None) -> Path:
+    """`configured` (MIGRATIONS_DIR) if set; else `migrations/` beside the package (the Lambda
+    asset's layout); else the repository's top-level `migrations/`."""
+    if configured:
+        return Path(configured)
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "migrations", here.parent.parent / "migrations"):
         if candidate.is_dir():
@@ -25,7 +24,17 @@ def migrations_dir() -> Path:
     raise FileNotFoundError(f"no migrations/ directory near {here}; set MIGRATIONS_DIR")
 
 
-def apply_migrations(conn: psycopg.Connection, directory: Optional[Path] = None) -> list[str]:
+def create_database_if_missing(params: dict) -> bool:
+    """Creates params["dbname"] through the `postgres` database; True when it was created."""
+    admin = {**params, "dbname": "postgres"}
+    with psycopg.connect(**admin, autocommit=True, connect_timeout=5) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (params["dbname"],)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params["dbname"])))
+        return True
+
+
+def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
     """Applies every migration not yet recorded in schema_migrations; returns the versions applied."""
     files = sorted((directory or migrations_dir()).glob("*.sql"))
     if not files:

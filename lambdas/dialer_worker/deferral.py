@@ -1,48 +1,74 @@
-"""Puts a task whose slot lies beyond this invocation back on the queue, with a delay.
+"""Puts a task that must wait back on the queue, with a delay.
 
-A re-sent task starts with a fresh receive count, so a long backlog never pushes valid tasks into
-the DLQ; its callId is unchanged, so the claim still guards against a second dial.
+The copy is the message the scheduler sent: the same body bytes (unknown fields included, never
+larger), its MessageGroupId and its message attributes. It starts with a fresh receive count, so a
+long backlog never pushes valid tasks into the DLQ; its callId is unchanged, so the claim still
+guards against a second dial.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shared.dial_task import EnrichedTask
 
 MAX_DELAY_SECONDS = 900  # SQS's limit
+MAX_BATCH_ENTRIES = 10  # SendMessageBatch's limit
 
 
 def delay_for(wait_ms: int) -> int:
     return max(1, min(MAX_DELAY_SECONDS, math.ceil(wait_ms / 1000)))
 
 
+def send_attributes(attributes: dict) -> dict:
+    """Pipes' record attributes ({"stringValue", "dataType"}) in SendMessage's shape."""
+    converted = {}
+    for name, value in attributes.items():
+        if not isinstance(value, dict) or "dataType" not in value:
+            continue
+        entry = {"DataType": value["dataType"]}
+        if value.get("stringValue") is not None:
+            entry["StringValue"] = value["stringValue"]
+        if value.get("binaryValue") is not None:
+            entry["BinaryValue"] = value["binaryValue"]
+        converted[name] = entry
+    return converted
+
+
+def send_entry(entry_id: str, task: EnrichedTask, wait_ms: int) -> dict:
+    entry: dict[str, Any] = {"Id": entry_id, "MessageBody": task.body, "DelaySeconds": delay_for(wait_ms)}
+    if task.message_group_id:
+        entry["MessageGroupId"] = task.message_group_id
+    if task.message_attributes:
+        entry["MessageAttributes"] = send_attributes(task.message_attributes)
+    return entry
+
+
 class Deferrer:
-    def __init__(self, queue_url: str | None, client_factory) -> None:
+    def __init__(self, queue_url: str | None, client_factory: Callable[[], Any]) -> None:
         self._queue_url = queue_url
         self._client_factory = client_factory
-        self._client = None
+        self._client: Any = None
 
-    def defer(self, entries: Sequence[tuple[str, dict, int]]) -> set[str]:
-        """entries: (messageId, task body, wait ms). Returns the messageIds that were NOT re-queued."""
+    def defer(self, entries: Sequence[tuple[EnrichedTask, int]]) -> dict[str, str]:
+        """entries: (task, wait ms). Returns {messageId: why} for the tasks NOT re-queued."""
         if not entries:
-            return set()
+            return {}
         if not self._queue_url:
-            return {message_id for message_id, _, _ in entries}
+            return {task.message_id: "no_defer_queue" for task, _ in entries}
         if self._client is None:
             self._client = self._client_factory()
-        failed: set[str] = set()
-        by_id = {f"e{i}": message_id for i, (message_id, _, _) in enumerate(entries)}
-        batch = [
-            {"Id": f"e{i}", "MessageBody": json.dumps(body), "DelaySeconds": delay_for(wait_ms)}
-            for i, (_, body, wait_ms) in enumerate(entries)
-        ]
-        for start in range(0, len(batch), 10):  # SendMessageBatch takes at most 10 entries
-            chunk = batch[start : start + 10]
+        failed: dict[str, str] = {}
+        by_id = {f"e{i}": task.message_id for i, (task, _) in enumerate(entries)}
+        batch = [send_entry(f"e{i}", task, wait_ms) for i, (task, wait_ms) in enumerate(entries)]
+        for start in range(0, len(batch), MAX_BATCH_ENTRIES):
+            chunk = batch[start : start + MAX_BATCH_ENTRIES]
             try:
                 reply = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=chunk)
-            except Exception:  # any SDK or network error: these tasks go back as batch failures
-                failed.update(by_id[e["Id"]] for e in chunk)
+            except Exception as exc:  # any SDK or network error: these tasks go back as batch failures
+                failed.update({by_id[e["Id"]]: type(exc).__name__ for e in chunk})
                 continue
-            failed.update(by_id[f["Id"]] for f in reply.get("Failed", []))
+            failed.update({by_id[f["Id"]]: str(f.get("Code", "failed")) for f in reply.get("Failed", [])})
         return failed

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from redis.exceptions import RedisError
 
-from dialer_worker.config import DialerConfig
 from dialer_worker.deferral import Deferrer
-from dialer_worker.items import BadItem, DialItem, parse_item
+from dialer_worker.env import DialerEnv
+from dialer_worker.items import dial_command
 from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision, LocalPacer, RedisPacer
 from dialer_worker.worker_client import Outcome, WorkerClient
+from shared.dial_task import EnrichedTask
+from shared.drops import Drop, DropReason
+from shared.observability import Metric
 
 CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 3.0
@@ -26,10 +30,6 @@ READ_TIMEOUT_S = 3.0
 SAFETY_MARGIN_MS = int((CONNECT_TIMEOUT_S + READ_TIMEOUT_S) * 1000) + 1000
 # After Redis fails, the next attempt to use it waits this long (degraded pacing meanwhile).
 REDIS_RETRY_AFTER_S = 2.0
-# Slots reserved in Redis before it failed may still be dialed by their owners for up to one
-# dialer timeout (15 s in every environment). Local pacing starts after that, so the two never
-# add up; meanwhile tasks are deferred (no receive is used up).
-REDIS_QUARANTINE_S = 15.0
 # The way back: local pacing reserves slots at most this far ahead, and every container retries
 # Redis within REDIS_RETRY_AFTER_S of its last failure, so all local slots have passed within
 # REDIS_RETRY_AFTER_S + LOCAL_HORIZON_S of Redis answering again (plus a failing call's own
@@ -40,26 +40,31 @@ RECOVERY_HOLD_S = REDIS_RETRY_AFTER_S + LOCAL_HORIZON_S + 2.0
 
 @dataclass
 class BatchReport:
-    failures: list[str] = field(default_factory=list)
+    """What one batch came to; the handler logs and counts it, the local runner reads it."""
+
+    failures: list[str] = field(default_factory=list)  # messageIds to retry
     counts: Counter = field(default_factory=Counter)  # DialsSent, DialsFailed, Deferred, ...
-    drops: list[tuple[str, Optional[str], Any]] = field(default_factory=list)  # reason, messageId, phone
+    drops: list[Drop] = field(default_factory=list)
+    # Tasks that had to wait but could not be re-queued (messageId, why): retried as failures.
+    defer_failures: list[tuple[str, str]] = field(default_factory=list)
     pacing_delay_ms: list[float] = field(default_factory=list)
-    effective_cps: Optional[float] = None
+    effective_cps: float | None = None
     redis_unavailable: bool = False
-    redis_error: Optional[str] = None
+    redis_error: str | None = None
 
 
 class RedisHealth:
     """Remembers a Redis failure for a short while, so a dead Redis costs one timeout, not one per batch."""
 
-    def __init__(
-        self, clock=time.monotonic, *, quarantine_s: float = REDIS_QUARANTINE_S, recovery_hold_s: float = RECOVERY_HOLD_S
-    ) -> None:
+    def __init__(self, clock=time.monotonic, *, quarantine_s: float, recovery_hold_s: float = RECOVERY_HOLD_S) -> None:
+        """quarantine_s: slots reserved in Redis before it failed may still be dialed by their owners
+        for up to one dialer timeout; local pacing starts after that, so the two never add up, and
+        meanwhile tasks are deferred (no receive is used up)."""
         self._clock = clock
         self._quarantine_s = quarantine_s
         self.recovery_hold_s = recovery_hold_s
         self._down_until = 0.0
-        self._down_since: Optional[float] = None
+        self._down_since: float | None = None
         self.ever_failed = False
 
     def usable(self) -> bool:
@@ -91,13 +96,13 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        config: DialerConfig,
+        config: DialerEnv,
         pacer: RedisPacer,
         worker: WorkerClient,
         deferrer: Deferrer,
         executor: ThreadPoolExecutor,
-        health: Optional[RedisHealth] = None,
-        local_pacer: Optional[LocalPacer] = None,
+        health: RedisHealth | None = None,
+        local_pacer: LocalPacer | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -106,24 +111,27 @@ class Dispatcher:
         self.worker = worker
         self.deferrer = deferrer
         self.executor = executor
-        self.health = health or RedisHealth(clock)
+        self.health = health or RedisHealth(clock, quarantine_s=config.redis_quarantine_seconds)
         self.local_pacer = local_pacer or LocalPacer(clock)
         self._clock = clock
         self._sleep = sleep
 
     def run(self, raw_items: list, remaining_ms: Callable[[], int]) -> BatchReport:
         report = BatchReport()
-        items: list[DialItem] = []
+        items: list[EnrichedTask] = []
         seen: set[str] = set()
         for raw in raw_items if isinstance(raw_items, list) else []:
-            parsed = parse_item(raw)
-            if isinstance(parsed, BadItem):
-                report.drops.append((parsed.reason, parsed.message_id, (raw or {}).get("phoneNumber") if isinstance(raw, dict) else None))
-                report.counts["DialsDropped"] += 1
+            parsed = EnrichedTask.from_item(raw)
+            if isinstance(parsed, DropReason):
+                message_id = raw.get("messageId") if isinstance(raw, dict) else None
+                report.drops.append(Drop(parsed, message_id))
+                report.counts[Metric.DIALS_DROPPED] += 1
             elif parsed.message_id in seen:
                 # Pipes never repeats a messageId in one batch; if it did, one failure entry covers both.
-                report.drops.append(("repeated_message_id", parsed.message_id, parsed.phone_number))
-                report.counts["DialsDropped"] += 1
+                report.drops.append(
+                    Drop(DropReason.REPEATED_MESSAGE_ID, parsed.message_id, parsed.campaign_id, parsed.phone_number)
+                )
+                report.counts[Metric.DIALS_DROPPED] += 1
             else:
                 seen.add(parsed.message_id)
                 items.append(parsed)
@@ -134,11 +142,11 @@ class Dispatcher:
         decisions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report)
         started = self._clock()
 
-        to_defer: list[tuple[DialItem, int]] = []
-        to_dial: list[tuple[DialItem, float]] = []
+        to_defer: list[tuple[EnrichedTask, int]] = []
+        to_dial: list[tuple[EnrichedTask, float]] = []
         for item, decision in zip(items, decisions):
             if decision.kind == DUPLICATE:
-                report.counts["DuplicateSuppressed"] += 1
+                report.counts[Metric.DUPLICATE_SUPPRESSED] += 1
             elif decision.kind in (DEFER, IN_FLIGHT):
                 to_defer.append((item, max(decision.wait_us // 1000, 1)))
             elif decision.kind == DIAL:
@@ -154,7 +162,7 @@ class Dispatcher:
         if self.health.usable():
             try:
                 reservation = self.pacer.reserve(
-                    [(i.call_id, i.campaign_id, i.campaign_max_cps) for i in items],
+                    [(i.call_id, i.campaign_id, i.config.max_cps) for i in items],
                     max_cps=self.config.max_cps,
                     max_wait_ms=max_wait_ms,
                     lease_ms=remaining + 5000,
@@ -177,7 +185,7 @@ class Dispatcher:
         return reservation.decisions, False
 
     def _dial_at_slots(self, to_dial, remaining_ms, report):
-        futures: list[tuple[DialItem, Future]] = []
+        futures: list[tuple[EnrichedTask, Future]] = []
         for item, at in sorted(to_dial, key=lambda pair: pair[1]):
             delay = at - self._clock()
             if delay > 0:
@@ -194,12 +202,12 @@ class Dispatcher:
                 outcomes.append((item, result))
         return outcomes, late
 
-    def _dial_if_on_time(self, item: DialItem, at: float, read_timeout: float):
+    def _dial_if_on_time(self, item: EnrichedTask, at: float, read_timeout: float):
         # Checked on the thread that sends, right before sending: a call leaving later than the
         # slack allows could crowd a rolling second, so it goes back to the queue instead.
         if self._clock() - at > LATE_TOLERANCE_S:
             return None
-        return self.worker.dial(item.dial_command(), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout)
+        return self.worker.dial(dial_command(item), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout)
 
     def _settle(self, outcomes, late, use_redis, report):
         accepted, released = [], [i.call_id for i in late]
@@ -207,26 +215,28 @@ class Dispatcher:
         for item, (outcome, status) in outcomes:
             if outcome.delivered:
                 accepted.append(item.call_id)
-                report.counts["DialsSent"] += 1
+                report.counts[Metric.DIALS_SENT] += 1
             elif outcome is Outcome.REJECTED:
                 # The worker will never take it: kept as settled so no redelivery dials it.
                 accepted.append(item.call_id)
-                report.counts["DialsDropped"] += 1
-                report.drops.append((f"worker_rejected_{status}", item.message_id, item.phone_number))
+                report.counts[Metric.DIALS_DROPPED] += 1
+                report.drops.append(
+                    Drop(DropReason.WORKER_REJECTED, item.message_id, item.campaign_id, item.phone_number, str(status))
+                )
             else:
                 report.failures.append(item.message_id)
-                report.counts["DialsFailed"] += 1
+                report.counts[Metric.DIALS_FAILED] += 1
                 if outcome.surely_not_taken:
                     released.append(item.call_id)
                 if outcome is Outcome.OVERLOADED:
                     overloaded = True
-                    report.counts["WorkerOverloaded"] += 1
+                    report.counts[Metric.WORKER_OVERLOADED] += 1
         if not use_redis:
             return
         try:
             if overloaded:
                 self.pacer.slow_down(max_cps=self.config.max_cps)
-            successes = report.counts["DialsSent"]
+            successes = report.counts[Metric.DIALS_SENT]
             raise_rate = successes if (report.effective_cps or 0) < self.config.max_cps else 0
             self.pacer.finish(accepted=accepted, released=released, successes=raise_rate, max_cps=self.config.max_cps)
         except (RedisError, OSError) as exc:
@@ -239,9 +249,11 @@ class Dispatcher:
     def _defer(self, to_defer, report):
         if not to_defer:
             return
-        failed = self.deferrer.defer([(item.message_id, item.task_body(), wait_ms) for item, wait_ms in to_defer])
+        failed = self.deferrer.defer(to_defer)
         for item, _ in to_defer:
             if item.message_id in failed:
                 report.failures.append(item.message_id)
+                report.defer_failures.append((item.message_id, failed[item.message_id]))
+                report.counts[Metric.DEFER_FAILED] += 1
             else:
-                report.counts["Deferred"] += 1
+                report.counts[Metric.DEFERRED] += 1

@@ -2,46 +2,31 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from dialer_worker.config import DialerConfig
-from dialer_worker.dispatch import Dispatcher
-from shared.masking import mask_phone
+from dialer_worker.dispatch import BatchReport, Dispatcher
+from dialer_worker.env import DialerEnv
+from shared.observability import DIALER_SERVICE, Metric, log_and_count_drops, publish
+from shared.redis_client import redis_client
 
-SERVICE = "dialer-worker"
-logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger = Logger(service=DIALER_SERVICE)
+tracer = Tracer(service=DIALER_SERVICE)
 
 _dispatcher: Dispatcher | None = None
 _warned_redis_down = False
 
-
-def _redis_client(config: DialerConfig):
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    password = None
-    if config.redis_auth_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        password = parameters.get_secret(config.redis_auth_secret_arn, max_age=3600)
-    # Short timeouts and one retry: a dead Redis must cost well under a second before the
-    # dialer falls back to local pacing.
-    return redis.Redis(
-        host=config.redis_host,
-        port=config.redis_port,
-        ssl=config.redis_tls,
-        password=password,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-    )
+# Counted every invocation, zero included, so the alarms and the dashboard see a steady series.
+_COUNTED = (
+    Metric.DIALS_SENT,
+    Metric.DIALS_FAILED,
+    Metric.DEFERRED,
+    Metric.DEFER_FAILED,
+    Metric.DUPLICATE_SUPPRESSED,
+    Metric.WORKER_OVERLOADED,
+)
 
 
 def _sqs_client():
@@ -50,16 +35,16 @@ def _sqs_client():
     return boto3.client("sqs")
 
 
-def build_dispatcher(config: DialerConfig) -> Dispatcher:
+def build_dispatcher(env: DialerEnv) -> Dispatcher:
     from dialer_worker.deferral import Deferrer
     from dialer_worker.pacing import RedisPacer
     from dialer_worker.worker_client import WorkerClient
 
     return Dispatcher(
-        config=config,
-        pacer=RedisPacer(_redis_client(config), prefix=config.key_prefix, claim_ttl_seconds=config.claim_ttl_seconds),
-        worker=WorkerClient(config.worker_url),
-        deferrer=Deferrer(config.defer_queue_url, _sqs_client),
+        config=env,
+        pacer=RedisPacer(redis_client(env), prefix=env.key_prefix, claim_ttl_seconds=env.claim_ttl_seconds),
+        worker=WorkerClient(env.worker_url),
+        deferrer=Deferrer(env.defer_queue_url, _sqs_client),
         # POSTs leave at their slots even when the worker is slow to answer.
         executor=ThreadPoolExecutor(max_workers=10, thread_name_prefix="dial"),
     )
@@ -68,37 +53,46 @@ def build_dispatcher(config: DialerConfig) -> Dispatcher:
 def _get_dispatcher() -> Dispatcher:
     global _dispatcher
     if _dispatcher is None:
-        _dispatcher = build_dispatcher(DialerConfig.from_env())
+        _dispatcher = build_dispatcher(DialerEnv.from_environ())
     return _dispatcher
+
+
+def reset() -> None:
+    """Forget this container's clients and state, as a new container would (the local runner)."""
+    global _dispatcher, _warned_redis_down
+    if _dispatcher is not None:
+        _dispatcher.executor.shutdown(wait=False)
+    _dispatcher = None
+    _warned_redis_down = False
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event, context):
-    global _warned_redis_down
     if not isinstance(event, list):
         logger.error("event is not the array the enrichment returns", extra={"type": type(event).__name__})
     report = _get_dispatcher().run(event, context.get_remaining_time_in_millis)
+    _observe(report)
+    publish(DIALER_SERVICE, report)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failures]}
 
-    for reason, message_id, phone in report.drops:
-        logger.warning(
-            "dial task dropped",
-            extra={"reason": reason, "messageId": message_id, "phoneNumber": mask_phone(phone)},
-        )
-        with single_metric(
-            name="DialsDropped", unit=MetricUnit.Count, value=1, default_dimensions={"service": SERVICE}
-        ) as metric:
-            metric.add_dimension(name="Reason", value=reason)
+
+def _observe(report: BatchReport) -> None:
+    global _warned_redis_down
+    log_and_count_drops(logger, service=DIALER_SERVICE, metric=Metric.DIALS_DROPPED, drops=report.drops)
+    for message_id, why in report.defer_failures:
+        # The task is retried as a batch item failure; if it keeps failing it reaches the DLQ undialed.
+        logger.warning("deferral not sent", extra={"messageId": message_id, "reason": why})
     # One metric set per invocation: the module-level Metrics shares its set across instances,
     # and the local runner calls this handler from several threads at once.
-    metrics = EphemeralMetrics(service=SERVICE)
-    for name in ("DialsSent", "DialsFailed", "Deferred", "DuplicateSuppressed", "WorkerOverloaded"):
+    metrics = EphemeralMetrics(service=DIALER_SERVICE)
+    for name in _COUNTED:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=report.counts[name])
     if report.pacing_delay_ms:
-        metrics.add_metric(name="PacingDelayMs", unit=MetricUnit.Milliseconds, value=max(report.pacing_delay_ms))
+        metrics.add_metric(name=Metric.PACING_DELAY_MS, unit=MetricUnit.Milliseconds, value=max(report.pacing_delay_ms))
     if report.effective_cps is not None:
-        metrics.add_metric(name="EffectiveCps", unit=MetricUnit.Count, value=report.effective_cps)
-    metrics.add_metric(name="RedisUnavailable", unit=MetricUnit.Count, value=1 if report.redis_unavailable else 0)
+        metrics.add_metric(name=Metric.EFFECTIVE_CPS, unit=MetricUnit.Count, value=report.effective_cps)
+    metrics.add_metric(name=Metric.REDIS_UNAVAILABLE, unit=MetricUnit.Count, value=1 if report.redis_unavailable else 0)
     metrics.flush_metrics()
     if report.redis_unavailable and not _warned_redis_down:
         _warned_redis_down = True
@@ -106,7 +100,6 @@ def handler(event, context):
     elif not report.redis_unavailable and _warned_redis_down:
         _warned_redis_down = False
         logger.info("Redis reachable again: fleet-wide pacing restored")
-
     logger.info(
         "batch dialed",
         extra={
@@ -116,4 +109,3 @@ def handler(event, context):
             "redisUnavailable": report.redis_unavailable,
         },
     )
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failures]}

@@ -2,59 +2,63 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from enrich_dial_task.campaigns import Campaign, CampaignStore
-from enrich_dial_task.records import DialTask, Rejected, parse_record
-
-# What the dialer needs to place a call; without them the worker would reject it for good.
-REQUIRED_CONFIG = ("audioFileUrl", "ivrFlow")
+from enrich_dial_task.campaigns import CampaignStore
+from enrich_dial_task.records import Record, parse_record
+from shared.dial_task import EnrichedTask, parse_campaign_config
+from shared.drops import Drop, DropReason
 
 
 @dataclass
-class BatchResult:
-    items: list[dict]
-    rejected: list[Rejected]
+class EnrichmentReport:
+    """What one batch came to: the items for the dialer, the drops, and the queries it cost."""
+
+    records: int = 0
+    items: list[dict] = field(default_factory=list)
+    drops: list[Drop] = field(default_factory=list)
+    queries: int = 0
 
 
-def enriched_item(task: DialTask, campaign: Campaign, enriched_at: str) -> dict:
-    return {
-        "messageId": task.message_id,
-        "campaignId": task.campaign_id,
-        "contactId": task.contact_id,
-        "phoneNumber": task.phone_number,
-        "attempts": task.attempts,
-        "metadata": task.metadata,
-        "campaign": {"id": campaign.id, "name": campaign.name, "config": campaign.config},
-        "enrichedAt": enriched_at,
-    }
-
-
-def enrich_batch(records: Iterable[Any], store: CampaignStore) -> BatchResult:
-    """One item per dialable task, in input order; every other record rejected with a reason.
+def enrich_batch(records: Iterable[Any], store: CampaignStore, *, enriched_at: str) -> EnrichmentReport:
+    """One item per dialable task, in input order; every other record dropped with a reason.
     Database faults propagate: the whole batch is then retried by Pipes."""
-    tasks: list[DialTask] = []
-    rejected: list[Rejected] = []
+    report = EnrichmentReport()
+    parsed: list[Record] = []
     for record in records:
-        parsed = parse_record(record)
-        (rejected if isinstance(parsed, Rejected) else tasks).append(parsed)
-
-    campaigns = store.get_many(t.campaign_id for t in tasks) if tasks else {}
-    enriched_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    items = []
-    for task in tasks:
-        campaign = campaigns.get(task.campaign_id)
-        reason = None
-        if campaign is None:
-            reason = "unknown_campaign"
-        elif not campaign.active:
-            reason = "campaign_inactive"
-        elif not isinstance(campaign.config, dict) or any(campaign.config.get(k) in (None, "") for k in REQUIRED_CONFIG):
-            reason = "campaign_misconfigured"
-        if reason:
-            rejected.append(Rejected(reason, task.message_id, task.campaign_id, task.phone_number))
+        report.records += 1
+        result = parse_record(record)
+        if isinstance(result, Drop):
+            report.drops.append(result)
         else:
-            items.append(enriched_item(task, campaign, enriched_at))
-    return BatchResult(items, rejected)
+            parsed.append(result)
+
+    queries_before = store.queries
+    campaigns = store.get_many(r.task.campaign_id for r in parsed) if parsed else {}
+    report.queries = store.queries - queries_before
+    for record in parsed:
+        campaign = campaigns.get(record.task.campaign_id)
+        config = parse_campaign_config(campaign.config) if campaign is not None else None
+        if campaign is None:
+            reason = DropReason.UNKNOWN_CAMPAIGN
+        elif not campaign.active:
+            reason = DropReason.CAMPAIGN_INACTIVE
+        elif config is None:
+            reason = DropReason.CAMPAIGN_MISCONFIGURED
+        else:
+            task = EnrichedTask(
+                message_id=record.message_id,
+                body=record.body,
+                task=record.task,
+                campaign_name=campaign.name,
+                config=config,
+                enriched_at=enriched_at,
+                message_group_id=record.message_group_id,
+                message_attributes=record.message_attributes,
+            )
+            report.items.append(task.to_item())
+            continue
+        report.drops.append(Drop(reason, record.message_id, record.task.campaign_id, record.task.phone_number))
+    return report

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
+from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from enrich_dial_task.campaigns import CampaignStore, connect_with
 from enrich_dial_task.enrich import enrich_batch
-from shared.masking import mask_phone
+from enrich_dial_task.env import EnrichmentEnv
+from shared.observability import ENRICHMENT_SERVICE, Metric, log_and_count_drops, publish
 from shared.postgres import connection_params
 
-# Fixed here rather than only in POWERTOOLS_SERVICE_NAME: the alarms and the local runner rely on
-# this dimension value, and both handlers may share one process locally.
-SERVICE = "enrich-dial-task"
-logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger = Logger(service=ENRICHMENT_SERVICE)
+tracer = Tracer(service=ENRICHMENT_SERVICE)
 
 _store: CampaignStore | None = None
 
@@ -26,45 +24,38 @@ def _campaign_store() -> CampaignStore:
     # first invocation's time budget, and a failure there is retried by Pipes.
     global _store
     if _store is None:
-        ttl = float(os.environ.get("CAMPAIGN_CACHE_TTL_SECONDS", "5"))
-        _store = CampaignStore(connect_with(connection_params()), ttl_seconds=ttl)
+        env = EnrichmentEnv.from_environ()
+        _store = CampaignStore(connect_with(connection_params(env)), ttl_seconds=env.campaign_cache_ttl_seconds)
     return _store
+
+
+def reset() -> None:
+    """Forget this container's connection and cache, as a new container would (the local runner)."""
+    global _store
+    if _store is not None:
+        _store.close()
+    _store = None
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event, context):
-    records = event if isinstance(event, list) else []
     if not isinstance(event, list):
         logger.error("event is not the array of SQS records Pipes sends", extra={"type": type(event).__name__})
-    store = _campaign_store()
-    queries_before = store.queries
-    result = enrich_batch(records, store)
+    enriched_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    report = enrich_batch(event if isinstance(event, list) else [], _campaign_store(), enriched_at=enriched_at)
 
-    for drop in result.rejected:
-        # Pipes deletes what we do not return: this line and this count are all that remain of it.
-        logger.warning(
-            "dial task dropped",
-            extra={
-                "reason": drop.reason,
-                "messageId": drop.message_id,
-                "correlation_id": drop.message_id,
-                "campaignId": drop.campaign_id,
-                "phoneNumber": mask_phone(drop.phone_number),
-            },
-        )
-        with single_metric(
-            name="TasksDropped", unit=MetricUnit.Count, value=1, default_dimensions={"service": SERVICE}
-        ) as metric:
-            metric.add_dimension(name="Reason", value=drop.reason)
+    # Pipes deletes what we do not return: these lines and counts are all that remain of a drop.
+    log_and_count_drops(logger, service=ENRICHMENT_SERVICE, metric=Metric.TASKS_DROPPED, drops=report.drops)
     # One metric set per invocation: the module-level Metrics shares its set across instances,
     # and the local runner calls this handler from several threads at once.
-    metrics = EphemeralMetrics(service=SERVICE)
-    metrics.add_metric(name="TasksEnriched", unit=MetricUnit.Count, value=len(result.items))
-    metrics.add_metric(name="CampaignQueries", unit=MetricUnit.Count, value=store.queries - queries_before)
+    metrics = EphemeralMetrics(service=ENRICHMENT_SERVICE)
+    metrics.add_metric(name=Metric.TASKS_ENRICHED, unit=MetricUnit.Count, value=len(report.items))
+    metrics.add_metric(name=Metric.CAMPAIGN_QUERIES, unit=MetricUnit.Count, value=report.queries)
     metrics.flush_metrics()
     logger.info(
         "batch enriched",
-        extra={"records": len(records), "enriched": len(result.items), "dropped": len(result.rejected)},
+        extra={"records": report.records, "enriched": len(report.items), "dropped": len(report.drops)},
     )
-    return result.items
+    publish(ENRICHMENT_SERVICE, report)
+    return report.items

@@ -1,73 +1,50 @@
-"""Parsing and validating one SQS record as Pipes delivers it. No I/O, no Lambda types."""
+"""One SQS record as Pipes delivers it: its envelope checked, its body parsed. No I/O, no Lambda types."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-MAX_ID_LENGTH = 128
-# E.164: a plus, a non-zero country digit, at most 15 digits in all.
-E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+from shared.dial_task import DialTask, parse_task
+from shared.drops import Drop, DropReason
 
 
 @dataclass(frozen=True)
-class DialTask:
+class Record:
     message_id: str
-    campaign_id: str
-    contact_id: str
-    phone_number: str
-    attempts: int = 0
-    metadata: dict = field(default_factory=dict)
+    body: str
+    task: DialTask
+    message_group_id: str | None = None
+    message_attributes: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """A record that cannot be dialed, and why. Fields are what the log line may show."""
-
-    reason: str
-    message_id: Any = None
-    campaign_id: Any = None
-    phone_number: Any = None
-
-
-def _valid_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value.strip()) and len(value) <= MAX_ID_LENGTH
-
-
-def parse_record(record: Any) -> Union[DialTask, Rejected]:
+def parse_record(record: Any) -> Record | Drop:
     if not isinstance(record, dict):
-        return Rejected("record_not_an_object")
+        return Drop(DropReason.RECORD_NOT_AN_OBJECT)
     message_id = record.get("messageId")
     if not isinstance(message_id, str) or not message_id:
-        return Rejected("missing_message_id")
+        return Drop(DropReason.MISSING_MESSAGE_ID)
+    body = record.get("body")
     try:
-        body = json.loads(record.get("body"))
+        decoded = json.loads(body)  # type: ignore[arg-type]  # a non-string is a drop below
     except (TypeError, ValueError):
-        return Rejected("invalid_json", message_id)
-    if not isinstance(body, dict):
-        return Rejected("body_not_an_object", message_id)
-
-    campaign_id = body.get("campaignId")
-    phone = body.get("phoneNumber")
-
-    def reject(reason: str) -> Rejected:
-        return Rejected(reason, message_id, campaign_id if isinstance(campaign_id, str) else None, phone)
-
-    if not _valid_id(campaign_id):
-        return reject("invalid_campaign_id")
-    if not _valid_id(body.get("contactId")):
-        return reject("invalid_contact_id")
-    if not isinstance(phone, str) or not E164.fullmatch(phone):
-        return reject("invalid_phone_number")
-    attempts = body.get("attempts", 0)
-    # bool is an int in Python; `true` is not a number of attempts.
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-        return reject("invalid_attempts")
-    metadata = body.get("metadata", {})
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        return reject("invalid_metadata")
-    return DialTask(message_id, campaign_id, body["contactId"], phone, attempts, metadata)
+        return Drop(DropReason.INVALID_JSON, message_id)
+    if not isinstance(decoded, dict):
+        return Drop(DropReason.BODY_NOT_AN_OBJECT, message_id)
+    task = parse_task(decoded)
+    if isinstance(task, DropReason):
+        campaign_id = decoded.get("campaignId")
+        return Drop(
+            task, message_id, campaign_id if isinstance(campaign_id, str) else None, decoded.get("phoneNumber")
+        )
+    attributes = record.get("attributes") or {}
+    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
+    message_attributes = record.get("messageAttributes")
+    return Record(
+        message_id=message_id,
+        body=body,  # type: ignore[arg-type]  # json.loads accepted it: str or bytes
+        task=task,
+        message_group_id=group if isinstance(group, str) and group else None,
+        message_attributes=message_attributes if isinstance(message_attributes, dict) else {},
+    )

@@ -1,26 +1,37 @@
-"""Connection parameters for the campaigns database, from Secrets Manager in AWS or DB_* locally."""
+"""The campaigns database: its environment contract and psycopg connection parameters."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from typing import Any
 
+from shared.env_contract import EnvContract, at_least, variable
 
-def connection_params() -> dict[str, Any]:
-    """Keyword arguments for psycopg.connect().
 
-    In AWS, DB_SECRET_ARN names the RDS-generated JSON secret (fetched once per container and
-    cached by Powertools) and SSL is required; DB_HOST, when also set, wins over the secret's
-    host (the RDS Proxy endpoint). Locally, DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD.
-    """
-    secret_arn = os.environ.get("DB_SECRET_ARN")
-    if secret_arn:
+@dataclass(frozen=True, kw_only=True)
+class DatabaseEnv(EnvContract):
+    """In AWS the RDS-generated secret (DB_SECRET_ARN) holds host, port, database and credentials,
+    and DB_HOST, when also set, wins over its host (the RDS Proxy endpoint). Locally, DB_*."""
+
+    secret_arn: str | None = variable("DB_SECRET_ARN", default=None)
+    host: str | None = variable("DB_HOST", default=None)
+    port: int = variable("DB_PORT", default=5432, check=at_least(1))
+    name: str = variable("DB_NAME", default="postgres")
+    user: str = variable("DB_USER", default="postgres")
+    password: str = variable("DB_PASSWORD", default="")
+    sslmode: str = variable("DB_SSLMODE", default="prefer")
+
+
+def connection_params(env: DatabaseEnv) -> dict[str, Any]:
+    """Keyword arguments for psycopg.connect(). The secret is fetched once per container and
+    cached by Powertools; in AWS, SSL is required."""
+    if env.secret_arn:
         # Imported here: the local path and the tests need no AWS SDK call.
         from aws_lambda_powertools.utilities import parameters
 
-        secret = parameters.get_secret(secret_arn, transform="json", max_age=3600)
+        secret: Any = parameters.get_secret(env.secret_arn, transform="json", max_age=3600)
         return {
-            "host": os.environ.get("DB_HOST") or secret["host"],
+            "host": env.host or secret["host"],
             "port": int(secret.get("port", 5432)),
             "dbname": secret.get("dbname", "postgres"),
             "user": secret["username"],
@@ -28,10 +39,10 @@ def connection_params() -> dict[str, Any]:
             "sslmode": "require",
         }
     return {
-        "host": os.environ.get("DB_HOST", "127.0.0.1"),
-        "port": int(os.environ.get("DB_PORT", "5432")),
-        "dbname": os.environ.get("DB_NAME", "postgres"),
-        "user": os.environ.get("DB_USER", "postgres"),
-        "password": os.environ.get("DB_PASSWORD", ""),
-        "sslmode": os.environ.get("DB_SSLMODE", "prefer"),
+        "host": env.host or "127.0.0.1",
+        "port": env.port,
+        "dbname": env.name,
+        "user": env.user,
+        "password": env.password,
+        "sslmode": env.sslmode,
     }

@@ -1,115 +1,31 @@
-"""The pipeline's Lambda functions, packaged from `lambdas/` without Docker, and the deploy-time
+"""The pipeline's Lambda functions, each in the VPC with its own role, security group and log
+group, their environments written through each function's typed contract, and the deploy-time
 migration trigger."""
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import subprocess
-import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
-import jsii
-from aws_cdk import (
-    Acknowledgment,
-    AssetHashType,
-    BundlingOptions,
-    DockerImage,
-    Duration,
-    ILocalBundling,
-    RemovalPolicy,
-    Validations,
-    aws_ec2 as ec2,
-    aws_iam as iam,
-    aws_lambda as lambda_,
-    aws_logs as logs,
-    triggers,
-)
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations, triggers
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.settings import FunctionSettings
+from db_migrate.env import MigrationEnv
+from dialer_worker.env import DialerEnv
+from enrich_dial_task.env import EnrichmentEnv
+from shared.observability import DIALER_SERVICE, ENRICHMENT_SERVICE, MIGRATION_SERVICE, ObservabilityEnv
+from stacks.constructs.bundling import ARCHITECTURE, MIGRATIONS_DIR, RUNTIME, function_code
+from stacks.constructs.cache import Cache
+from stacks.constructs.database import Database
+from stacks.settings import FunctionSettings, Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-LAMBDAS_DIR = ROOT / "lambdas"
-MIGRATIONS_DIR = ROOT / "migrations"
-
-# The newest runtime all pinned dependencies ship wheels for (psycopg-binary 3.3.9 has cp314
-# manylinux_2_28 aarch64 wheels; the rest are pure Python).
-RUNTIME = lambda_.Runtime.PYTHON_3_14
-ARCHITECTURE = lambda_.Architecture.ARM_64
-PYTHON_VERSION = RUNTIME.name.removeprefix("python")
-# psycopg-binary 3.3 publishes aarch64 wheels for glibc 2.28 only; the Python 3.12+ runtimes run
-# on Amazon Linux 2023 (glibc 2.34), so both tags install.
-PIP_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
-
-ENRICHMENT_SERVICE = "enrich-dial-task"
-DIALER_SERVICE = "dialer-worker"
-MIGRATION_SERVICE = "db-migrate"
-
-
-@jsii.implements(ILocalBundling)
-class PipLocalBundling:
-    """Builds a function package on this machine: the function's package, `lambdas/shared`, any
-    extra directories, and its pinned requirements installed for the Lambda platform by pip."""
-
-    def __init__(self, *, function: str, extra_dirs: Sequence[Path] = ()) -> None:
-        self.function = function
-        self.extra_dirs = tuple(extra_dirs)
-
-    @property
-    def sources(self) -> list[Path]:
-        return [LAMBDAS_DIR / self.function, LAMBDAS_DIR / "shared", *self.extra_dirs]
-
-    @property
-    def requirements(self) -> Path:
-        return LAMBDAS_DIR / self.function / "requirements.txt"
-
-    def pip_command(self, output_dir: str) -> list[str]:
-        platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
-        return [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            *platforms, "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", PYTHON_VERSION, "--no-compile",
-            # Each requirements.txt pins its whole closure; --no-deps keeps out what the Lambda
-            # runtime already provides (botocore, via aws-xray-sdk).
-            "--no-deps",
-            "--target", output_dir, "-r", str(self.requirements),
-        ]  # fmt: skip
-
-    def asset_hash(self) -> str:
-        """Changes exactly when what goes into the package changes (sources, pins, target)."""
-        digest = hashlib.sha256(f"{PYTHON_VERSION}|{PIP_PLATFORMS}|{self.function}".encode())
-        for source in self.sources:
-            files = sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-            for path in files:
-                digest.update(str(path.relative_to(ROOT)).encode())
-                digest.update(path.read_bytes())
-        return digest.hexdigest()
-
-    def try_bundle(self, output_dir: str, options: object = None, **_: object) -> bool:
-        # Every function pins its dependencies (lambdas/<function>/requirements.txt); a package
-        # without them would deploy and then fail on its first import.
-        for needed in [*self.sources, self.requirements]:
-            if not needed.exists():
-                raise FileNotFoundError(f"cannot bundle {self.function}: {needed} is missing")
-        for source in self.sources:
-            shutil.copytree(source, Path(output_dir) / source.name, ignore=_IGNORE, dirs_exist_ok=True)
-        subprocess.run(self.pip_command(output_dir), check=True)
-        return True
-
-
-def function_code(function: str, *, extra_dirs: Sequence[Path] = ()) -> lambda_.Code:
-    bundling = PipLocalBundling(function=function, extra_dirs=extra_dirs)
-    return lambda_.Code.from_asset(
-        str(LAMBDAS_DIR),
-        asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=bundling.asset_hash(),
-        exclude=["**/__pycache__", "**/*.pyc"],
-        # The image is never pulled: local bundling always succeeds or raises.
-        bundling=BundlingOptions(image=DockerImage.from_registry("unused"), local=bundling),
-    )
+# The bundling copies migrations/ to the package root.
+PACKAGED_MIGRATIONS_DIR = "/var/task/migrations"
 
 
 class PipelineFunction(Construct):
@@ -189,37 +105,48 @@ class PipelineFunction(Construct):
 
 class Functions(Construct):
     """The enrichment and the dialer (the pipe's two stages) and the migration function, which a
-    trigger runs once the database exists so a fresh environment is usable after `cdk deploy`."""
+    trigger runs once the database exists so a fresh environment is usable after `cdk deploy`.
+
+    Each environment is written through the function's contract (`<function>/env.py`), the same
+    class the handler reads it with at cold start.
+    """
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        settings: Settings,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
-        enrichment: FunctionSettings,
-        dialer: FunctionSettings,
-        migration: FunctionSettings,
-        common_environment: Mapping[str, str],
-        enrichment_environment: Mapping[str, str],
-        dialer_environment: Mapping[str, str],
-        migration_environment: Mapping[str, str],
+        database: Database,
+        cache: Cache,
+        defer_queue: sqs.IQueue,
+        max_cps: str,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
         shared = dict(vpc=vpc, subnets=subnets, log_retention=log_retention)
+
+        def observability(service: str) -> dict[str, str]:
+            return ObservabilityEnv.variables(
+                service_name=service, metrics_namespace=settings.metrics_namespace, log_level=settings.log_level
+            )
 
         self.enrichment = PipelineFunction(
             self,
             "Enrichment",
             function="enrich_dial_task",
             description="Adds campaign config to dial tasks; drops invalid, unknown and inactive ones",
-            settings=enrichment,
+            settings=settings.enrichment,
             environment={
-                **common_environment,
-                "POWERTOOLS_SERVICE_NAME": ENRICHMENT_SERVICE,
-                **enrichment_environment,
+                **observability(ENRICHMENT_SERVICE),
+                **EnrichmentEnv.variables(
+                    secret_arn=database.secret.secret_arn,
+                    # The proxy's endpoint where there is one; otherwise the secret's own host.
+                    host=database.endpoint_host,
+                    campaign_cache_ttl_seconds=settings.campaign_cache_ttl_seconds,
+                ),
             },
             **shared,
         )
@@ -228,12 +155,21 @@ class Functions(Construct):
             "Dialer",
             function="dialer_worker",
             description="Paces dial tasks under the global MAX_CPS and sends them to the Node.js worker",
-            settings=dialer,
+            settings=settings.dialer,
             environment={
-                **common_environment,
-                "POWERTOOLS_SERVICE_NAME": DIALER_SERVICE,
-                "DIALER_RESERVED_CONCURRENCY": str(dialer.reserved_concurrency),
-                **dialer_environment,
+                **observability(DIALER_SERVICE),
+                **DialerEnv.variables(
+                    host=cache.host,
+                    port=cache.port,
+                    tls=True,
+                    auth_secret_arn=cache.auth_token.secret_arn,
+                    worker_url=settings.node_worker_url,
+                    max_cps=max_cps,
+                    reserved_concurrency=settings.dialer.reserved_concurrency,
+                    claim_ttl_seconds=settings.claim_ttl_seconds,
+                    redis_quarantine_seconds=settings.redis_quarantine_seconds,
+                    defer_queue_url=defer_queue.queue_url,
+                ),
             },
             **shared,
         )
@@ -242,19 +178,17 @@ class Functions(Construct):
             "Migration",
             function="db_migrate",
             description="Applies migrations/ to the campaigns database at deploy time",
-            settings=migration,
+            settings=settings.migration,
             environment={
-                **common_environment,
-                "POWERTOOLS_SERVICE_NAME": MIGRATION_SERVICE,
-                # The bundling copies migrations/ to the package root.
-                "MIGRATIONS_DIR": "/var/task/migrations",
-                **migration_environment,
+                **observability(MIGRATION_SERVICE),
+                # Migrations run DDL against the instance itself, never through the proxy.
+                **MigrationEnv.variables(secret_arn=database.secret.secret_arn, migrations_dir=PACKAGED_MIGRATIONS_DIR),
             },
             extra_dirs=[MIGRATIONS_DIR],
             **shared,
         )
-        self.migration_timeout = Duration.seconds(migration.timeout_seconds)
-        self.migration_trigger: Optional[triggers.Trigger] = None
+        self.migration_timeout = Duration.seconds(settings.migration.timeout_seconds)
+        self.migration_trigger: triggers.Trigger | None = None
 
     def run_migrations_after(self, *dependencies: Construct) -> triggers.Trigger:
         """Invoke the migration function on every deploy that changes it, after `dependencies`."""

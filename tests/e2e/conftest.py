@@ -1,21 +1,15 @@
 from __future__ import annotations
 
-import psycopg
 import pytest
 
-from db_migrate.migrate import apply_migrations
-from local_pipeline.run import LocalRun, seed_campaigns
+from local_pipeline import database
+from local_pipeline.run import LocalRun
 from stacks.settings import DEV
 
-GOOD_CONFIG = {"audioFileUrl": "s3://ivr-audio/hello.wav", "ivrFlow": {"start": "menu"}, "maxConcurrentCalls": 5}
+GOOD_CONFIG = {**database.DIALABLE_CONFIG, "maxConcurrentCalls": 5}
 # Faster than the deployed values, so a retried batch comes back in seconds: the queue and the
 # pipe get the same override, everything else is the dev settings.
 FAST = {"visibility_timeout_seconds": 2, "batching_window_seconds": 0.5, "parallel": 3}
-
-
-def migrate(dsn):
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        apply_migrations(conn)
 
 
 @pytest.fixture
@@ -25,8 +19,7 @@ def local_run(postgres_server, fresh_database, redis_server):
     def make(campaigns=(("active", "active"),), postgres=None, dbname=None, redis=None, **options):
         pg = postgres or postgres_server
         db = dbname or fresh_database
-        migrate(pg.dsn(db))
-        seed_campaigns(pg.dsn(db), [(cid, status, GOOD_CONFIG) for cid, status in campaigns])
+        database.prepare(pg, db, [(cid, status, GOOD_CONFIG) for cid, status in campaigns])
         run = LocalRun(DEV, postgres=pg, dbname=db, redis=redis or redis_server, **{**FAST, **options})
         runs.append(run)
         return run

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from local_pipeline.run import set_campaign_status
+from local_pipeline.database import set_campaign_status
 from local_pipeline.services import ThrowawayPostgres, ThrowawayRedis
 
 from .conftest import tasks

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from stacks.constructs.functions import MIGRATIONS_DIR, PipLocalBundling
+from stacks.constructs.bundling import MIGRATIONS_DIR, PipLocalBundling
 from stacks.pipeline_stack import DialPipelineStack
 from stacks.settings import DEV
 

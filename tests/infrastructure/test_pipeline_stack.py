@@ -404,6 +404,8 @@ def test_dialer_environment(env):
         "DEFER_QUEUE_URL": {"Ref": queue},
         "DIALER_RESERVED_CONCURRENCY": str(env.settings.dialer.reserved_concurrency),
         "CLAIM_TTL_SECONDS": str(env.settings.claim_ttl_seconds),
+        # Slots reserved in Redis before an outage may still be dialed for one dialer timeout.
+        "REDIS_QUARANTINE_SECONDS": str(env.settings.dialer.timeout_seconds),
     }
 
 

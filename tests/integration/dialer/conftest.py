@@ -6,14 +6,16 @@ import boto3
 import pytest
 import redis
 
-from dialer_worker.config import DialerConfig
 from dialer_worker.deferral import Deferrer
+from dialer_worker.env import DialerEnv
 from dialer_worker.dispatch import Dispatcher, RedisHealth
 from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.worker_standin import WorkerStandIn
+from shared.redis_client import redis_client
+from support.items import item
 
-CONFIG = {"audioFileUrl": "s3://audio/hello.wav", "ivrFlow": {"start": "menu"}, "maxConcurrentCalls": 10}
+__all__ = ["item", "Remaining"]
 
 
 @pytest.fixture
@@ -36,22 +38,6 @@ def worker():
     standin.stop()
 
 
-def item(n, campaign="c-1", max_cps=None, attempts=0, **overrides):
-    config = dict(CONFIG, **({"maxCps": max_cps} if max_cps else {}))
-    base = {
-        "messageId": f"m-{campaign}-{n}-{attempts}",
-        "campaignId": campaign,
-        "contactId": f"k-{n}",
-        "phoneNumber": f"+1415555{n:04d}",
-        "attempts": attempts,
-        "metadata": {},
-        "campaign": {"id": campaign, "name": campaign, "config": config},
-        "enrichedAt": "2026-11-28T00:00:00.000Z",
-    }
-    base.update(overrides)
-    return base
-
-
 class Remaining:
     """A context's remaining time, counting down for real from `seconds`."""
 
@@ -70,30 +56,27 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
     created = []
 
     def make(max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None, recovery_hold_s=None):
-        given = {"quarantine_s": quarantine_s, "recovery_hold_s": recovery_hold_s}
-        timings = {name: value for name, value in given.items() if value is not None}
-        config = DialerConfig(
+        config = DialerEnv(
             max_cps=max_cps,
             worker_url=worker.url,
             reserved_concurrency=reserved,
             claim_ttl_seconds=3600,
+            redis_quarantine_seconds=15 if quarantine_s is None else quarantine_s,
             key_prefix=redis_key_prefix,
             defer_queue_url=queue,
-            redis_host=redis_server.host,
-            redis_port=redis_port or redis_server.port,
-            redis_tls=False,
-            redis_auth_secret_arn=None,
+            host=redis_server.host,
+            port=redis_port or redis_server.port,
         )
-        from dialer_worker.handler import _redis_client
-
-        client = _redis_client(config)
+        client = redis_client(config)
         dispatcher = Dispatcher(
             config=config,
             pacer=RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=3600),
             worker=WorkerClient(worker.url),
             deferrer=Deferrer(queue, lambda: sqs),
             executor=ThreadPoolExecutor(max_workers=10),
-            health=RedisHealth(**timings) if timings else None,
+            health=None if recovery_hold_s is None else RedisHealth(
+                quarantine_s=config.redis_quarantine_seconds, recovery_hold_s=recovery_hold_s
+            ),
         )
         dispatcher.redis = client
         created.append(dispatcher)

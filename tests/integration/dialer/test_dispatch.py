@@ -8,9 +8,9 @@ import time
 import pytest
 
 from dialer_worker.dispatch import LOCAL_HORIZON_S
-from dialer_worker.items import call_id_for
 from local_pipeline.services import ThrowawayRedis
 from local_pipeline.worker_standin import HANG, rolling_window_max
+from shared.dial_task import call_id_for
 
 from .conftest import Remaining, item
 
@@ -102,7 +102,7 @@ def test_partial_failures_name_exactly_the_items_to_retry(make_dispatcher, worke
     # Calls leave in slot order, which is the batch order.
     assert sorted(report.failures) == sorted([batch[1]["messageId"], batch[3]["messageId"], batch[5]["messageId"]])
     assert report.counts["DialsSent"] == 3 and report.counts["DialsDropped"] == 1
-    assert [r for r, _, _ in report.drops] == ["worker_rejected_400"]
+    assert [(d.reason, d.detail) for d in report.drops] == [("worker_rejected", "400")]
     # Retried items were released: the retry dials them; the others are suppressed.
     retry = d.run(batch, Remaining(15))
     assert retry.failures == [] and retry.counts["DialsSent"] == 3
@@ -195,23 +195,26 @@ def test_bad_items_are_dropped_and_never_cost_the_batch(make_dispatcher, worker)
         "not an object",
         {k: v for k, v in item(3).items() if k != "messageId"},
         dict(item(4), campaign={"config": {"ivrFlow": {}}}),
-        dict(item(5), attempts="1"),
-        dict(item(6), phoneNumber=""),
+        item(5, attempts="1"),
+        item(6, phoneNumber=""),
         dict(item(7), campaign=None),
         dict(item(8), campaign={"config": dict(item(8)["campaign"]["config"], maxCps="fast")}),
+        dict(item(9), body=None),
     ]
     report = d.run([good[0], *bad, good[1]], Remaining(15))
     assert report.failures == []
     assert report.counts["DialsSent"] == 2 and len(worker.calls) == 2
-    assert sorted(r for r, _, _ in report.drops) == sorted(
+    # The same reasons, in the same words, as the enrichment's for the same faults.
+    assert sorted(d.reason for d in report.drops) == sorted(
         [
-            "item_not_an_object",
+            "record_not_an_object",
             "missing_message_id",
-            "missing_campaign_config",
+            "campaign_misconfigured",
             "invalid_attempts",
-            "invalid_phoneNumber",
-            "missing_campaign_config",
-            "invalid_campaign_max_cps",
+            "invalid_phone_number",
+            "campaign_misconfigured",
+            "campaign_misconfigured",
+            "body_not_an_object",
         ]
     )
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest_helpers import emitted, metric_value
+from dialer_worker.env import DialerEnv
 from local_pipeline.lambda_context import LocalLambdaContext
+from shared.env_contract import InvalidEnvironment
+from support.emf import emitted, metric_value
 
 from .conftest import item
 
@@ -14,25 +16,26 @@ from .conftest import item
 def dialer(redis_server, redis_key_prefix, worker, sqs_endpoint, queue_url, monkeypatch):
     from dialer_worker import handler as module
 
-    env = {
-        "REDIS_HOST": redis_server.host,
-        "REDIS_PORT": str(redis_server.port),
-        "REDIS_KEY_PREFIX": redis_key_prefix,
-        "NODE_WORKER_URL": worker.url,
-        "MAX_CPS": "50",
-        "DEFER_QUEUE_URL": queue_url,
-        "DIALER_RESERVED_CONCURRENCY": "5",
-        "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
-    }
-    for k, v in env.items():
+    env = DialerEnv.variables(
+        host=redis_server.host,
+        port=redis_server.port,
+        key_prefix=redis_key_prefix,
+        worker_url=worker.url,
+        max_cps=50,
+        defer_queue_url=queue_url,
+        reserved_concurrency=5,
+        claim_ttl_seconds=3600,
+        redis_quarantine_seconds=15,
+    )
+    for k, v in {**env, "AWS_ENDPOINT_URL_SQS": sqs_endpoint}.items():
         monkeypatch.setenv(k, v)
-    module._dispatcher = None
+    module.reset()
 
     def call(event):
         return module.handler(event, LocalLambdaContext("dialer-worker", 15))
 
     yield call
-    module._dispatcher = None
+    module.reset()
 
 
 def test_response_names_only_failed_items_and_metrics_are_emitted(dialer, worker, capsys):
@@ -57,7 +60,16 @@ def test_a_non_list_event_dials_nothing_and_fails_nothing(dialer, worker):
 
 def test_dropped_items_are_counted_by_reason(dialer, worker, capsys):
     capsys.readouterr()
-    dialer([dict(item(1), phoneNumber=None)])
+    dialer([item(1, phoneNumber=None)])
     out = emitted(capsys.readouterr().out)
     dropped = [line for line in out if "DialsDropped" in line and "Reason" in line]
-    assert [(d["Reason"], metric_value(d["DialsDropped"])) for d in dropped] == [("invalid_phoneNumber", 1)]
+    assert [(d["Reason"], metric_value(d["DialsDropped"])) for d in dropped] == [("invalid_phone_number", 1)]
+
+
+def test_a_missing_or_malformed_variable_fails_the_first_invocation_naming_each(dialer, monkeypatch):
+    monkeypatch.delenv(DialerEnv.env_name("worker_url"))
+    monkeypatch.setenv(DialerEnv.env_name("max_cps"), "fast")
+    with pytest.raises(InvalidEnvironment) as raised:
+        dialer([item(1)])
+    assert "NODE_WORKER_URL is required" in str(raised.value)
+    assert "MAX_CPS: could not convert string to float: 'fast'" in str(raised.value)

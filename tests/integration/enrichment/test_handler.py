@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from conftest_helpers import emitted, metric_value
+from enrich_dial_task.env import EnrichmentEnv
+from shared.dial_task import EnrichedTask
 from local_pipeline.lambda_context import LocalLambdaContext
+from support.emf import emitted, metric_value
 
 from .conftest import GOOD_CONFIG, sqs_record, task
 
@@ -16,22 +18,21 @@ from .conftest import GOOD_CONFIG, sqs_record, task
 def enrich(campaigns_db, monkeypatch):
     from enrich_dial_task import handler as module
 
-    monkeypatch.setenv("DB_HOST", campaigns_db.server.host)
-    monkeypatch.setenv("DB_PORT", str(campaigns_db.server.port))
-    monkeypatch.setenv("DB_NAME", campaigns_db.dbname)
-    monkeypatch.setenv("DB_USER", "postgres")
-    monkeypatch.setenv("CAMPAIGN_CACHE_TTL_SECONDS", "5")
-    monkeypatch.delenv("DB_SECRET_ARN", raising=False)
-    module._store = None
+    server = campaigns_db.server
+    env = EnrichmentEnv.variables(
+        host=server.host, port=server.port, name=campaigns_db.dbname, user=server.user, campaign_cache_ttl_seconds=5
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(EnrichmentEnv.env_name("secret_arn"), raising=False)
+    module.reset()
 
     def call(records):
         return module.handler(records, LocalLambdaContext("enrich-dial-task", 5))
 
     call.module = module
     yield call
-    if module._store is not None:
-        module._store.close()
-    module._store = None
+    module.reset()
 
 
 def test_batch_of_ten_across_campaigns_in_one_query(campaigns_db, enrich):
@@ -47,19 +48,35 @@ def test_batch_of_ten_across_campaigns_in_one_query(campaigns_db, enrich):
 
 def test_output_item_shape_is_what_the_dialer_receives(campaigns_db, enrich):
     campaigns_db("c-1", config={**GOOD_CONFIG, "maxCps": 5}, name="Spring")
-    [item] = enrich([sqs_record(task(attempts=2, metadata={"lang": "he"}), "m-1")])
+    record = sqs_record(task(attempts=2, metadata={"lang": "he"}), "m-1")
+    record["attributes"]["MessageGroupId"] = "c-1"
+    record["messageAttributes"] = {"source": {"stringValue": "crm", "dataType": "String"}}
+    [item] = enrich([record])
     enriched_at = item.pop("enrichedAt")
     assert enriched_at.endswith("Z") and "T" in enriched_at
     assert item == {
         "messageId": "m-1",
-        "campaignId": "c-1",
-        "contactId": "k-1",
-        "phoneNumber": "+972501234567",
-        "attempts": 2,
-        "metadata": {"lang": "he"},
+        "body": record["body"],
+        "messageGroupId": "c-1",
+        "messageAttributes": {"source": {"stringValue": "crm", "dataType": "String"}},
+        "task": {"campaignId": "c-1", "contactId": "k-1", "phoneNumber": "+972501234567", "attempts": 2},
         "campaign": {"id": "c-1", "name": "Spring", "config": {**GOOD_CONFIG, "maxCps": 5}},
     }
     json.dumps(item)  # Pipes passes it on as JSON
+
+
+def test_the_dialer_reads_back_exactly_what_the_enrichment_wrote(campaigns_db, enrich):
+    """The contract between the two handlers: every item the enrichment returns is a valid
+    EnrichedTask for the dialer, with the same task, config and original body."""
+    campaigns_db("c-1", config={**GOOD_CONFIG, "maxCps": 5})
+    records = [sqs_record(task(contact=f"k-{i}", attempts=i, metadata={"n": i}), f"m-{i}") for i in range(3)]
+    items = enrich(records)
+    read_back = [EnrichedTask.from_item(json.loads(json.dumps(i))) for i in items]
+    assert all(isinstance(t, EnrichedTask) for t in read_back), read_back
+    assert [t.message_id for t in read_back] == ["m-0", "m-1", "m-2"]
+    assert [t.body for t in read_back] == [r["body"] for r in records]
+    assert [t.task.attempts for t in read_back] == [0, 1, 2]
+    assert {t.config.max_cps for t in read_back} == {5.0}
 
 
 def test_every_bad_record_is_dropped_with_its_reason_and_counted(campaigns_db, enrich, capsys, caplog):
@@ -118,7 +135,7 @@ def test_unicode_and_oversized_fields(campaigns_db, enrich):
         ]
     )
     assert [i["messageId"] for i in items] == ["u-1"]
-    assert items[0]["metadata"] == {"name": "שלום 👋"}
+    assert json.loads(items[0]["body"])["metadata"] == {"name": "שלום 👋"}
 
 
 def test_database_down_raises_and_the_next_call_recovers(monkeypatch):
@@ -135,11 +152,10 @@ def test_database_down_raises_and_the_next_call_recovers(monkeypatch):
                 "INSERT INTO campaigns (id, name, status, config) VALUES ('c-1', 'one', 'active', %s)",
                 (json.dumps(GOOD_CONFIG),),
             )
-        monkeypatch.setenv("DB_HOST", pg.server.host)
-        monkeypatch.setenv("DB_PORT", str(pg.port))
-        monkeypatch.setenv("DB_NAME", "postgres")
-        monkeypatch.setenv("CAMPAIGN_CACHE_TTL_SECONDS", "0")
-        module._store = None
+        env = EnrichmentEnv.variables(host=pg.server.host, port=pg.port, name="postgres", campaign_cache_ttl_seconds=0)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        module.reset()
         ctx = LocalLambdaContext("enrich-dial-task", 5)
         assert len(module.handler([sqs_record(task())], ctx)) == 1
         pg.stop()
@@ -148,7 +164,5 @@ def test_database_down_raises_and_the_next_call_recovers(monkeypatch):
         pg.start()
         assert len(module.handler([sqs_record(task())], ctx)) == 1
     finally:
-        if module._store is not None:
-            module._store.close()
-        module._store = None
+        module.reset()
         pg.destroy()

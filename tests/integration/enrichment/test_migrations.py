@@ -10,7 +10,6 @@ import uuid
 import psycopg
 
 from db_migrate.migrate import apply_migrations
-from conftest import ROOT
 
 
 def test_applies_once_and_is_idempotent(postgres_server, fresh_database):
@@ -53,7 +52,6 @@ def test_cli_creates_the_database_and_migrates(postgres_server):
     name = f"cli_{uuid.uuid4().hex[:10]}"
     env = {
         "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(ROOT / "lambdas"),
         "DB_HOST": postgres_server.host,
         "DB_PORT": str(postgres_server.port),
         "DB_NAME": name,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dialer_worker.config import DialerConfig
 from dialer_worker.deferral import delay_for
-from dialer_worker.items import call_id_for
+from dialer_worker.env import DialerEnv
+from shared.dial_task import call_id_for
+from shared.env_contract import InvalidEnvironment
 from dialer_worker.pacing import DEFER, DIAL, LATE_TOLERANCE_S, SLACK, LocalPacer
 from dialer_worker.worker_client import Outcome, classify
 
@@ -38,10 +39,18 @@ def test_local_pacer_spaces_calls_and_defers_past_the_budget():
 
 
 def test_degraded_rate_divides_max_cps_by_concurrency():
-    config = DialerConfig.from_env({"MAX_CPS": "100", "DIALER_RESERVED_CONCURRENCY": "50"})
-    assert config.degraded_cps == 2
-    with pytest.raises(ValueError):
-        DialerConfig.from_env({"MAX_CPS": "0"})
+    variables = DialerEnv.variables(
+        host="127.0.0.1",
+        port=6379,
+        worker_url="http://worker",
+        max_cps=100,
+        reserved_concurrency=50,
+        claim_ttl_seconds=60,
+        redis_quarantine_seconds=15,
+    )
+    assert DialerEnv.from_environ(variables).degraded_cps == 2
+    with pytest.raises(InvalidEnvironment, match="MAX_CPS must be above 0"):
+        DialerEnv.from_environ({**variables, "MAX_CPS": "0"})
 
 
 @pytest.mark.parametrize("wait_ms, delay", [(0, 1), (1, 1), (1500, 2), (10 * 60 * 1000, 600), (3_600_000, 900)])

@@ -6,18 +6,30 @@ import json
 
 import pytest
 
-from enrich_dial_task.records import DialTask, Rejected, parse_record
+from enrich_dial_task.records import Record, parse_record
+from shared.dial_task import DialTask
+from shared.drops import Drop
 
 
-def rec(body, message_id="m-1"):
-    return {"messageId": message_id, "body": body if isinstance(body, str) else json.dumps(body)}
+def rec(body, message_id="m-1", **envelope):
+    return {"messageId": message_id, "body": body if isinstance(body, str) else json.dumps(body), **envelope}
 
 
 BASE = {"campaignId": "c-1", "contactId": "k-1", "phoneNumber": "+14155550100"}
 
 
 def test_valid_task_with_defaults():
-    assert parse_record(rec(BASE)) == DialTask("m-1", "c-1", "k-1", "+14155550100", 0, {})
+    record = rec(BASE)
+    assert parse_record(record) == Record("m-1", record["body"], DialTask("c-1", "k-1", "+14155550100", 0, {}))
+
+
+def test_the_original_body_group_and_attributes_are_kept_for_a_deferred_copy():
+    body = json.dumps({**BASE, "note": "caf\u00e9 \u2615", "unknownField": [1, 2]}, ensure_ascii=False)
+    attributes = {"source": {"stringValue": "crm", "dataType": "String"}}
+    record = rec(body, attributes={"MessageGroupId": "c-1"}, messageAttributes=attributes)
+    parsed = parse_record(record)
+    assert isinstance(parsed, Record)
+    assert parsed.body == body and parsed.message_group_id == "c-1" and parsed.message_attributes == attributes
 
 
 @pytest.mark.parametrize(
@@ -40,7 +52,7 @@ def test_valid_task_with_defaults():
 )
 def test_each_field_rule(change, reason):
     result = parse_record(rec({**BASE, **change}))
-    assert isinstance(result, Rejected) and result.reason == reason and result.message_id == "m-1"
+    assert isinstance(result, Drop) and result.reason == reason and result.message_id == "m-1"
 
 
 @pytest.mark.parametrize(
@@ -59,5 +71,6 @@ def test_record_level_rejections(record, reason):
 
 
 def test_null_metadata_is_empty_and_attempts_kept():
-    task = parse_record(rec({**BASE, "metadata": None, "attempts": 3}))
-    assert task.metadata == {} and task.attempts == 3
+    parsed = parse_record(rec({**BASE, "metadata": None, "attempts": 3}))
+    assert isinstance(parsed, Record)
+    assert parsed.task.metadata == {} and parsed.task.attempts == 3

@@ -1,0 +1,14 @@
+"""The migration function's environment: the database, and where the SQL files are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.env_contract import variable
+from shared.postgres import DatabaseEnv
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigrationEnv(DatabaseEnv):
+    # Unset: migrations/ beside the package (the Lambda asset's layout) or the repository's.
+    migrations_dir: str | None = variable("MIGRATIONS_DIR", default=None)

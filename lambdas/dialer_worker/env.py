@@ -1,0 +1,31 @@
+"""The dialer function's environment: Redis, the worker, the global rate and the deferral queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.env_contract import above, at_least, variable
+from shared.redis_client import RedisEnv
+
+
+@dataclass(frozen=True, kw_only=True)
+class DialerEnv(RedisEnv):
+    # Fleet-wide calls per second: every dialer together stays at or under it.
+    max_cps: float = variable("MAX_CPS", check=above(0))
+    # The Node.js worker's base URL; dials go to {worker_url}/dial.
+    worker_url: str = variable("NODE_WORKER_URL")
+    # The function's reserved concurrency: without Redis each container paces at max_cps / this.
+    reserved_concurrency: int = variable("DIALER_RESERVED_CONCURRENCY", check=at_least(1))
+    # How long a dial claim (never dial twice) lives in Redis.
+    claim_ttl_seconds: int = variable("CLAIM_TTL_SECONDS", check=at_least(1))
+    # After Redis fails, slots reserved there may still be dialed by their owners for up to one
+    # dialer timeout: local pacing waits this long first. The stack sets the dialer's timeout.
+    redis_quarantine_seconds: float = variable("REDIS_QUARANTINE_SECONDS", check=at_least(0))
+    # Where tasks that must wait are re-sent with a delay; unset (tests), they come back as
+    # batch item failures.
+    defer_queue_url: str | None = variable("DEFER_QUEUE_URL", default=None)
+
+    @property
+    def degraded_cps(self) -> float:
+        """Per-container rate without Redis: the fleet together stays under MAX_CPS."""
+        return self.max_cps / self.reserved_concurrency

@@ -1,0 +1,163 @@
+"""The dial task and the item the enrichment hands the dialer: one typed contract for both sides.
+
+The enrichment builds an `EnrichedTask` from an SQS record and returns `to_item()`; the dialer
+reads it back with `EnrichedTask.from_item()`, which checks it with the same rules. The item keeps
+the original SQS body byte for byte, its MessageGroupId and its message attributes, so a deferred
+copy is the message the scheduler sent, unknown fields included, and never larger.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.drops import DropReason
+
+MAX_ID_LENGTH = 128
+# E.164: a plus, a non-zero country digit, at most 15 digits in all.
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+# What the dialer needs to place a call; without them the worker would reject it for good.
+REQUIRED_CONFIG = ("audioFileUrl", "ivrFlow")
+# Fixed forever: changing it would give every task a new callId, and redeliveries could dial twice.
+CALL_ID_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-4c55-9a4b-1b8f0b1d2c01")
+
+
+def call_id_for(campaign_id: str, contact_id: str, attempts: int) -> str:
+    """The same task and attempt always give the same callId (a UUIDv5 of the three)."""
+    return str(uuid.uuid5(CALL_ID_NAMESPACE, f"{campaign_id}\x1f{contact_id}\x1f{attempts}"))
+
+
+@dataclass(frozen=True)
+class DialTask:
+    """The fields of a dial task (the SQS body) that this pipeline reads."""
+
+    campaign_id: str
+    contact_id: str
+    phone_number: str
+    attempts: int = 0
+    metadata: dict = field(default_factory=dict)
+
+    def fields(self) -> dict:
+        return {
+            "campaignId": self.campaign_id,
+            "contactId": self.contact_id,
+            "phoneNumber": self.phone_number,
+            "attempts": self.attempts,
+        }
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value.strip()) and len(value) <= MAX_ID_LENGTH
+
+
+def parse_task(body: dict) -> DialTask | DropReason:
+    """A dial task from a decoded body (or an item's task), or why it cannot be dialed."""
+    if not _valid_id(body.get("campaignId")):
+        return DropReason.INVALID_CAMPAIGN_ID
+    if not _valid_id(body.get("contactId")):
+        return DropReason.INVALID_CONTACT_ID
+    phone = body.get("phoneNumber")
+    if not isinstance(phone, str) or not E164.fullmatch(phone):
+        return DropReason.INVALID_PHONE_NUMBER
+    attempts = body.get("attempts", 0)
+    # bool is an int in Python; `true` is not a number of attempts.
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        return DropReason.INVALID_ATTEMPTS
+    metadata = body.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        return DropReason.INVALID_METADATA
+    return DialTask(body["campaignId"], body["contactId"], phone, attempts, metadata)
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """The parts of a campaign's `config` the dialer uses; `raw` is the whole object."""
+
+    audio_file_url: str
+    ivr_flow: Any
+    max_cps: float | None
+    raw: dict
+
+
+def parse_campaign_config(config: Any) -> CampaignConfig | None:
+    """None when the config cannot place a call (missing audio or flow, a maxCps that is not a
+    positive number)."""
+    if not isinstance(config, dict):
+        return None
+    if any(config.get(key) in (None, "") for key in REQUIRED_CONFIG) or not isinstance(config["audioFileUrl"], str):
+        return None
+    max_cps = config.get("maxCps")
+    if max_cps is not None and (isinstance(max_cps, bool) or not isinstance(max_cps, (int, float)) or max_cps <= 0):
+        return None
+    return CampaignConfig(config["audioFileUrl"], config["ivrFlow"], float(max_cps) if max_cps else None, config)
+
+
+@dataclass(frozen=True)
+class EnrichedTask:
+    message_id: str
+    body: str  # the SQS body as the scheduler sent it
+    task: DialTask
+    campaign_name: str
+    config: CampaignConfig
+    enriched_at: str
+    message_group_id: str | None = None
+    # As Pipes delivers them: {name: {"stringValue": ..., "dataType": ...}}.
+    message_attributes: dict = field(default_factory=dict)
+
+    @property
+    def campaign_id(self) -> str:
+        return self.task.campaign_id
+
+    @property
+    def phone_number(self) -> str:
+        return self.task.phone_number
+
+    @property
+    def call_id(self) -> str:
+        return call_id_for(self.task.campaign_id, self.task.contact_id, self.task.attempts)
+
+    def to_item(self) -> dict:
+        return {
+            "messageId": self.message_id,
+            "body": self.body,
+            "messageGroupId": self.message_group_id,
+            "messageAttributes": self.message_attributes,
+            "task": self.task.fields(),
+            "campaign": {"id": self.task.campaign_id, "name": self.campaign_name, "config": self.config.raw},
+            "enrichedAt": self.enriched_at,
+        }
+
+    @classmethod
+    def from_item(cls, item: Any) -> EnrichedTask | DropReason:
+        """The item back, checked by the rules that built it; or why it cannot be dialed."""
+        if not isinstance(item, dict):
+            return DropReason.RECORD_NOT_AN_OBJECT
+        message_id = item.get("messageId")
+        if not isinstance(message_id, str) or not message_id:
+            return DropReason.MISSING_MESSAGE_ID
+        if not isinstance(item.get("body"), str):
+            return DropReason.BODY_NOT_AN_OBJECT
+        fields = item.get("task")
+        task = parse_task(fields) if isinstance(fields, dict) else DropReason.BODY_NOT_AN_OBJECT
+        if isinstance(task, DropReason):
+            return task
+        campaign = item.get("campaign")
+        config = parse_campaign_config(campaign.get("config") if isinstance(campaign, dict) else None)
+        if config is None or not isinstance(campaign, dict):
+            return DropReason.CAMPAIGN_MISCONFIGURED
+        attributes = item.get("messageAttributes")
+        group = item.get("messageGroupId")
+        return cls(
+            message_id=message_id,
+            body=item["body"],
+            task=task,
+            campaign_name=str(campaign.get("name") or ""),
+            config=config,
+            enriched_at=str(item.get("enrichedAt") or ""),
+            message_group_id=group if isinstance(group, str) and group else None,
+            message_attributes=attributes if isinstance(attributes, dict) else {},
+        )

@@ -1,0 +1,43 @@
+"""Why a dial task was not dialed: one vocabulary for both functions, their logs and metrics.
+
+A dropped task leaves the queue for good (Pipes deletes what the enrichment does not return; the
+dialer reports it as done), so its log line and its count, by reason, are all that remain of it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class DropReason(enum.StrEnum):
+    # The SQS record or the enrichment's item is not what the contract says.
+    RECORD_NOT_AN_OBJECT = "record_not_an_object"
+    MISSING_MESSAGE_ID = "missing_message_id"
+    INVALID_JSON = "invalid_json"
+    BODY_NOT_AN_OBJECT = "body_not_an_object"
+    REPEATED_MESSAGE_ID = "repeated_message_id"
+    # The dial task's own fields.
+    INVALID_CAMPAIGN_ID = "invalid_campaign_id"
+    INVALID_CONTACT_ID = "invalid_contact_id"
+    INVALID_PHONE_NUMBER = "invalid_phone_number"
+    INVALID_ATTEMPTS = "invalid_attempts"
+    INVALID_METADATA = "invalid_metadata"
+    # Its campaign.
+    UNKNOWN_CAMPAIGN = "unknown_campaign"
+    CAMPAIGN_INACTIVE = "campaign_inactive"
+    CAMPAIGN_MISCONFIGURED = "campaign_misconfigured"
+    # The worker answered with a 4xx other than 409/429: it will never take this call.
+    WORKER_REJECTED = "worker_rejected"
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A task that will not be dialed, and what its log line may show (the phone is masked there)."""
+
+    reason: DropReason
+    message_id: Any = None
+    campaign_id: Any = None
+    phone_number: Any = None
+    detail: str | None = None

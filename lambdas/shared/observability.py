@@ -1,0 +1,93 @@
+"""Service names, metric names, the "log it and count it" of a drop, and the handlers' reports.
+
+Every handler, the stack's alarms and dashboard, and the local runner take their names from here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.drops import Drop
+from shared.env_contract import EnvContract, variable
+from shared.masking import mask_phone
+
+# Fixed here rather than only in POWERTOOLS_SERVICE_NAME: the alarms and the local runner rely on
+# these dimension values, and the handlers share one process locally.
+ENRICHMENT_SERVICE = "enrich-dial-task"
+DIALER_SERVICE = "dialer-worker"
+MIGRATION_SERVICE = "db-migrate"
+
+
+class Metric:
+    """Metric names (namespace DialPipeline/<env>, dimension service)."""
+
+    TASKS_ENRICHED = "TasksEnriched"
+    TASKS_DROPPED = "TasksDropped"  # enrichment, by Reason
+    CAMPAIGN_QUERIES = "CampaignQueries"
+    DIALS_SENT = "DialsSent"
+    DIALS_FAILED = "DialsFailed"
+    DIALS_DROPPED = "DialsDropped"  # dialer, by Reason
+    DEFERRED = "Deferred"
+    DEFER_FAILED = "DeferFailed"  # a task that had to wait could not be re-queued
+    DUPLICATE_SUPPRESSED = "DuplicateSuppressed"
+    WORKER_OVERLOADED = "WorkerOverloaded"
+    PACING_DELAY_MS = "PacingDelayMs"
+    EFFECTIVE_CPS = "EffectiveCps"
+    REDIS_UNAVAILABLE = "RedisUnavailable"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObservabilityEnv(EnvContract):
+    """Read by Powertools itself; the stack and the local runner set it with `variables()`."""
+
+    service_name: str = variable("POWERTOOLS_SERVICE_NAME")
+    metrics_namespace: str = variable("POWERTOOLS_METRICS_NAMESPACE")
+    log_level: str = variable("LOG_LEVEL", default="INFO")
+    trace_disabled: bool = variable("POWERTOOLS_TRACE_DISABLED", default=False)
+
+
+def log_and_count_drops(logger: Any, *, service: str, metric: str, drops: Iterable[Drop]) -> None:
+    """One warning line and one count (dimension Reason) per drop: all that remains of the task."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    for drop in drops:
+        logger.warning(
+            "dial task dropped",
+            extra={
+                "reason": str(drop.reason),
+                "detail": drop.detail,
+                "messageId": drop.message_id,
+                "correlation_id": drop.message_id,
+                "campaignId": drop.campaign_id,
+                "phoneNumber": mask_phone(drop.phone_number),
+            },
+        )
+        with single_metric(name=metric, unit=MetricUnit.Count, value=1, default_dimensions={"service": service}) as m:
+            m.add_dimension(name="Reason", value=str(drop.reason))
+
+
+# The handlers publish each invocation's report here; the local runner listens, so it counts what
+# happened from the reports themselves instead of parsing log text.
+_listeners: list[Callable[[str, Any], None]] = []
+_lock = threading.Lock()
+
+
+def subscribe(listener: Callable[[str, Any], None]) -> None:
+    with _lock:
+        _listeners.append(listener)
+
+
+def unsubscribe(listener: Callable[[str, Any], None]) -> None:
+    with _lock:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+
+def publish(service: str, report: Any) -> None:
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(service, report)

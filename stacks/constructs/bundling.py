@@ -1,0 +1,91 @@
+"""Lambda packages built on this machine, without Docker: the function's package, `lambdas/shared`,
+any extra directories, and its pinned requirements installed for the Lambda platform by pip."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS_DIR = ROOT / "lambdas"
+MIGRATIONS_DIR = ROOT / "migrations"
+
+# The newest runtime all pinned dependencies ship wheels for (psycopg-binary 3.3.9 has cp314
+# manylinux_2_28 aarch64 wheels; the rest are pure Python).
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+PYTHON_VERSION = RUNTIME.name.removeprefix("python")
+# psycopg-binary 3.3 publishes aarch64 wheels for glibc 2.28 only; the Python 3.12+ runtimes run
+# on Amazon Linux 2023 (glibc 2.34), so both tags install.
+PIP_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+@jsii.implements(ILocalBundling)
+class PipLocalBundling:
+    """Builds a function package on this machine: the function's package, `lambdas/shared`, any
+    extra directories, and its pinned requirements installed for the Lambda platform by pip."""
+
+    def __init__(self, *, function: str, extra_dirs: Sequence[Path] = ()) -> None:
+        self.function = function
+        self.extra_dirs = tuple(extra_dirs)
+
+    @property
+    def sources(self) -> list[Path]:
+        return [LAMBDAS_DIR / self.function, LAMBDAS_DIR / "shared", *self.extra_dirs]
+
+    @property
+    def requirements(self) -> Path:
+        return LAMBDAS_DIR / self.function / "requirements.txt"
+
+    def pip_command(self, output_dir: str) -> list[str]:
+        platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
+        return [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            *platforms, "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", PYTHON_VERSION, "--no-compile",
+            # Each requirements.txt pins its whole closure; --no-deps keeps out what the Lambda
+            # runtime already provides (botocore, via aws-xray-sdk).
+            "--no-deps",
+            "--target", output_dir, "-r", str(self.requirements),
+        ]  # fmt: skip
+
+    def asset_hash(self) -> str:
+        """Changes exactly when what goes into the package changes (sources, pins, target)."""
+        digest = hashlib.sha256(f"{PYTHON_VERSION}|{PIP_PLATFORMS}|{self.function}".encode())
+        for source in self.sources:
+            files = sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            for path in files:
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def try_bundle(self, output_dir: str, options: object = None, **_: object) -> bool:
+        # Every function pins its dependencies (lambdas/<function>/requirements.txt); a package
+        # without them would deploy and then fail on its first import.
+        for needed in [*self.sources, self.requirements]:
+            if not needed.exists():
+                raise FileNotFoundError(f"cannot bundle {self.function}: {needed} is missing")
+        for source in self.sources:
+            shutil.copytree(source, Path(output_dir) / source.name, ignore=_IGNORE, dirs_exist_ok=True)
+        subprocess.run(self.pip_command(output_dir), check=True)
+        return True
+
+
+def function_code(function: str, *, extra_dirs: Sequence[Path] = ()) -> lambda_.Code:
+    bundling = PipLocalBundling(function=function, extra_dirs=extra_dirs)
+    return lambda_.Code.from_asset(
+        str(LAMBDAS_DIR),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=bundling.asset_hash(),
+        exclude=["**/__pycache__", "**/*.pyc"],
+        # The image is never pulled: local bundling always succeeds or raises.
+        bundling=BundlingOptions(image=DockerImage.from_registry("unused"), local=bundling),
+    )

@@ -1,0 +1,140 @@
+"""The dialer's batch logic (Dispatcher) with in-memory parts: what is dialed, deferred, dropped,
+retried, and what happens to each claim. Real Redis and HTTP are in tests/integration/dialer."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialer_worker.dispatch import Dispatcher
+from dialer_worker.env import DialerEnv
+from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision
+from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
+from support.items import enriched_task, item
+
+ENV = DialerEnv(
+    host="unused",
+    port=1,
+    max_cps=50,
+    worker_url="http://unused",
+    reserved_concurrency=5,
+    claim_ttl_seconds=3600,
+    redis_quarantine_seconds=15,
+)
+
+
+@pytest.fixture
+def parts():
+    clock = FakeClock()
+    pacer, worker, deferrer = FakePacer(), FakeWorker(), FakeDeferrer()
+    dispatcher = Dispatcher(
+        config=ENV,
+        pacer=pacer,
+        worker=worker,
+        deferrer=deferrer,
+        executor=InlineExecutor(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return dispatcher, pacer, worker, deferrer, clock
+
+
+def remaining(seconds=15.0):
+    return lambda: int(seconds * 1000)
+
+
+def test_each_task_is_dialed_at_its_slot_and_its_claim_accepted(parts):
+    dispatcher, pacer, worker, _, clock = parts
+    pacer.scripted = [[Decision(DIAL, 0), Decision(DIAL, 20_000), Decision(DIAL, 40_000)]]
+    start = clock.now
+    report = dispatcher.run([item(i) for i in range(3)], remaining())
+    assert report.counts["DialsSent"] == 3 and report.failures == []
+    assert [c["contactId"] for c in worker.commands] == ["k-0", "k-1", "k-2"]
+    assert clock.now - start == pytest.approx(0.040)  # slept until the last slot, 40 ms in
+    assert pacer.finished[0]["accepted"] == [enriched_task(i).call_id for i in range(3)]
+
+
+def test_a_claimed_call_is_suppressed_and_an_in_flight_one_deferred_until_its_lease_ends(parts):
+    dispatcher, pacer, worker, deferrer, _ = parts
+    pacer.scripted = [[Decision(DUPLICATE, 0), Decision(IN_FLIGHT, 7_000_000)]]
+    report = dispatcher.run([item(1), item(2)], remaining())
+    assert worker.commands == []
+    assert report.counts["DuplicateSuppressed"] == 1 and report.counts["Deferred"] == 1
+    assert deferrer.deferred == [(item(2)["messageId"], 7000)]
+
+
+def test_waits_from_the_script_are_microseconds_all_the_way_to_the_delay(parts):
+    """A slot 20 s away is deferred by 20 s, not 20 ms (or 1 s, the floor)."""
+    dispatcher, pacer, _, deferrer, _ = parts
+    pacer.scripted = [[Decision(DEFER, 20_000_000)]]
+    dispatcher.run([item(1)], remaining())
+    assert deferrer.deferred == [(item(1)["messageId"], 20_000)]
+
+
+def test_a_task_that_cannot_be_requeued_is_retried_and_counted(parts):
+    dispatcher, pacer, _, deferrer, _ = parts
+    deferrer.failing = {item(1)["messageId"]}
+    pacer.scripted = [[Decision(DEFER, 5_000_000), Decision(DEFER, 5_000_000)]]
+    report = dispatcher.run([item(1), item(2)], remaining())
+    assert report.failures == [item(1)["messageId"]]
+    assert report.defer_failures == [(item(1)["messageId"], "fake_failure")]
+    assert report.counts["DeferFailed"] == 1 and report.counts["Deferred"] == 1
+
+
+@pytest.mark.parametrize(
+    "status, sent, failed, accepted, released, drop",
+    [
+        (202, 1, 0, True, False, None),
+        (409, 1, 0, True, False, None),  # an earlier attempt got through
+        (400, 0, 0, True, False, ("worker_rejected", "400")),  # kept claimed: never dial it again
+        (429, 0, 1, False, True, None),  # not taken: the retry may dial
+        (500, 0, 1, False, True, None),
+        (None, 0, 1, False, False, None),  # no answer: the claim waits for its lease
+    ],
+)
+def test_what_each_worker_reply_does_to_the_task_and_its_claim(parts, status, sent, failed, accepted, released, drop):
+    dispatcher, pacer, worker, _, _ = parts
+    worker.statuses = [status]
+    report = dispatcher.run([item(1)], remaining())
+    call_id = enriched_task(1).call_id
+    assert (report.counts["DialsSent"], len(report.failures)) == (sent, failed)
+    [finished] = pacer.finished
+    assert (call_id in finished["accepted"], call_id in finished["released"]) == (accepted, released)
+    assert [(d.reason, d.detail) for d in report.drops] == ([drop] if drop else [])
+    assert pacer.slowed_down == (1 if status == 429 else 0)
+
+
+def test_a_call_that_would_leave_late_goes_back_to_the_queue_and_releases_its_claim(parts):
+    dispatcher, pacer, worker, deferrer, clock = parts
+    # The executor runs the POST after the clock has moved past the slot and its tolerance.
+    dispatcher.executor.submit = lambda fn, *args: (clock.sleep(LATE_TOLERANCE_S * 2), InlineExecutor().submit(fn, *args))[1]
+    report = dispatcher.run([item(1)], remaining())
+    assert worker.commands == [] and report.counts["Deferred"] == 1
+    assert pacer.finished[0]["released"] == [enriched_task(1).call_id]
+    assert deferrer.deferred == [(item(1)["messageId"], 1000)]
+
+
+def test_without_redis_tasks_wait_out_the_quarantine_then_pace_locally(parts):
+    dispatcher, pacer, worker, deferrer, clock = parts
+    pacer.down = True
+    first = dispatcher.run([item(1)], remaining())
+    assert first.redis_unavailable and worker.commands == []
+    assert deferrer.deferred == [(item(1)["messageId"], 15_000)]  # the quarantine, in ms
+    clock.sleep(ENV.redis_quarantine_seconds + 1)
+    later = dispatcher.run([item(2), item(3)], remaining())
+    assert later.counts["DialsSent"] == 2 and later.effective_cps == ENV.degraded_cps
+    assert pacer.finished == []  # nothing to settle in a Redis that is not there
+
+
+def test_items_that_break_the_contract_are_dropped_with_the_shared_reasons(parts):
+    dispatcher, _, worker, _, _ = parts
+    report = dispatcher.run(
+        ["not an object", item(1, phoneNumber="0501"), dict(item(2), campaign={"config": {}}), item(3), item(3)],
+        remaining(),
+    )
+    assert [str(d.reason) for d in report.drops] == [
+        "record_not_an_object",
+        "invalid_phone_number",
+        "campaign_misconfigured",
+        "repeated_message_id",
+    ]
+    assert len(worker.commands) == 1 and report.counts["DialsDropped"] == 4
