@@ -126,15 +126,18 @@ class Functions(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        shared = dict(vpc=vpc, subnets=subnets, log_retention=log_retention)
+
+        def in_vpc(construct_id: str, **options) -> PipelineFunction:
+            return PipelineFunction(
+                self, construct_id, vpc=vpc, subnets=subnets, log_retention=log_retention, **options
+            )
 
         def observability(service: str) -> dict[str, str]:
             return ObservabilityEnv.variables(
                 service_name=service, metrics_namespace=settings.metrics_namespace, log_level=settings.log_level
             )
 
-        self.enrichment = PipelineFunction(
-            self,
+        self.enrichment = in_vpc(
             "Enrichment",
             function="enrich_dial_task",
             description="Adds campaign config to dial tasks; drops invalid, unknown and inactive ones",
@@ -148,10 +151,8 @@ class Functions(Construct):
                     campaign_cache_ttl_seconds=settings.campaign_cache_ttl_seconds,
                 ),
             },
-            **shared,
         )
-        self.dialer = PipelineFunction(
-            self,
+        self.dialer = in_vpc(
             "Dialer",
             function="dialer_worker",
             description="Paces dial tasks under the global MAX_CPS and sends them to the Node.js worker",
@@ -171,10 +172,8 @@ class Functions(Construct):
                     defer_queue_url=defer_queue.queue_url,
                 ),
             },
-            **shared,
         )
-        self.migration = PipelineFunction(
-            self,
+        self.migration = in_vpc(
             "Migration",
             function="db_migrate",
             description="Applies migrations/ to the campaigns database at deploy time",
@@ -185,7 +184,6 @@ class Functions(Construct):
                 **MigrationEnv.variables(secret_arn=database.secret.secret_arn, migrations_dir=PACKAGED_MIGRATIONS_DIR),
             },
             extra_dirs=[MIGRATIONS_DIR],
-            **shared,
         )
         self.migration_timeout = Duration.seconds(settings.migration.timeout_seconds)
         self.migration_trigger: triggers.Trigger | None = None

@@ -57,7 +57,7 @@ class Monitoring(Construct):
     def _alarm(
         self,
         name: str,
-        metric: cw.IMetric,
+        metric: cw.Metric | cw.MathExpression,
         *,
         threshold: float,
         description: str,
