@@ -12,10 +12,11 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from shared.dial_task import EnrichedTask
+from shared.dial_task import FIRST_SENT_ATTRIBUTE, EnrichedTask
 
 MAX_DELAY_SECONDS = 900  # SQS's limit
 MAX_BATCH_ENTRIES = 10  # SendMessageBatch's limit
+MAX_MESSAGE_ATTRIBUTES = 10  # SQS's limit per message
 
 
 def delay_for(wait_ms: int) -> int:
@@ -41,8 +42,13 @@ def send_entry(entry_id: str, task: EnrichedTask, wait_ms: int) -> dict:
     entry: dict[str, Any] = {"Id": entry_id, "MessageBody": task.body, "DelaySeconds": delay_for(wait_ms)}
     if task.message_group_id:
         entry["MessageGroupId"] = task.message_group_id
-    if task.message_attributes:
-        entry["MessageAttributes"] = send_attributes(task.message_attributes)
+    attributes = send_attributes(task.message_attributes)
+    # The first enqueue time travels with every copy, so the task's age counts from the
+    # scheduler's send. (A message that already has SQS's ten attributes keeps its own ten.)
+    if task.first_sent_ms is not None and len(attributes) < MAX_MESSAGE_ATTRIBUTES:
+        attributes.setdefault(FIRST_SENT_ATTRIBUTE, {"DataType": "Number", "StringValue": str(task.first_sent_ms)})
+    if attributes:
+        entry["MessageAttributes"] = attributes
     return entry
 
 

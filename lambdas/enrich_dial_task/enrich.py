@@ -57,6 +57,7 @@ def enrich_batch(records: Iterable[Any], store: CampaignStore, *, enriched_at: s
                 enriched_at=enriched_at,
                 message_group_id=record.message_group_id,
                 message_attributes=record.message_attributes,
+                first_sent_ms=record.first_sent_ms,
             )
             report.items.append(task.to_item())
             continue

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.dial_task import DialTask, parse_task
+from shared.dial_task import FIRST_SENT_ATTRIBUTE, DialTask, parse_task
 from shared.drops import Drop, DropReason
 
 
@@ -17,6 +17,18 @@ class Record:
     task: DialTask
     message_group_id: str | None = None
     message_attributes: dict = field(default_factory=dict)
+    first_sent_ms: int | None = None
+
+
+def _first_sent_ms(attributes: dict, message_attributes: dict) -> int | None:
+    """The first enqueue: a deferred copy's attribute, else this message's own SentTimestamp."""
+    carried = message_attributes.get(FIRST_SENT_ATTRIBUTE)
+    for raw in (carried.get("stringValue") if isinstance(carried, dict) else None, attributes.get("SentTimestamp")):
+        try:
+            return int(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def parse_record(record: Any) -> Record | Drop:
@@ -38,13 +50,16 @@ def parse_record(record: Any) -> Record | Drop:
         return Drop(
             task, message_id, campaign_id if isinstance(campaign_id, str) else None, decoded.get("phoneNumber")
         )
-    attributes = record.get("attributes") or {}
-    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
+    attributes = record.get("attributes")
+    attributes = attributes if isinstance(attributes, dict) else {}
+    group = attributes.get("MessageGroupId")
     message_attributes = record.get("messageAttributes")
+    message_attributes = message_attributes if isinstance(message_attributes, dict) else {}
     return Record(
         message_id=message_id,
         body=body,  # type: ignore[arg-type]  # json.loads accepted it: str or bytes
         task=task,
         message_group_id=group if isinstance(group, str) and group else None,
-        message_attributes=message_attributes if isinstance(message_attributes, dict) else {},
+        message_attributes=message_attributes,
+        first_sent_ms=_first_sent_ms(attributes, message_attributes),
     )

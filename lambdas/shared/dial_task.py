@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared.drops import DropReason
@@ -20,6 +21,9 @@ MAX_ID_LENGTH = 128
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # What the dialer needs to place a call; without them the worker would reject it for good.
 REQUIRED_CONFIG = ("audioFileUrl", "ivrFlow")
+# The message attribute a deferred copy carries its first enqueue time in (ms since the epoch),
+# so the platform's maximum age counts from the scheduler's send, not from the last deferral.
+FIRST_SENT_ATTRIBUTE = "firstSentTimestamp"
 # Fixed forever: changing it would give every task a new callId, and redeliveries could dial twice.
 CALL_ID_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-4c55-9a4b-1b8f0b1d2c01")
 
@@ -38,14 +42,23 @@ class DialTask:
     phone_number: str
     attempts: int = 0
     metadata: dict = field(default_factory=dict)
+    # The recipient's IANA zone when the scheduler knows it better than the number does.
+    time_zone: str | None = None
+    # After it the task is dropped, never dialed (ISO 8601 with an offset in the body).
+    expires_at: datetime | None = None
 
     def fields(self) -> dict:
-        return {
+        fields: dict[str, Any] = {
             "campaignId": self.campaign_id,
             "contactId": self.contact_id,
             "phoneNumber": self.phone_number,
             "attempts": self.attempts,
         }
+        if self.time_zone is not None:
+            fields["timeZone"] = self.time_zone
+        if self.expires_at is not None:
+            fields["expiresAt"] = self.expires_at.isoformat()
+        return fields
 
 
 def _valid_id(value: Any) -> bool:
@@ -70,7 +83,26 @@ def parse_task(body: dict) -> DialTask | DropReason:
         metadata = {}
     if not isinstance(metadata, dict):
         return DropReason.INVALID_METADATA
-    return DialTask(body["campaignId"], body["contactId"], phone, attempts, metadata)
+    time_zone = body.get("timeZone")
+    if time_zone is not None and (not isinstance(time_zone, str) or len(time_zone) > MAX_ID_LENGTH):
+        return DropReason.INVALID_TIME_ZONE
+    expires_at = _aware_datetime(body.get("expiresAt"))
+    if isinstance(expires_at, DropReason):
+        return expires_at
+    return DialTask(body["campaignId"], body["contactId"], phone, attempts, metadata, time_zone, expires_at)
+
+
+def _aware_datetime(value: Any) -> datetime | DropReason | None:
+    """ISO 8601 with an offset: a time without one could be read in any zone."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        return DropReason.INVALID_EXPIRES_AT
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -107,6 +139,8 @@ class EnrichedTask:
     message_group_id: str | None = None
     # As Pipes delivers them: {name: {"stringValue": ..., "dataType": ...}}.
     message_attributes: dict = field(default_factory=dict)
+    # When the scheduler first enqueued it (ms since the epoch), carried across deferrals.
+    first_sent_ms: int | None = None
 
     @property
     def campaign_id(self) -> str:
@@ -126,6 +160,7 @@ class EnrichedTask:
             "body": self.body,
             "messageGroupId": self.message_group_id,
             "messageAttributes": self.message_attributes,
+            "firstSentMs": self.first_sent_ms,
             "task": self.task.fields(),
             "campaign": {"id": self.task.campaign_id, "name": self.campaign_name, "config": self.config.raw},
             "enrichedAt": self.enriched_at,
@@ -151,6 +186,7 @@ class EnrichedTask:
             return DropReason.CAMPAIGN_MISCONFIGURED
         attributes = item.get("messageAttributes")
         group = item.get("messageGroupId")
+        first_sent = item.get("firstSentMs")
         return cls(
             message_id=message_id,
             body=item["body"],
@@ -160,4 +196,5 @@ class EnrichedTask:
             enriched_at=str(item.get("enrichedAt") or ""),
             message_group_id=group if isinstance(group, str) and group else None,
             message_attributes=attributes if isinstance(attributes, dict) else {},
+            first_sent_ms=first_sent if isinstance(first_sent, int) and not isinstance(first_sent, bool) else None,
         )

@@ -24,6 +24,10 @@ class DropReason(enum.StrEnum):
     INVALID_PHONE_NUMBER = "invalid_phone_number"
     INVALID_ATTEMPTS = "invalid_attempts"
     INVALID_METADATA = "invalid_metadata"
+    INVALID_TIME_ZONE = "invalid_time_zone"
+    INVALID_EXPIRES_AT = "invalid_expires_at"
+    # Compliance at dial time: past its expiresAt or the platform's maximum age.
+    EXPIRED = "expired"
     # Its campaign.
     UNKNOWN_CAMPAIGN = "unknown_campaign"
     CAMPAIGN_INACTIVE = "campaign_inactive"
