@@ -55,6 +55,17 @@ class Database(Construct):
             retention=log_retention,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        # Generated here rather than by Credentials.from_generated_secret, which cannot name the
+        # database: with `dbname` in the secret, the functions and the migration connect to
+        # `campaigns` instead of falling back to `postgres`.
+        self.credentials_secret = rds.DatabaseSecret(
+            self,
+            "Secret",
+            username=ADMIN_USER,
+            dbname=DATABASE_NAME,
+            # As from_generated_secret does: a changed password policy means a new secret.
+            replace_on_password_criteria_changes=True,
+        )
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
@@ -66,7 +77,7 @@ class Database(Construct):
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[self.security_group],
-            credentials=rds.Credentials.from_generated_secret(ADMIN_USER),
+            credentials=rds.Credentials.from_secret(self.credentials_secret),
             database_name=DATABASE_NAME,
             parameter_group=parameters,
             port=PORT,

@@ -182,6 +182,18 @@ def test_database_secret_is_generated_and_rotated(env):
     env.template.resource_count_is("AWS::Serverless::Application", 1)
 
 
+def test_database_secret_names_the_campaigns_database(env):
+    """Without `dbname` in the secret, the functions and the migration fall back to `postgres`."""
+    attachment = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    secret = env.template_json["Resources"][attachment]["Properties"]["SecretId"]["Ref"]
+    generate = env.template_json["Resources"][secret]["Properties"]["GenerateSecretString"]
+    assert json.loads(generate["SecretStringTemplate"]) == {"username": "campaigns_admin", "dbname": "campaigns"}
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    assert instance["Properties"]["DBName"] == "campaigns"
+    # The instance's master password is the generated secret's, which every client reads.
+    assert secret in json.dumps(instance["Properties"]["MasterUserPassword"])
+
+
 def test_rds_proxy_per_settings(env):
     proxies = resources(env, "AWS::RDS::DBProxy")
     _, enrichment = function(env, "Enrichment")
@@ -378,7 +390,7 @@ def test_functions_runtime_arch_vpc_tracing_and_logs(env, name, handler):
 def test_enrichment_environment(env):
     _, props = function(env, "Enrichment")
     variables = props["Environment"]["Variables"]
-    db_secret = logical_id(env, "DatabaseInstanceSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    db_secret = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     assert variables["DB_SECRET_ARN"] == {"Ref": db_secret}
     assert variables["CAMPAIGN_CACHE_TTL_SECONDS"] == str(env.settings.campaign_cache_ttl_seconds)
     assert variables["POWERTOOLS_SERVICE_NAME"] == "enrich-dial-task"
@@ -415,7 +427,7 @@ def test_no_secret_value_reaches_an_environment_variable(env):
 
 
 def test_secret_read_grants_by_arn(env):
-    db_secret = {"Ref": logical_id(env, "DatabaseInstanceSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
+    db_secret = {"Ref": logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
     token = {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")}
 
     def read_secrets(role_prefix):
