@@ -101,8 +101,12 @@ class Database(Construct):
         self.rotation_security_group = ec2.SecurityGroup(
             self, "RotationSecurityGroup", vpc=vpc, description="DB secret rotation function"
         )
+        # No rotation the moment the schedule is created: the deploy-time migration trigger reads
+        # the secret and logs in while that first rotation would be replacing the password. The
+        # first rotation comes after `credentials_rotation_days`.
         self.rotation = self.instance.add_rotation_single_user(
             automatically_after=Duration.days(settings.credentials_rotation_days),
+            rotate_immediately_on_update=False,
             endpoint=secrets_manager_endpoint,
             security_group=self.rotation_security_group,
             vpc_subnets=rotation_subnets,

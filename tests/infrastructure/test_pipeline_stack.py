@@ -182,6 +182,12 @@ def test_database_secret_is_generated_and_rotated(env):
     env.template.resource_count_is("AWS::Serverless::Application", 1)
 
 
+def test_rotation_does_not_start_while_the_migration_logs_in(env):
+    """An immediate rotation on creation races the migration trigger, which reads the secret then."""
+    [schedule] = resources(env, "AWS::SecretsManager::RotationSchedule").values()
+    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
+
+
 def test_database_secret_names_the_campaigns_database(env):
     """Without `dbname` in the secret, the functions and the migration fall back to `postgres`."""
     attachment = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
