@@ -47,7 +47,6 @@ class DialPipelineStack(Stack):
             settings=settings.database,
             secrets_manager_endpoint=self.network.secrets_manager_endpoint,
             rotation_subnets=self.network.function_subnets,
-            instance_identifier=settings.stack_name.lower(),
             log_retention=retention,
         )
         self.cache = Cache(self, "Cache", vpc=vpc, subnets=self.network.data_subnets, settings=settings.cache)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations, aws_ec2 as ec2, aws_logs as logs
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations, aws_ec2 as ec2, aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -16,6 +16,8 @@ ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.V
 PORT = 5432
 ADMIN_USER = "campaigns_admin"
 DATABASE_NAME = "campaigns"
+# The construct id of CDK's stack-wide LogRetention function (aws-cdk-lib aws-logs/log-retention).
+LOG_RETENTION_PROVIDER_ID = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 
 
 class Database(Construct):
@@ -35,7 +37,6 @@ class Database(Construct):
         settings: DatabaseSettings,
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
         rotation_subnets: ec2.SubnetSelection,
-        instance_identifier: str,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -45,15 +46,6 @@ class Database(Construct):
         )
         parameters = rds.ParameterGroup(
             self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
-        )
-        # RDS would create the export's log group itself, kept forever; creating it first (hence
-        # the fixed instance name) gives it the environment's retention without a custom resource.
-        self.log_group = logs.LogGroup(
-            self,
-            "PostgresqlLogGroup",
-            log_group_name=f"/aws/rds/instance/{instance_identifier}/postgresql",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
         )
         # Generated here rather than by Credentials.from_generated_secret, which cannot name the
         # database: with `dbname` in the secret, the functions and the migration connect to
@@ -69,7 +61,8 @@ class Database(Construct):
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
-            instance_identifier=instance_identifier,
+            # No instance identifier: CloudFormation names the instance, so two stacks in one
+            # account never collide and a replacement is not blocked by its own name.
             engine=ENGINE,
             instance_type=ec2.InstanceType.of(
                 ec2.InstanceClass[settings.instance_class.upper()], ec2.InstanceSize[settings.instance_size.upper()]
@@ -94,7 +87,18 @@ class Database(Construct):
             cloudwatch_logs_exports=["postgresql"],
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
-        self.instance.node.default_child.add_dependency(self.log_group.node.default_child)  # type: ignore[union-attr]
+        # RDS creates the export's log group itself, kept forever, as soon as the instance logs. Its
+        # name holds the instance identifier CloudFormation generates, so the stack cannot create
+        # it first; a LogRetention custom resource sets the environment's retention on it instead
+        # (and creates it if RDS has not yet).
+        self.log_retention = logs.LogRetention(
+            self,
+            "PostgresqlLogRetention",
+            log_group_name=Fn.join("", ["/aws/rds/instance/", self.instance.instance_identifier, "/postgresql"]),
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self._acknowledge_log_retention_provider()
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
 
         # The rotation function runs in the VPC and reaches Secrets Manager through the endpoint.
@@ -119,6 +123,8 @@ class Database(Construct):
             )
             self.proxy = self.instance.add_proxy(
                 "Proxy",
+                # CloudFormation requires a name; the stack's keeps it unique in the account.
+                db_proxy_name=f"{Stack.of(self).stack_name}-campaigns",
                 vpc=vpc,
                 vpc_subnets=subnets,
                 secrets=[self.secret],
@@ -156,6 +162,30 @@ class Database(Construct):
                     id="AwsSolutions-RDS10",
                     reason="Non-production environment meant to be torn down "
                     "(settings.database.deletion_protection); prod has deletion protection.",
+                )
+            )
+
+    def _acknowledge_log_retention_provider(self) -> None:
+        """The LogRetention provider is CDK's stack-wide singleton function: its role is CDK's."""
+        provider = Stack.of(self).node.try_find_child(LOG_RETENTION_PROVIDER_ID)
+        assert provider is not None, "the LogRetention provider moved; update LOG_RETENTION_PROVIDER_ID"
+        role = provider.node.find_child("ServiceRole")
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                reason="CDK's LogRetention provider (sets the retention of the RDS-created PostgreSQL log group) "
+                "writes its own logs with the basic execution policy; it holds no data-plane permission.",
+            )
+        )
+        policy = role.node.find_child("DefaultPolicy")
+        for resource in ("*", "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/rds/instance/"
+                         f"<{Stack.of(self).get_logical_id(self.instance.node.default_child)}>/postgresql:*"):
+            Validations.of(policy).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::{resource}]",
+                    reason="CDK's LogRetention provider: logs:PutRetentionPolicy/DeleteRetentionPolicy on '*' (as "
+                    "CDK writes it) and logs:DeleteLogGroup on the PostgreSQL log group and its streams ':*'; "
+                    "only log retention settings, no log data.",
                 )
             )
 

@@ -607,13 +607,22 @@ def test_every_environment_is_in_the_app(synthesized_app):
     assert sorted(stacks) == sorted(ENVIRONMENTS)
 
 
-def test_postgresql_logs_exported_to_a_log_group_with_retention(env):
-    instance_id = f"dialpipeline-{env.settings.name}"
+def test_postgresql_logs_exported_with_the_environments_retention(env):
     instance, props = only(env, "AWS::RDS::DBInstance")
-    assert props["Properties"]["DBInstanceIdentifier"] == instance_id
     assert props["Properties"]["EnableCloudwatchLogsExports"] == ["postgresql"]
-    log_group = logical_id(env, "DatabasePostgresqlLogGroup", "AWS::Logs::LogGroup")
-    group = env.template_json["Resources"][log_group]["Properties"]
-    assert group["LogGroupName"] == f"/aws/rds/instance/{instance_id}/postgresql"
-    assert group["RetentionInDays"] >= env.settings.log_retention_days
-    assert log_group in props["DependsOn"]
+    [retention] = resources(env, "Custom::LogRetention").values()
+    assert retention["Properties"]["LogGroupName"] == {
+        "Fn::Join": ["", ["/aws/rds/instance/", {"Ref": instance}, "/postgresql"]]
+    }
+    assert retention["Properties"]["RetentionInDays"] >= env.settings.log_retention_days
+
+
+def test_no_fixed_physical_names_that_collide_or_block_replacement(env):
+    """A fixed name collides with another stack in the account and blocks any replacement."""
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    assert "DBInstanceIdentifier" not in instance["Properties"]
+    for lid, group in resources(env, "AWS::Logs::LogGroup").items():
+        assert "LogGroupName" not in group["Properties"], lid
+    for lid, proxy in resources(env, "AWS::RDS::DBProxy").items():
+        # CloudFormation requires a proxy name: the stack's name keeps it unique in the account.
+        assert proxy["Properties"]["DBProxyName"] == f"{env.settings.stack_name}-campaigns", lid
