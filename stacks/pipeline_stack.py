@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnParameter, Stack, aws_logs as logs
+from aws_cdk import CfnCondition, CfnParameter, Fn, Stack, aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.cache import Cache
@@ -11,7 +11,7 @@ from stacks.constructs.functions import DIALER_SERVICE, Functions
 from stacks.constructs.messaging import DialTaskPipe, DialTaskQueues
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.network import Network
-from stacks.settings import Settings
+from stacks.settings import EMAIL_PATTERN, Settings
 
 
 class DialPipelineStack(Stack):
@@ -29,6 +29,24 @@ class DialPipelineStack(Stack):
             min_value=1,
             description="Global calls-per-second limit across every dialer (the dialer's MAX_CPS)",
         )
+
+        # Alarms must reach someone: required where settings say so (no default, deploy demands it).
+        email_pattern = EMAIL_PATTERN if settings.alarm_email_required else f"^$|{EMAIL_PATTERN}"
+        email_default = settings.alarm_email or (None if settings.alarm_email_required else "")
+        self.alarm_email = CfnParameter(
+            self,
+            "AlarmEmail",
+            type="String",
+            allowed_pattern=email_pattern,
+            constraint_description="an e-mail address" + ("" if settings.alarm_email_required else ", or empty"),
+            description="E-mail address subscribed to the alarm topic (confirm the subscription e-mail)",
+            **({} if email_default is None else {"default": email_default}),
+        )
+        has_alarm_email = None
+        if not settings.alarm_email_required:
+            has_alarm_email = CfnCondition(
+                self, "HasAlarmEmail", expression=Fn.condition_not(Fn.condition_equals(self.alarm_email.value_as_string, ""))
+            )
 
         self.network = Network(
             self,
@@ -123,7 +141,8 @@ class DialPipelineStack(Stack):
             self,
             "Monitoring",
             dashboard_name=settings.stack_name,
-            alarm_email=settings.alarm_email,
+            alarm_email=self.alarm_email.value_as_string,
+            alarm_email_condition=has_alarm_email,
             metrics_namespace=settings.metrics_namespace,
             dialer_service=DIALER_SERVICE,
         )

@@ -8,6 +8,7 @@ batching window, filter, receive count and timeouts that run on a laptop are the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -16,6 +17,8 @@ PIPE_MAX_EXECUTION_SECONDS = 300
 # Pipes accepts 1 to 10 000 records per batch from SQS; 10 is the most a single
 # SQS receive returns without a batching window, and what the design asks for.
 PIPE_MAX_BATCH_SIZE = 10_000
+# What the `AlarmEmail` parameter accepts (CloudFormation's AllowedPattern, and the settings' check).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 # The pipe filter of DESIGN.md: only bodies with a phoneNumber reach the enrichment.
 DIAL_TASK_FILTER: Mapping[str, Any] = {"body": {"phoneNumber": [{"exists": True}]}}
 
@@ -131,11 +134,17 @@ class Settings:
     nat_gateways: int = 1
     log_retention_days: int = 30
     log_level: str = "INFO"
+    # The alarm topic's e-mail subscription is the stack parameter `AlarmEmail`. Required: the
+    # parameter has no default (unless `alarm_email` gives one), so a deploy without
+    # `--parameters AlarmEmail=...` fails. Not required: empty by default, and then no subscription.
+    alarm_email_required: bool = True
     alarm_email: Optional[str] = None
     region: Optional[str] = None
     account: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.alarm_email is not None and not re.fullmatch(EMAIL_PATTERN, self.alarm_email):
+            raise ValueError(f"{self.name}: alarm_email {self.alarm_email!r} is not an e-mail address")
         if self.max_cps < 1:
             raise ValueError("max_cps must be at least 1")
         if self.campaign_cache_ttl_seconds < 0:
@@ -190,6 +199,7 @@ DEV = Settings(
         max_connections=81,
     ),
     cache=CacheSettings(node_type="cache.t4g.micro", replicas=0, multi_az=False, snapshot_retention_days=1),
+    alarm_email_required=False,
     max_cps=20,
     log_level="DEBUG",
     log_retention_days=14,

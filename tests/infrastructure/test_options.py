@@ -16,13 +16,17 @@ from stacks.settings import DEV
 from .conftest import cdk_context
 
 
-def test_alarm_email_subscribes_to_the_topic():
+def test_alarm_email_from_settings_is_the_parameters_default():
     settings = dataclasses.replace(DEV, alarm_email="oncall@example.com")
     stack = DialPipelineStack(App(context=cdk_context()), settings.stack_name, settings=settings)
     template = Template.from_stack(stack)
-    template.has_resource_properties(
-        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
-    )
+    template.has_parameter("AlarmEmail", {"Default": "oncall@example.com"})
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}})
+
+
+def test_alarm_email_in_settings_must_be_an_address():
+    with pytest.raises(ValueError, match="not an e-mail address"):
+        dataclasses.replace(DEV, alarm_email="oncall")
 
 
 def test_pip_installs_wheels_for_the_lambda_platform_only():

@@ -4,6 +4,7 @@ then the template holds what issue 2 asks for)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Match
@@ -506,13 +507,63 @@ def test_every_alarm_notifies_the_encrypted_topic(env):
     assert len(alarms(env)) == 2 + 2 * 2 + 3 + 3 + 3 * nodes + 2
 
 
-def test_email_subscription_only_when_configured(env):
-    subscriptions = resources(env, "AWS::SNS::Subscription")
-    if env.settings.alarm_email:
-        [subscription] = subscriptions.values()
-        assert subscription["Properties"]["Endpoint"] == env.settings.alarm_email
+def test_alarm_email_is_a_required_parameter_where_settings_say_so(env):
+    """Alarms that reach nobody: staging and prod cannot be deployed without an alarm e-mail."""
+    parameter = env.template_json["Parameters"]["AlarmEmail"]
+    assert parameter["Type"] == "String"
+    [subscription] = resources(env, "AWS::SNS::Subscription").values()
+    topic, _ = only(env, "AWS::SNS::Topic")
+    assert subscription["Properties"] == {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}, "TopicArn": {"Ref": topic}}
+    accepts = lambda value: re.fullmatch(parameter["AllowedPattern"], value) is not None  # noqa: E731
+    assert accepts("oncall@example.com") and not accepts("oncall") and not accepts("a b@example.com")
+    if env.settings.alarm_email_required:
+        assert "Default" not in parameter
+        assert not accepts("")
+        assert "Condition" not in subscription
     else:
-        assert subscriptions == {}
+        assert parameter["Default"] == ""
+        assert accepts("")
+        # No subscription while the parameter is empty.
+        assert subscription["Condition"] == "HasAlarmEmail"
+        assert env.template_json["Conditions"]["HasAlarmEmail"] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+        }
+
+
+def test_staging_and_prod_require_an_alarm_email():
+    assert {name: s.alarm_email_required for name, s in ENVIRONMENTS.items()} == {
+        "dev": False, "staging": True, "prod": True
+    }
+
+
+def _from_own_alarms(statement) -> bool:
+    conditions = statement.get("Condition", {})
+    return conditions.get("StringEquals", {}).get("aws:SourceAccount") == {"Ref": "AWS::AccountId"} and (
+        ":cloudwatch:" in json.dumps(conditions.get("ArnLike", {}).get("aws:SourceArn"))
+    )
+
+
+def test_topic_policy_allows_cloudwatch_to_publish_for_this_account_only(env):
+    topic, _ = only(env, "AWS::SNS::Topic")
+    _, policy = only(env, "AWS::SNS::TopicPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    [allow] = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic}
+    assert _from_own_alarms(allow)
+    # The enforce-SSL Deny stays.
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+
+
+def test_key_lets_cloudwatch_use_it_for_this_account_only(env):
+    _, key = only(env, "AWS::KMS::Key")
+    [statement] = [
+        s for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert _from_own_alarms(statement)
 
 
 def test_queue_alarms(env):
