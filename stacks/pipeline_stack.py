@@ -30,6 +30,16 @@ class DialPipelineStack(Stack):
             description="Global calls-per-second limit across every dialer (the dialer's MAX_CPS)",
         )
 
+        self.worker_url = CfnParameter(
+            self,
+            "WorkerUrl",
+            type="String",
+            allowed_pattern=settings.worker_url_pattern,
+            constraint_description=f"an http(s) base URL on port {settings.node_worker_port}, e.g. https://dial-worker.example.com",
+            description="Base URL of the Node.js dial worker; the dialer POSTs to {url}/dial (its NODE_WORKER_URL)",
+            **({"default": settings.node_worker_url} if settings.node_worker_url else {}),
+        )
+
         # Alarms must reach someone: required where settings say so (no default, deploy demands it).
         email_pattern = EMAIL_PATTERN if settings.alarm_email_required else f"^$|{EMAIL_PATTERN}"
         email_default = settings.alarm_email or (None if settings.alarm_email_required else "")
@@ -97,7 +107,7 @@ class DialPipelineStack(Stack):
                 "REDIS_PORT": str(self.cache.port),
                 "REDIS_TLS": "true",
                 "REDIS_AUTH_SECRET_ARN": self.cache.auth_token.secret_arn,
-                "NODE_WORKER_URL": settings.node_worker_url,
+                "NODE_WORKER_URL": self.worker_url.value_as_string,
                 "MAX_CPS": self.max_cps.value_as_string,
                 "DEFER_QUEUE_URL": self.queues.queue.queue_url,
                 "CLAIM_TTL_SECONDS": str(settings.claim_ttl_seconds),

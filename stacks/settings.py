@@ -23,6 +23,18 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 DIAL_TASK_FILTER: Mapping[str, Any] = {"body": {"phoneNumber": [{"exists": True}]}}
 
 
+def worker_url_pattern(port: int) -> str:
+    """An http(s) base URL (host, optional path, no query) whose port is `port`: https on 443,
+    http on 80, either with an explicit `:port` otherwise."""
+    host = r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?"
+    path = r"(/[^\s?#]*)?"
+    if port == 443:
+        return rf"^https://{host}(:443)?{path}$"
+    if port == 80:
+        return rf"^http://{host}(:80)?{path}$"
+    return rf"^https?://{host}:{port}{path}$"
+
+
 @dataclass(frozen=True)
 class FunctionSettings:
     """Size and limits of one Lambda function."""
@@ -124,7 +136,12 @@ class Settings:
         default_factory=lambda: FunctionSettings(memory_mb=256, timeout_seconds=120, reserved_concurrency=1)
     )
     # Base URL of the Node.js dial worker (outside this repo); the dialer POSTs to {url}/dial.
-    node_worker_url: str = "http://dial-worker.internal:8080"
+    # It is the stack parameter `WorkerUrl`, with no default: every deploy names its worker
+    # (`--parameters WorkerUrl=https://...`). A value here becomes the parameter's default.
+    node_worker_url: Optional[str] = None
+    # The port the dialer may open to the worker (its only egress outside the VPC); `WorkerUrl`
+    # must use it: 443 means https://, 80 http://, any other an explicit :port.
+    node_worker_port: int = 443
     max_cps: int = 100
     campaign_cache_ttl_seconds: int = 5
     # How long a dial claim lives in Redis: longer than a task can keep being redelivered.
@@ -145,6 +162,13 @@ class Settings:
     def __post_init__(self) -> None:
         if self.alarm_email is not None and not re.fullmatch(EMAIL_PATTERN, self.alarm_email):
             raise ValueError(f"{self.name}: alarm_email {self.alarm_email!r} is not an e-mail address")
+        if not 1 <= self.node_worker_port <= 65_535:
+            raise ValueError(f"{self.name}: node_worker_port must be 1..65535")
+        if self.node_worker_url is not None and not re.fullmatch(self.worker_url_pattern, self.node_worker_url):
+            raise ValueError(
+                f"{self.name}: node_worker_url {self.node_worker_url!r} is not an http(s) URL on port "
+                f"{self.node_worker_port} (the port the dialer may reach)"
+            )
         if self.max_cps < 1:
             raise ValueError("max_cps must be at least 1")
         if self.campaign_cache_ttl_seconds < 0:
@@ -165,6 +189,11 @@ class Settings:
     @property
     def stack_name(self) -> str:
         return f"DialPipeline-{self.name}"
+
+    @property
+    def worker_url_pattern(self) -> str:
+        """The `WorkerUrl` parameter's AllowedPattern: an http(s) base URL on `node_worker_port`."""
+        return worker_url_pattern(self.node_worker_port)
 
     @property
     def metrics_namespace(self) -> str:
@@ -203,7 +232,6 @@ DEV = Settings(
     max_cps=20,
     log_level="DEBUG",
     log_retention_days=14,
-    node_worker_url="https://dial-worker.dev.telephony.internal",
     vpc_cidr="10.40.0.0/16",
 )
 
@@ -226,7 +254,6 @@ STAGING = Settings(
     cache=CacheSettings(node_type="cache.t4g.small", replicas=1, multi_az=True, snapshot_retention_days=3),
     max_cps=50,
     vpc_cidr="10.41.0.0/16",
-    node_worker_url="https://dial-worker.staging.telephony.internal",
 )
 
 PROD = Settings(
@@ -251,7 +278,6 @@ PROD = Settings(
     nat_gateways=2,
     max_azs=3,
     vpc_cidr="10.42.0.0/16",
-    node_worker_url="https://dial-worker.prod.telephony.internal",
 )
 
 ENVIRONMENTS: Mapping[str, Settings] = {s.name: s for s in (DEV, STAGING, PROD)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -75,3 +76,22 @@ def test_bundling_refuses_a_function_without_its_sources(tmp_path):
     with pytest.raises(FileNotFoundError, match="no_such_function"):
         bundling.try_bundle(str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_worker_url_from_settings_is_validated_and_becomes_the_default():
+    settings = dataclasses.replace(DEV, node_worker_url="https://dial-worker.dev.example.com")
+    stack = DialPipelineStack(App(context=cdk_context()), settings.stack_name, settings=settings)
+    Template.from_stack(stack).has_parameter("WorkerUrl", {"Default": "https://dial-worker.dev.example.com"})
+    with pytest.raises(ValueError, match="not an http\\(s\\) URL on port 443"):
+        dataclasses.replace(DEV, node_worker_url="http://dial-worker.dev.example.com:8080")
+
+
+@pytest.mark.parametrize("port,good,bad", [
+    (443, "https://w.example.com", "http://w.example.com"),
+    (80, "http://w.example.com:80/api", "https://w.example.com"),
+    (8080, "http://w.example.com:8080", "http://w.example.com"),
+])
+def test_worker_url_must_use_the_port_the_dialer_may_reach(port, good, bad):
+    settings = dataclasses.replace(DEV, node_worker_port=port)
+    assert re.fullmatch(settings.worker_url_pattern, good)
+    assert not re.fullmatch(settings.worker_url_pattern, bad)

@@ -55,6 +55,21 @@ def test_stack_name_and_max_cps_parameter(env):
     )
 
 
+def test_worker_url_is_a_required_parameter_that_feeds_the_dialer(env):
+    """No placeholder worker URL: every deploy names its worker, checked by CloudFormation."""
+    parameter = env.template_json["Parameters"]["WorkerUrl"]
+    assert parameter["Type"] == "String"
+    assert "Default" not in parameter
+    _, dialer = function(env, "Dialer")
+    assert dialer["Environment"]["Variables"]["NODE_WORKER_URL"] == {"Ref": "WorkerUrl"}
+    accepts = lambda value: re.fullmatch(parameter["AllowedPattern"], value) is not None  # noqa: E731
+    assert accepts("https://dial-worker.example.com")
+    assert accepts("https://dial-worker.example.com:443/v1")
+    for wrong in ("", "dial-worker.example.com", "ftp://dial-worker.example.com", "https://dial-worker.example.com:8080",
+                  "http://dial-worker.example.com", "https://dial worker.example.com", "https://host/dial?x=1"):
+        assert not accepts(wrong), wrong
+
+
 def test_stack_is_environment_agnostic(env):
     # Synthesizes without an account or credentials.
     assert env.stack.resolve(env.stack.account) == {"Ref": "AWS::AccountId"}
@@ -418,7 +433,7 @@ def test_dialer_environment(env):
         "REDIS_PORT": str(env.settings.cache.port),
         "REDIS_TLS": "true",
         "REDIS_AUTH_SECRET_ARN": {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")},
-        "NODE_WORKER_URL": env.settings.node_worker_url,
+        "NODE_WORKER_URL": {"Ref": "WorkerUrl"},
         "MAX_CPS": {"Ref": "MaxCps"},
         "DEFER_QUEUE_URL": {"Ref": queue},
         "DIALER_RESERVED_CONCURRENCY": str(env.settings.dialer.reserved_concurrency),
