@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 # A pipe execution (enrichment and target together) may last at most 5 minutes.
 PIPE_MAX_EXECUTION_SECONDS = 300
 # Pipes accepts 1 to 10 000 records per batch from SQS; 10 is the most a single
 # SQS receive returns without a batching window, and what the design asks for.
 PIPE_MAX_BATCH_SIZE = 10_000
+# Lambda keeps this much of an account's concurrency unreserved: reservations may not go below it.
+LAMBDA_UNRESERVED_MINIMUM = 100
 # What the `AlarmEmail` parameter accepts (CloudFormation's AllowedPattern, and the settings' check).
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 # The pipe filter of DESIGN.md: only bodies with a phoneNumber reach the enrichment.
@@ -146,6 +148,9 @@ class Settings:
     campaign_cache_ttl_seconds: int = 5
     # How long a dial claim lives in Redis: longer than a task can keep being redelivered.
     claim_ttl_seconds: int = 86_400
+    # Lambda's concurrent-executions quota in the environment's account and region (Service Quotas
+    # "Concurrent executions"; 1000 by default). Reservations may use all but LAMBDA_UNRESERVED_MINIMUM.
+    account_concurrency_quota: int = 1_000
     vpc_cidr: str = "10.40.0.0/16"
     max_azs: int = 2
     nat_gateways: int = 1
@@ -162,6 +167,14 @@ class Settings:
     def __post_init__(self) -> None:
         if self.alarm_email is not None and not re.fullmatch(EMAIL_PATTERN, self.alarm_email):
             raise ValueError(f"{self.name}: alarm_email {self.alarm_email!r} is not an e-mail address")
+        if self.reserved_concurrency_total > self.reservable_concurrency:
+            raise ValueError(
+                f"{self.name}: the functions reserve {self.reserved_concurrency_total} concurrent executions "
+                f"(enrichment {self.enrichment.reserved_concurrency}, dialer {self.dialer.reserved_concurrency}, "
+                f"migration {self.migration.reserved_concurrency}), more than the {self.reservable_concurrency} the "
+                f"account may reserve (account_concurrency_quota {self.account_concurrency_quota} minus Lambda's "
+                f"unreserved minimum {LAMBDA_UNRESERVED_MINIMUM}); raise the quota or lower the reservations"
+            )
         if not 1 <= self.node_worker_port <= 65_535:
             raise ValueError(f"{self.name}: node_worker_port must be 1..65535")
         if self.node_worker_url is not None and not re.fullmatch(self.worker_url_pattern, self.node_worker_url):
@@ -189,6 +202,15 @@ class Settings:
     @property
     def stack_name(self) -> str:
         return f"DialPipeline-{self.name}"
+
+    @property
+    def reserved_concurrency_total(self) -> int:
+        """What the environment's functions reserve of the account's Lambda concurrency."""
+        return self.enrichment.reserved_concurrency + self.dialer.reserved_concurrency + self.migration.reserved_concurrency
+
+    @property
+    def reservable_concurrency(self) -> int:
+        return self.account_concurrency_quota - LAMBDA_UNRESERVED_MINIMUM
 
     @property
     def worker_url_pattern(self) -> str:
@@ -281,6 +303,26 @@ PROD = Settings(
 )
 
 ENVIRONMENTS: Mapping[str, Settings] = {s.name: s for s in (DEV, STAGING, PROD)}
+
+
+def check_account_concurrency(environments: Iterable[Settings]) -> None:
+    """Environments deployed to one account share its Lambda concurrency: their reservations
+    together must fit too. Environments without `account` are taken to share one account, as they
+    do when deployed with the same credentials."""
+    by_account: dict[Optional[str], list[Settings]] = {}
+    for settings in environments:
+        by_account.setdefault(settings.account, []).append(settings)
+    for account, group in by_account.items():
+        total = sum(s.reserved_concurrency_total for s in group)
+        reservable = min(s.reservable_concurrency for s in group)
+        if total > reservable:
+            parts = " + ".join(f"{s.name} {s.reserved_concurrency_total}" for s in group)
+            where = f"account {account}" if account else "one account (no `account` set)"
+            raise ValueError(
+                f"environments in {where} reserve {parts} = {total} concurrent executions, more than the "
+                f"{reservable} that account may reserve (account_concurrency_quota minus Lambda's unreserved "
+                f"minimum {LAMBDA_UNRESERVED_MINIMUM}); pin `account` per environment or lower the reservations"
+            )
 
 
 def settings_for(name: str) -> Settings:

@@ -12,7 +12,8 @@ from aws_cdk.assertions import Template
 
 from stacks.constructs.functions import MIGRATIONS_DIR, PipLocalBundling
 from stacks.pipeline_stack import DialPipelineStack
-from stacks.settings import DEV
+from stacks.app_builder import build_app
+from stacks.settings import DEV, ENVIRONMENTS, PROD, check_account_concurrency
 
 from .conftest import cdk_context
 
@@ -95,3 +96,24 @@ def test_worker_url_must_use_the_port_the_dialer_may_reach(port, good, bad):
     settings = dataclasses.replace(DEV, node_worker_port=port)
     assert re.fullmatch(settings.worker_url_pattern, good)
     assert not re.fullmatch(settings.worker_url_pattern, bad)
+
+
+def test_reserved_concurrency_per_environment():
+    assert {name: s.reserved_concurrency_total for name, s in ENVIRONMENTS.items()} == {
+        "dev": 11, "staging": 41, "prod": 151
+    }
+
+
+def test_synth_fails_when_one_environment_reserves_more_than_the_quota():
+    with pytest.raises(ValueError, match=r"prod: the functions reserve 151 .* more than the 100 the account may reserve"):
+        dataclasses.replace(PROD, account_concurrency_quota=200)
+
+
+def test_synth_fails_when_environments_in_one_account_together_exceed_the_quota():
+    small = [dataclasses.replace(s, account_concurrency_quota=300) for s in ENVIRONMENTS.values()]
+    with pytest.raises(ValueError, match=r"dev 11 \+ staging 41 \+ prod 151 = 203 .* more than the 200"):
+        build_app(App(context=cdk_context()), small)
+    # The same environments in separate accounts fit.
+    apart = [dataclasses.replace(s, account=f"11111111111{i}") for i, s in enumerate(small)]
+    check_account_concurrency(apart)
+    check_account_concurrency(ENVIRONMENTS.values())
