@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
+from aws_cdk import Duration, RemovalPolicy, Stack, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
 from aws_cdk import aws_pipes as pipes, aws_sqs as sqs
 from constructs import Construct
 
@@ -69,7 +69,10 @@ class DialTaskPipe(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("pipes.amazonaws.com"),
+            # Only pipes of this account may assume it (no confused deputy).
+            assumed_by=iam.ServicePrincipal(
+                "pipes.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
+            ),
             description="EventBridge Pipe: dial-tasks queue to enrichment to dialer",
         )
         # Written out rather than via grant helpers so the role holds exactly what Pipes uses.

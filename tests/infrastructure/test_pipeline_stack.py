@@ -364,7 +364,12 @@ def test_pipe_role_is_least_privilege_and_trusted_by_pipes(env):
     role = logical_id(env, "PipeRole", "AWS::IAM::Role")
     role_props = env.template_json["Resources"][role]["Properties"]
     assert role_props["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "pipes.amazonaws.com"}}
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "pipes.amazonaws.com"},
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }
     ]
     assert "ManagedPolicyArns" not in role_props
     queue = logical_id(env, "QueuesDialTasks", "AWS::SQS::Queue")
