@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnParameter, Fn, Stack, aws_logs as logs
+from aws_cdk import CfnCondition, CfnParameter, Fn, RemovalPolicy, Stack, aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.cache import Cache
@@ -20,6 +20,7 @@ class DialPipelineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs) -> None:
         super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
         retention = retention_for(settings.log_retention_days)
+        data_removal = RemovalPolicy.RETAIN if settings.retain_on_delete else RemovalPolicy.DESTROY
 
         self.max_cps = CfnParameter(
             self,
@@ -76,10 +77,17 @@ class DialPipelineStack(Stack):
             secrets_manager_endpoint=self.network.secrets_manager_endpoint,
             rotation_subnets=self.network.function_subnets,
             log_retention=retention,
+            removal_policy=data_removal,
         )
-        self.cache = Cache(self, "Cache", vpc=vpc, subnets=self.network.data_subnets, settings=settings.cache)
+        self.cache = Cache(
+            self, "Cache", vpc=vpc, subnets=self.network.data_subnets, settings=settings.cache, removal_policy=data_removal
+        )
         self.queues = DialTaskQueues(
-            self, "Queues", settings=settings.queue, visibility_timeout_seconds=settings.visibility_timeout_seconds
+            self,
+            "Queues",
+            settings=settings.queue,
+            visibility_timeout_seconds=settings.visibility_timeout_seconds,
+            removal_policy=data_removal,
         )
 
         enrichment_env = {

@@ -155,6 +155,9 @@ class Settings:
     max_azs: int = 2
     nat_gateways: int = 1
     log_retention_days: int = 30
+    # On stack deletion, keep the queues, the DLQ, the secrets and the RDS log group (RETAIN)
+    # instead of deleting them; the database itself always leaves a snapshot.
+    retain_on_delete: bool = False
     log_level: str = "INFO"
     # The alarm topic's e-mail subscription is the stack parameter `AlarmEmail`. Required: the
     # parameter has no default (unless `alarm_email` gives one), so a deploy without
@@ -297,6 +300,7 @@ PROD = Settings(
     cache=CacheSettings(node_type="cache.r7g.large", replicas=1, multi_az=True, snapshot_retention_days=7),
     max_cps=100,
     log_retention_days=90,
+    retain_on_delete=True,
     nat_gateways=2,
     max_azs=3,
     vpc_cidr="10.42.0.0/16",

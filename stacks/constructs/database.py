@@ -38,7 +38,10 @@ class Database(Construct):
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
         rotation_subnets: ec2.SubnetSelection,
         log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
     ) -> None:
+        """`removal_policy` applies to the secret and the PostgreSQL log group; the instance
+        always leaves a snapshot."""
         super().__init__(scope, construct_id)
 
         self.security_group = ec2.SecurityGroup(
@@ -96,9 +99,10 @@ class Database(Construct):
             "PostgresqlLogRetention",
             log_group_name=Fn.join("", ["/aws/rds/instance/", self.instance.instance_identifier, "/postgresql"]),
             retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+            removal_policy=removal_policy,
         )
-        self._acknowledge_log_retention_provider()
+        self.credentials_secret.apply_removal_policy(removal_policy)
+        self._acknowledge_log_retention_provider(deletes_log_group=removal_policy == RemovalPolicy.DESTROY)
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
 
         # The rotation function runs in the VPC and reaches Secrets Manager through the endpoint.
@@ -165,7 +169,7 @@ class Database(Construct):
                 )
             )
 
-    def _acknowledge_log_retention_provider(self) -> None:
+    def _acknowledge_log_retention_provider(self, *, deletes_log_group: bool) -> None:
         """The LogRetention provider is CDK's stack-wide singleton function: its role is CDK's."""
         provider = Stack.of(self).node.try_find_child(LOG_RETENTION_PROVIDER_ID)
         assert provider is not None, "the LogRetention provider moved; update LOG_RETENTION_PROVIDER_ID"
@@ -178,14 +182,21 @@ class Database(Construct):
             )
         )
         policy = role.node.find_child("DefaultPolicy")
-        for resource in ("*", "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/rds/instance/"
-                         f"<{Stack.of(self).get_logical_id(self.instance.node.default_child)}>/postgresql:*"):
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="CDK's LogRetention provider: logs:PutRetentionPolicy/DeleteRetentionPolicy on '*', as CDK "
+                "writes it for any log group; it changes retention settings only and reads no log data.",
+            )
+        )
+        if deletes_log_group:
+            instance = Stack.of(self).get_logical_id(self.instance.node.default_child)  # type: ignore[arg-type]
             Validations.of(policy).acknowledge(
                 Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::{resource}]",
-                    reason="CDK's LogRetention provider: logs:PutRetentionPolicy/DeleteRetentionPolicy on '*' (as "
-                    "CDK writes it) and logs:DeleteLogGroup on the PostgreSQL log group and its streams ':*'; "
-                    "only log retention settings, no log data.",
+                    id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                    f"log-group:/aws/rds/instance/<{instance}>/postgresql:*]",
+                    reason="CDK's LogRetention provider deletes the PostgreSQL log group with the stack where data "
+                    "is not retained: logs:DeleteLogGroup on that one group, whose ARN ends in ':*' for its streams.",
                 )
             )
 

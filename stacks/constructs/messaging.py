@@ -20,6 +20,7 @@ class DialTaskQueues(Construct):
         *,
         settings: QueueSettings,
         visibility_timeout_seconds: int,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dlq = sqs.Queue(
@@ -28,7 +29,7 @@ class DialTaskQueues(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(settings.dlq_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
+            removal_policy=removal_policy,
         )
         self.queue = sqs.Queue(
             self,
@@ -39,7 +40,7 @@ class DialTaskQueues(Construct):
             # Derived in settings from both function timeouts and the batching window.
             visibility_timeout=Duration.seconds(visibility_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=settings.max_receive_count),
-            removal_policy=RemovalPolicy.DESTROY,
+            removal_policy=removal_policy,
         )
 
 

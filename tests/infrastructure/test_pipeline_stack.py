@@ -314,6 +314,26 @@ def test_dlq_keeps_messages_fourteen_days(env):
     assert props["SqsManagedSseEnabled"] is True
 
 
+def test_prod_keeps_queues_secrets_and_database_logs_when_the_stack_is_deleted(env):
+    """Deleting the prod stack must not delete undelivered dial tasks, the DLQ or the credentials."""
+    kept = "Retain" if env.settings.retain_on_delete else "Delete"
+    data = {**resources(env, "AWS::SQS::Queue"), **resources(env, "AWS::SecretsManager::Secret")}
+    assert len(data) == 4
+    for lid in data:
+        resource = env.template_json["Resources"][lid]
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (kept, kept), lid
+    [retention] = resources(env, "Custom::LogRetention").values()
+    assert retention["Properties"]["RemovalPolicy"] == kept.lower().replace("delete", "destroy")
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    assert instance["DeletionPolicy"] == "Snapshot"
+
+
+def test_only_prod_retains():
+    assert {name: s.retain_on_delete for name, s in ENVIRONMENTS.items()} == {
+        "dev": False, "staging": False, "prod": True
+    }
+
+
 def test_both_queues_refuse_requests_without_tls(env):
     policies = resources(env, "AWS::SQS::QueuePolicy")
     assert len(policies) == 2
