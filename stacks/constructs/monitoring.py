@@ -12,7 +12,16 @@ from constructs import Construct
 PERIOD = Duration.minutes(1)
 ERROR_RATE_PERCENT = 5
 RATE_LIMITED_SHARE_PERCENT = 20
-PIPE_FAILURE_METRICS = ("ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed")
+# Partial failures (some records of a batch, e.g. the dialer's batchItemFailures while the worker is
+# down) and timeouts show here within a minute; otherwise only the DLQ would tell, minutes later.
+PIPE_FAILURE_METRICS = (
+    "ExecutionFailed",
+    "ExecutionPartiallyFailed",
+    "ExecutionTimeout",
+    "EnrichmentStageFailed",
+    "TargetStageFailed",
+    "TargetStagePartiallyFailed",
+)
 RDS_CPU_PERCENT = 80
 RDS_FREE_STORAGE_SHARE = 0.1
 RDS_CONNECTIONS_SHARE = 0.8

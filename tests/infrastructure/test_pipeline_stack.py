@@ -544,7 +544,7 @@ def test_every_alarm_notifies_the_encrypted_topic(env):
     for lid, props in alarms(env).items():
         assert props["AlarmActions"] == [{"Ref": topic}], lid
     nodes = 1 + env.settings.cache.replicas
-    assert len(alarms(env)) == 2 + 2 * 2 + 3 + 3 + 3 * nodes + 2
+    assert len(alarms(env)) == 2 + 2 * 2 + 6 + 3 + 3 * nodes + 2
 
 
 def test_alarm_email_is_a_required_parameter_where_settings_say_so(env):
@@ -632,7 +632,11 @@ def test_function_error_rate_and_throttle_alarms(env, name):
     assert throttles["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": fn}}]
 
 
-@pytest.mark.parametrize("metric", ["ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed"])
+@pytest.mark.parametrize("metric", [
+    "ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed",
+    # A worker outage fails some records of each batch, and a slow one times executions out.
+    "TargetStagePartiallyFailed", "ExecutionPartiallyFailed", "ExecutionTimeout",
+])
 def test_pipe_alarms(env, metric):
     props = alarm(env, f"Pipe{metric}")
     pipe, _ = only(env, "AWS::Pipes::Pipe")
