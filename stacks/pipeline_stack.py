@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnParameter, Fn, RemovalPolicy, Stack, aws_logs as logs
+from aws_cdk import CfnCondition, CfnParameter, Fn, RemovalPolicy, Stack, aws_ec2 as ec2, aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.cache import Cache
@@ -10,7 +10,7 @@ from stacks.constructs.database import Database
 from stacks.constructs.functions import DIALER_SERVICE, Functions
 from stacks.constructs.messaging import DialTaskPipe, DialTaskQueues
 from stacks.constructs.monitoring import Monitoring
-from stacks.constructs.network import Network
+from stacks.constructs.network import Network, egress_only_by_rules
 from stacks.settings import EMAIL_PATTERN, Settings
 
 
@@ -151,9 +151,18 @@ class DialPipelineStack(Stack):
             enrichment.function, dialer.function, migration.function, self.database.rotation_security_group
         )
         self.network.allow_sqs_from(dialer.function)
+        egress_only_by_rules(
+            enrichment.security_group, migration.security_group, self.database.rotation_security_group
+        )
+        # The worker is outside the VPC at an address only known at deploy time (WorkerUrl), reached
+        # through NAT: the one egress rule to a CIDR, on the worker's port, for the dialer alone.
+        dialer.function.connections.allow_to_any_ipv4(
+            ec2.Port.tcp(settings.node_worker_port), "Node.js dial worker (WorkerUrl), outside the VPC"
+        )
 
         # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
-        self.functions.run_migrations_after(self.database, self.network)
+        # Its own group too: the egress rules to the database and the endpoint live there.
+        self.functions.run_migrations_after(self.database, self.network, migration.security_group)
 
         self.monitoring = Monitoring(
             self,

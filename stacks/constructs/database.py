@@ -107,7 +107,12 @@ class Database(Construct):
 
         # The rotation function runs in the VPC and reaches Secrets Manager through the endpoint.
         self.rotation_security_group = ec2.SecurityGroup(
-            self, "RotationSecurityGroup", vpc=vpc, description="DB secret rotation function"
+            self,
+            "RotationSecurityGroup",
+            vpc=vpc,
+            description="DB secret rotation function",
+            # Egress only to the instance and the Secrets Manager endpoint, added with those connections.
+            allow_all_outbound=False,
         )
         # No rotation the moment the schedule is created: the deploy-time migration trigger reads
         # the secret and logs in while that first rotation would be replacing the password. The

@@ -131,7 +131,10 @@ class PipelineFunction(Construct):
         extra_dirs: Sequence[Path] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.security_group = ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, description=description)
+        # No egress until granted: each connection to a peer group adds its egress rule.
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, description=description, allow_all_outbound=False
+        )
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description

@@ -116,6 +116,48 @@ def test_security_groups_open_to_each_other_by_group_never_by_cidr(env):
         assert not {"CidrIp", "CidrIpv6"} & set(rule["Properties"]), lid
 
 
+NO_TRAFFIC = {
+    "CidrIp": "255.255.255.255/32", "Description": "Disallow all traffic", "IpProtocol": "icmp", "FromPort": 252, "ToPort": 86
+}
+
+
+def egress_destinations(env, group_prefix: str) -> set[tuple[str, int]]:
+    """(destination group's prefix, port) of every separate egress rule of the group `group_prefix`."""
+    found = set()
+    for lid, rule in resources(env, "AWS::EC2::SecurityGroupEgress").items():
+        props = rule["Properties"]
+        if not props["GroupId"]["Fn::GetAtt"][0].startswith(group_prefix):
+            continue
+        assert "DestinationSecurityGroupId" in props and not {"CidrIp", "CidrIpv6"} & set(props), lid
+        destination = props["DestinationSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0]
+        port = props["FromPort"] if isinstance(props["FromPort"], int) else "db"  # rotation: the instance's port
+        found.add((destination, port))
+    return found
+
+
+def test_functions_egress_only_to_what_each_needs(env):
+    """Function security groups have no allow-all egress: each rule names a peer group, except the
+    dialer's one rule to the worker outside the VPC."""
+    database = "DatabaseProxy" if env.settings.database.use_proxy else "Database"
+    secrets = ("NetworkVpcSecretsManagerEndpoint", 443)
+    expected = {
+        "FunctionsEnrichment": {(database, 5432), secrets},
+        "FunctionsDialer": {("Cache", env.settings.cache.port), secrets, ("NetworkVpcSqsEndpoint", 443)},
+        "FunctionsMigration": {("Database", 5432), secrets},
+        "DatabaseRotation": {("Database", "db"), secrets},
+    }
+    worker = {
+        "CidrIp": "0.0.0.0/0", "Description": "Node.js dial worker (WorkerUrl), outside the VPC",
+        "IpProtocol": "tcp", "FromPort": env.settings.node_worker_port, "ToPort": env.settings.node_worker_port,
+    }
+    for prefix, destinations in expected.items():
+        group = logical_id(env, f"{prefix}SecurityGroup", "AWS::EC2::SecurityGroup")
+        inline = env.template_json["Resources"][group]["Properties"].get("SecurityGroupEgress")
+        # Never empty: EC2 gives a group created without egress rules an allow-all rule.
+        assert inline == ([worker] if prefix == "FunctionsDialer" else [NO_TRAFFIC]), prefix
+        assert egress_destinations(env, f"{prefix}SecurityGroup") == destinations, prefix
+
+
 def ingress_between(env, source_prefix: str, target_prefix: str) -> list[dict]:
     rules = []
     for rule in resources(env, "AWS::EC2::SecurityGroupIngress").values():
@@ -520,6 +562,9 @@ def test_migrations_run_as_a_trigger_after_the_database(env):
     assert instance in depends_on
     assert any(d.startswith("DatabaseSecurityGroupfrom") and "FunctionsMigration" in d for d in depends_on)
     assert any(d.startswith("NetworkVpcSecretsManagerEndpoint") for d in depends_on)
+    # The migration's own egress rules exist before it runs, or it cannot reach the database.
+    assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "DatabaseSecurityGroup" in d for d in depends_on)
+    assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "SecretsManagerEndpoint" in d for d in depends_on)
 
 
 # -- monitoring ---------------------------------------------------------------------------------
