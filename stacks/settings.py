@@ -93,6 +93,12 @@ class DatabaseSettings:
     # max_connections PostgreSQL derives from the instance's memory (LEAST(DBInstanceClassMemory/9531392, 5000)).
     max_connections: int
     credentials_rotation_days: int = 30
+    # RDS Enhanced Monitoring (OS metrics) interval in seconds; 0 switches it off.
+    enhanced_monitoring_seconds: int = 0
+
+    def __post_init__(self) -> None:
+        if self.enhanced_monitoring_seconds not in (0, 1, 5, 10, 15, 30, 60):
+            raise ValueError("enhanced_monitoring_seconds must be one of 0, 1, 5, 10, 15, 30, 60")
 
 
 @dataclass(frozen=True)
@@ -296,6 +302,7 @@ PROD = Settings(
         backup_retention_days=14,
         use_proxy=True,
         max_connections=1_700,
+        enhanced_monitoring_seconds=60,
     ),
     cache=CacheSettings(node_type="cache.r7g.large", replicas=1, multi_az=True, snapshot_retention_days=7),
     max_cps=100,

@@ -88,6 +88,9 @@ class Database(Construct):
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             cloudwatch_logs_exports=["postgresql"],
+            monitoring_interval=(
+                Duration.seconds(settings.enhanced_monitoring_seconds) if settings.enhanced_monitoring_seconds else None
+            ),
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
         # RDS creates the export's log group itself, kept forever, as soon as the instance logs. Its
@@ -149,6 +152,15 @@ class Database(Construct):
             self.endpoint_host = None
             self.client_connections = self.instance.connections
 
+        if settings.enhanced_monitoring_seconds:
+            Validations.of(self.instance.node.find_child("MonitoringRole")).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonRDSEnhancedMonitoringRole]",
+                    reason="Enhanced Monitoring's role, assumed by monitoring.rds.amazonaws.com only: the AWS "
+                    "managed policy is the documented one and lets RDS write OS metrics to the RDSOSMetrics log group.",
+                )
+            )
         Validations.of(self.instance).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-RDS11",

@@ -220,6 +220,17 @@ def test_database_encrypted_private_backed_up_and_sized_per_environment(env):
     )
 
 
+def test_enhanced_monitoring_in_prod(env):
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    seconds = env.settings.database.enhanced_monitoring_seconds
+    assert instance["Properties"].get("MonitoringInterval", 0) == seconds
+    assert (seconds > 0) == (env.settings.name == "prod")
+    if seconds:
+        role = instance["Properties"]["MonitoringRoleArn"]["Fn::GetAtt"][0]
+        trust = env.template_json["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "monitoring.rds.amazonaws.com"}]
+
+
 def test_database_enforces_ssl(env):
     env.template.has_resource_properties(
         "AWS::RDS::DBParameterGroup", {"Family": "postgres17", "Parameters": {"rds.force_ssl": "1"}}
