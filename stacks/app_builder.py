@@ -12,12 +12,15 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.pipeline_stack import DialPipelineStack
-from stacks.settings import ENVIRONMENTS, Settings
+from stacks.settings import ENVIRONMENTS, Settings, check_account_concurrency
 
 
 def build_app(app: App, environments: Optional[Iterable[Settings]] = None) -> dict[str, DialPipelineStack]:
+    environments = list(environments or ENVIRONMENTS.values())
+    # Before any construct: a clear error instead of a failed deploy.
+    check_account_concurrency(environments)
     stacks = {}
-    for settings in environments or ENVIRONMENTS.values():
+    for settings in environments:
         env = None
         if settings.account or settings.region:
             env = Environment(account=settings.account, region=settings.region)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnParameter, Stack, aws_logs as logs
+from aws_cdk import CfnCondition, CfnParameter, Fn, RemovalPolicy, Stack, aws_ec2 as ec2, aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.cache import Cache
@@ -11,8 +11,8 @@ from shared.observability import DIALER_SERVICE
 from stacks.constructs.functions import Functions
 from stacks.constructs.messaging import DialTaskPipe, DialTaskQueues
 from stacks.constructs.monitoring import Monitoring
-from stacks.constructs.network import Network
-from stacks.settings import Settings
+from stacks.constructs.network import Network, egress_only_by_rules
+from stacks.settings import EMAIL_PATTERN, Settings
 
 
 class DialPipelineStack(Stack):
@@ -21,6 +21,7 @@ class DialPipelineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs) -> None:
         super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
         retention = retention_for(settings.log_retention_days)
+        data_removal = RemovalPolicy.RETAIN if settings.retain_on_delete else RemovalPolicy.DESTROY
 
         self.max_cps = CfnParameter(
             self,
@@ -30,6 +31,34 @@ class DialPipelineStack(Stack):
             min_value=1,
             description="Global calls-per-second limit across every dialer (the dialer's MAX_CPS)",
         )
+
+        self.worker_url = CfnParameter(
+            self,
+            "WorkerUrl",
+            type="String",
+            allowed_pattern=settings.worker_url_pattern,
+            constraint_description=f"an http(s) base URL on port {settings.node_worker_port}, e.g. https://dial-worker.example.com",
+            description="Base URL of the Node.js dial worker; the dialer POSTs to {url}/dial (its NODE_WORKER_URL)",
+            **({"default": settings.node_worker_url} if settings.node_worker_url else {}),
+        )
+
+        # Alarms must reach someone: required where settings say so (no default, deploy demands it).
+        email_pattern = EMAIL_PATTERN if settings.alarm_email_required else f"^$|{EMAIL_PATTERN}"
+        email_default = settings.alarm_email or (None if settings.alarm_email_required else "")
+        self.alarm_email = CfnParameter(
+            self,
+            "AlarmEmail",
+            type="String",
+            allowed_pattern=email_pattern,
+            constraint_description="an e-mail address" + ("" if settings.alarm_email_required else ", or empty"),
+            description="E-mail address subscribed to the alarm topic (confirm the subscription e-mail)",
+            **({} if email_default is None else {"default": email_default}),
+        )
+        has_alarm_email = None
+        if not settings.alarm_email_required:
+            has_alarm_email = CfnCondition(
+                self, "HasAlarmEmail", expression=Fn.condition_not(Fn.condition_equals(self.alarm_email.value_as_string, ""))
+            )
 
         self.network = Network(
             self,
@@ -48,12 +77,18 @@ class DialPipelineStack(Stack):
             settings=settings.database,
             secrets_manager_endpoint=self.network.secrets_manager_endpoint,
             rotation_subnets=self.network.function_subnets,
-            instance_identifier=settings.stack_name.lower(),
             log_retention=retention,
+            removal_policy=data_removal,
         )
-        self.cache = Cache(self, "Cache", vpc=vpc, subnets=self.network.data_subnets, settings=settings.cache)
+        self.cache = Cache(
+            self, "Cache", vpc=vpc, subnets=self.network.data_subnets, settings=settings.cache, removal_policy=data_removal
+        )
         self.queues = DialTaskQueues(
-            self, "Queues", settings=settings.queue, visibility_timeout_seconds=settings.visibility_timeout_seconds
+            self,
+            "Queues",
+            settings=settings.queue,
+            visibility_timeout_seconds=settings.visibility_timeout_seconds,
+            removal_policy=data_removal,
         )
 
         self.functions = Functions(
@@ -66,6 +101,7 @@ class DialPipelineStack(Stack):
             cache=self.cache,
             defer_queue=self.queues.queue,
             max_cps=self.max_cps.value_as_string,
+            worker_url=self.worker_url.value_as_string,
             log_retention=retention,
         )
         enrichment = self.functions.enrichment
@@ -96,15 +132,25 @@ class DialPipelineStack(Stack):
             enrichment.function, dialer.function, migration.function, self.database.rotation_security_group
         )
         self.network.allow_sqs_from(dialer.function)
+        egress_only_by_rules(
+            enrichment.security_group, migration.security_group, self.database.rotation_security_group
+        )
+        # The worker is outside the VPC at an address only known at deploy time (WorkerUrl), reached
+        # through NAT: the one egress rule to a CIDR, on the worker's port, for the dialer alone.
+        dialer.function.connections.allow_to_any_ipv4(
+            ec2.Port.tcp(settings.node_worker_port), "Node.js dial worker (WorkerUrl), outside the VPC"
+        )
 
         # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
-        self.functions.run_migrations_after(self.database, self.network)
+        # Its own group too: the egress rules to the database and the endpoint live there.
+        self.functions.run_migrations_after(self.database, self.network, migration.security_group)
 
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             dashboard_name=settings.stack_name,
-            alarm_email=settings.alarm_email,
+            alarm_email=self.alarm_email.value_as_string,
+            alarm_email_condition=has_alarm_email,
             metrics_namespace=settings.metrics_namespace,
             dialer_service=DIALER_SERVICE,
         )

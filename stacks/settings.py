@@ -8,16 +8,33 @@ batching window, filter, receive count and timeouts that run on a laptop are the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 # A pipe execution (enrichment and target together) may last at most 5 minutes.
 PIPE_MAX_EXECUTION_SECONDS = 300
 # Pipes accepts 1 to 10 000 records per batch from SQS; 10 is the most a single
 # SQS receive returns without a batching window, and what the design asks for.
 PIPE_MAX_BATCH_SIZE = 10_000
+# Lambda keeps this much of an account's concurrency unreserved: reservations may not go below it.
+LAMBDA_UNRESERVED_MINIMUM = 100
+# What the `AlarmEmail` parameter accepts (CloudFormation's AllowedPattern, and the settings' check).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 # The pipe filter of docs/design.md: only bodies with a phoneNumber reach the enrichment.
 DIAL_TASK_FILTER: Mapping[str, Any] = {"body": {"phoneNumber": [{"exists": True}]}}
+
+
+def worker_url_pattern(port: int) -> str:
+    """An http(s) base URL (host, optional path, no query) whose port is `port`: https on 443,
+    http on 80, either with an explicit `:port` otherwise."""
+    host = r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?"
+    path = r"(/[^\s?#]*)?"
+    if port == 443:
+        return rf"^https://{host}(:443)?{path}$"
+    if port == 80:
+        return rf"^http://{host}(:80)?{path}$"
+    return rf"^https?://{host}:{port}{path}$"
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,12 @@ class DatabaseSettings:
     # max_connections PostgreSQL derives from the instance's memory (LEAST(DBInstanceClassMemory/9531392, 5000)).
     max_connections: int
     credentials_rotation_days: int = 30
+    # RDS Enhanced Monitoring (OS metrics) interval in seconds; 0 switches it off.
+    enhanced_monitoring_seconds: int = 0
+
+    def __post_init__(self) -> None:
+        if self.enhanced_monitoring_seconds not in (0, 1, 5, 10, 15, 30, 60):
+            raise ValueError("enhanced_monitoring_seconds must be one of 0, 1, 5, 10, 15, 30, 60")
 
 
 @dataclass(frozen=True)
@@ -121,21 +144,53 @@ class Settings:
         default_factory=lambda: FunctionSettings(memory_mb=256, timeout_seconds=120, reserved_concurrency=1)
     )
     # Base URL of the Node.js dial worker (outside this repo); the dialer POSTs to {url}/dial.
-    node_worker_url: str = "http://dial-worker.internal:8080"
+    # It is the stack parameter `WorkerUrl`, with no default: every deploy names its worker
+    # (`--parameters WorkerUrl=https://...`). A value here becomes the parameter's default.
+    node_worker_url: Optional[str] = None
+    # The port the dialer may open to the worker (its only egress outside the VPC); `WorkerUrl`
+    # must use it: 443 means https://, 80 http://, any other an explicit :port.
+    node_worker_port: int = 443
     max_cps: int = 100
     campaign_cache_ttl_seconds: int = 5
     # How long a dial claim lives in Redis: longer than a task can keep being redelivered.
     claim_ttl_seconds: int = 86_400
+    # Lambda's concurrent-executions quota in the environment's account and region (Service Quotas
+    # "Concurrent executions"; 1000 by default). Reservations may use all but LAMBDA_UNRESERVED_MINIMUM.
+    account_concurrency_quota: int = 1_000
     vpc_cidr: str = "10.40.0.0/16"
     max_azs: int = 2
     nat_gateways: int = 1
     log_retention_days: int = 30
+    # On stack deletion, keep the queues, the DLQ, the secrets and the RDS log group (RETAIN)
+    # instead of deleting them; the database itself always leaves a snapshot.
+    retain_on_delete: bool = False
     log_level: str = "INFO"
+    # The alarm topic's e-mail subscription is the stack parameter `AlarmEmail`. Required: the
+    # parameter has no default (unless `alarm_email` gives one), so a deploy without
+    # `--parameters AlarmEmail=...` fails. Not required: empty by default, and then no subscription.
+    alarm_email_required: bool = True
     alarm_email: Optional[str] = None
     region: Optional[str] = None
     account: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.alarm_email is not None and not re.fullmatch(EMAIL_PATTERN, self.alarm_email):
+            raise ValueError(f"{self.name}: alarm_email {self.alarm_email!r} is not an e-mail address")
+        if self.reserved_concurrency_total > self.reservable_concurrency:
+            raise ValueError(
+                f"{self.name}: the functions reserve {self.reserved_concurrency_total} concurrent executions "
+                f"(enrichment {self.enrichment.reserved_concurrency}, dialer {self.dialer.reserved_concurrency}, "
+                f"migration {self.migration.reserved_concurrency}), more than the {self.reservable_concurrency} the "
+                f"account may reserve (account_concurrency_quota {self.account_concurrency_quota} minus Lambda's "
+                f"unreserved minimum {LAMBDA_UNRESERVED_MINIMUM}); raise the quota or lower the reservations"
+            )
+        if not 1 <= self.node_worker_port <= 65_535:
+            raise ValueError(f"{self.name}: node_worker_port must be 1..65535")
+        if self.node_worker_url is not None and not re.fullmatch(self.worker_url_pattern, self.node_worker_url):
+            raise ValueError(
+                f"{self.name}: node_worker_url {self.node_worker_url!r} is not an http(s) URL on port "
+                f"{self.node_worker_port} (the port the dialer may reach)"
+            )
         if self.max_cps < 1:
             raise ValueError("max_cps must be at least 1")
         if self.campaign_cache_ttl_seconds < 0:
@@ -156,6 +211,20 @@ class Settings:
     @property
     def stack_name(self) -> str:
         return f"DialPipeline-{self.name}"
+
+    @property
+    def reserved_concurrency_total(self) -> int:
+        """What the environment's functions reserve of the account's Lambda concurrency."""
+        return self.enrichment.reserved_concurrency + self.dialer.reserved_concurrency + self.migration.reserved_concurrency
+
+    @property
+    def reservable_concurrency(self) -> int:
+        return self.account_concurrency_quota - LAMBDA_UNRESERVED_MINIMUM
+
+    @property
+    def worker_url_pattern(self) -> str:
+        """The `WorkerUrl` parameter's AllowedPattern: an http(s) base URL on `node_worker_port`."""
+        return worker_url_pattern(self.node_worker_port)
 
     @property
     def metrics_namespace(self) -> str:
@@ -196,10 +265,10 @@ DEV = Settings(
         max_connections=81,
     ),
     cache=CacheSettings(node_type="cache.t4g.micro", replicas=0, multi_az=False, snapshot_retention_days=1),
+    alarm_email_required=False,
     max_cps=20,
     log_level="DEBUG",
     log_retention_days=14,
-    node_worker_url="https://dial-worker.dev.telephony.internal",
     vpc_cidr="10.40.0.0/16",
 )
 
@@ -222,7 +291,6 @@ STAGING = Settings(
     cache=CacheSettings(node_type="cache.t4g.small", replicas=1, multi_az=True, snapshot_retention_days=3),
     max_cps=50,
     vpc_cidr="10.41.0.0/16",
-    node_worker_url="https://dial-worker.staging.telephony.internal",
 )
 
 PROD = Settings(
@@ -240,17 +308,38 @@ PROD = Settings(
         backup_retention_days=14,
         use_proxy=True,
         max_connections=1_700,
+        enhanced_monitoring_seconds=60,
     ),
     cache=CacheSettings(node_type="cache.r7g.large", replicas=1, multi_az=True, snapshot_retention_days=7),
     max_cps=100,
     log_retention_days=90,
+    retain_on_delete=True,
     nat_gateways=2,
     max_azs=3,
     vpc_cidr="10.42.0.0/16",
-    node_worker_url="https://dial-worker.prod.telephony.internal",
 )
 
 ENVIRONMENTS: Mapping[str, Settings] = {s.name: s for s in (DEV, STAGING, PROD)}
+
+
+def check_account_concurrency(environments: Iterable[Settings]) -> None:
+    """Environments deployed to one account share its Lambda concurrency: their reservations
+    together must fit too. Environments without `account` are taken to share one account, as they
+    do when deployed with the same credentials."""
+    by_account: dict[Optional[str], list[Settings]] = {}
+    for settings in environments:
+        by_account.setdefault(settings.account, []).append(settings)
+    for account, group in by_account.items():
+        total = sum(s.reserved_concurrency_total for s in group)
+        reservable = min(s.reservable_concurrency for s in group)
+        if total > reservable:
+            parts = " + ".join(f"{s.name} {s.reserved_concurrency_total}" for s in group)
+            where = f"account {account}" if account else "one account (no `account` set)"
+            raise ValueError(
+                f"environments in {where} reserve {parts} = {total} concurrent executions, more than the "
+                f"{reservable} that account may reserve (account_concurrency_quota minus Lambda's unreserved "
+                f"minimum {LAMBDA_UNRESERVED_MINIMUM}); pin `account` per environment or lower the reservations"
+            )
 
 
 def settings_for(name: str) -> Settings:

@@ -28,6 +28,7 @@ class Cache(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         settings: CacheSettings,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         self.port = settings.port
@@ -42,7 +43,7 @@ class Cache(Construct):
                 exclude_punctuation=True,
                 password_length=64,
             ),
-            removal_policy=RemovalPolicy.DESTROY,
+            removal_policy=removal_policy,
         )
         Validations.of(self.auth_token).acknowledge(
             Acknowledgment(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations, aws_ec2 as ec2, aws_logs as logs
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations, aws_ec2 as ec2, aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -16,6 +16,8 @@ ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.V
 PORT = 5432
 ADMIN_USER = "campaigns_admin"
 DATABASE_NAME = "campaigns"
+# The construct id of CDK's stack-wide LogRetention function (aws-cdk-lib aws-logs/log-retention).
+LOG_RETENTION_PROVIDER_ID = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 
 
 class Database(Construct):
@@ -35,9 +37,11 @@ class Database(Construct):
         settings: DatabaseSettings,
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
         rotation_subnets: ec2.SubnetSelection,
-        instance_identifier: str,
         log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
     ) -> None:
+        """`removal_policy` applies to the secret and the PostgreSQL log group; the instance
+        always leaves a snapshot."""
         super().__init__(scope, construct_id)
 
         self.security_group = ec2.SecurityGroup(
@@ -46,19 +50,22 @@ class Database(Construct):
         parameters = rds.ParameterGroup(
             self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
         )
-        # RDS would create the export's log group itself, kept forever; creating it first (hence
-        # the fixed instance name) gives it the environment's retention without a custom resource.
-        self.log_group = logs.LogGroup(
+        # Generated here rather than by Credentials.from_generated_secret, which cannot name the
+        # database: with `dbname` in the secret, the functions and the migration connect to
+        # `campaigns` instead of falling back to `postgres`.
+        self.credentials_secret = rds.DatabaseSecret(
             self,
-            "PostgresqlLogGroup",
-            log_group_name=f"/aws/rds/instance/{instance_identifier}/postgresql",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+            "Secret",
+            username=ADMIN_USER,
+            dbname=DATABASE_NAME,
+            # As from_generated_secret does: a changed password policy means a new secret.
+            replace_on_password_criteria_changes=True,
         )
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
-            instance_identifier=instance_identifier,
+            # No instance identifier: CloudFormation names the instance, so two stacks in one
+            # account never collide and a replacement is not blocked by its own name.
             engine=ENGINE,
             instance_type=ec2.InstanceType.of(
                 ec2.InstanceClass[settings.instance_class.upper()], ec2.InstanceSize[settings.instance_size.upper()]
@@ -66,7 +73,7 @@ class Database(Construct):
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[self.security_group],
-            credentials=rds.Credentials.from_generated_secret(ADMIN_USER),
+            credentials=rds.Credentials.from_secret(self.credentials_secret),
             database_name=DATABASE_NAME,
             parameter_group=parameters,
             port=PORT,
@@ -81,17 +88,41 @@ class Database(Construct):
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             cloudwatch_logs_exports=["postgresql"],
+            monitoring_interval=(
+                Duration.seconds(settings.enhanced_monitoring_seconds) if settings.enhanced_monitoring_seconds else None
+            ),
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
-        self.instance.node.default_child.add_dependency(self.log_group.node.default_child)  # type: ignore[union-attr]
+        # RDS creates the export's log group itself, kept forever, as soon as the instance logs. Its
+        # name holds the instance identifier CloudFormation generates, so the stack cannot create
+        # it first; a LogRetention custom resource sets the environment's retention on it instead
+        # (and creates it if RDS has not yet).
+        self.log_retention = logs.LogRetention(
+            self,
+            "PostgresqlLogRetention",
+            log_group_name=Fn.join("", ["/aws/rds/instance/", self.instance.instance_identifier, "/postgresql"]),
+            retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self.credentials_secret.apply_removal_policy(removal_policy)
+        self._acknowledge_log_retention_provider(deletes_log_group=removal_policy == RemovalPolicy.DESTROY)
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
 
         # The rotation function runs in the VPC and reaches Secrets Manager through the endpoint.
         self.rotation_security_group = ec2.SecurityGroup(
-            self, "RotationSecurityGroup", vpc=vpc, description="DB secret rotation function"
+            self,
+            "RotationSecurityGroup",
+            vpc=vpc,
+            description="DB secret rotation function",
+            # Egress only to the instance and the Secrets Manager endpoint, added with those connections.
+            allow_all_outbound=False,
         )
+        # No rotation the moment the schedule is created: the deploy-time migration trigger reads
+        # the secret and logs in while that first rotation would be replacing the password. The
+        # first rotation comes after `credentials_rotation_days`.
         self.rotation = self.instance.add_rotation_single_user(
             automatically_after=Duration.days(settings.credentials_rotation_days),
+            rotate_immediately_on_update=False,
             endpoint=secrets_manager_endpoint,
             security_group=self.rotation_security_group,
             vpc_subnets=rotation_subnets,
@@ -104,6 +135,8 @@ class Database(Construct):
             )
             self.proxy = self.instance.add_proxy(
                 "Proxy",
+                # CloudFormation requires a name; the stack's keeps it unique in the account.
+                db_proxy_name=f"{Stack.of(self).stack_name}-campaigns",
                 vpc=vpc,
                 vpc_subnets=subnets,
                 secrets=[self.secret],
@@ -119,6 +152,15 @@ class Database(Construct):
             self.endpoint_host = None
             self.client_connections = self.instance.connections
 
+        if settings.enhanced_monitoring_seconds:
+            Validations.of(self.instance.node.find_child("MonitoringRole")).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonRDSEnhancedMonitoringRole]",
+                    reason="Enhanced Monitoring's role, assumed by monitoring.rds.amazonaws.com only: the AWS "
+                    "managed policy is the documented one and lets RDS write OS metrics to the RDSOSMetrics log group.",
+                )
+            )
         Validations.of(self.instance).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-RDS11",
@@ -141,6 +183,37 @@ class Database(Construct):
                     id="AwsSolutions-RDS10",
                     reason="Non-production environment meant to be torn down "
                     "(settings.database.deletion_protection); prod has deletion protection.",
+                )
+            )
+
+    def _acknowledge_log_retention_provider(self, *, deletes_log_group: bool) -> None:
+        """The LogRetention provider is CDK's stack-wide singleton function: its role is CDK's."""
+        provider = Stack.of(self).node.try_find_child(LOG_RETENTION_PROVIDER_ID)
+        assert provider is not None, "the LogRetention provider moved; update LOG_RETENTION_PROVIDER_ID"
+        role = provider.node.find_child("ServiceRole")
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                reason="CDK's LogRetention provider (sets the retention of the RDS-created PostgreSQL log group) "
+                "writes its own logs with the basic execution policy; it holds no data-plane permission.",
+            )
+        )
+        policy = role.node.find_child("DefaultPolicy")
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="CDK's LogRetention provider: logs:PutRetentionPolicy/DeleteRetentionPolicy on '*', as CDK "
+                "writes it for any log group; it changes retention settings only and reads no log data.",
+            )
+        )
+        if deletes_log_group:
+            instance = Stack.of(self).get_logical_id(self.instance.node.default_child)  # type: ignore[arg-type]
+            Validations.of(policy).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                    f"log-group:/aws/rds/instance/<{instance}>/postgresql:*]",
+                    reason="CDK's LogRetention provider deletes the PostgreSQL log group with the stack where data "
+                    "is not retained: logs:DeleteLogGroup on that one group, whose ARN ends in ':*' for its streams.",
                 )
             )
 

@@ -47,7 +47,10 @@ class PipelineFunction(Construct):
         extra_dirs: Sequence[Path] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.security_group = ec2.SecurityGroup(self, "SecurityGroup", vpc=vpc, description=description)
+        # No egress until granted: each connection to a peer group adds its egress rule.
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, description=description, allow_all_outbound=False
+        )
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
@@ -123,6 +126,7 @@ class Functions(Construct):
         cache: Cache,
         defer_queue: sqs.IQueue,
         max_cps: str,
+        worker_url: str,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -164,7 +168,7 @@ class Functions(Construct):
                     port=cache.port,
                     tls=True,
                     auth_secret_arn=cache.auth_token.secret_arn,
-                    worker_url=settings.node_worker_url,
+                    worker_url=worker_url,
                     max_cps=max_cps,
                     reserved_concurrency=settings.dialer.reserved_concurrency,
                     claim_ttl_seconds=settings.claim_ttl_seconds,

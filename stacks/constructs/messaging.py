@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
+from aws_cdk import Duration, RemovalPolicy, Stack, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
 from aws_cdk import aws_pipes as pipes, aws_sqs as sqs
 from constructs import Construct
 
@@ -20,6 +20,7 @@ class DialTaskQueues(Construct):
         *,
         settings: QueueSettings,
         visibility_timeout_seconds: int,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dlq = sqs.Queue(
@@ -28,7 +29,7 @@ class DialTaskQueues(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(settings.dlq_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
+            removal_policy=removal_policy,
         )
         self.queue = sqs.Queue(
             self,
@@ -39,7 +40,7 @@ class DialTaskQueues(Construct):
             # Derived in settings from both function timeouts and the batching window.
             visibility_timeout=Duration.seconds(visibility_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=settings.max_receive_count),
-            removal_policy=RemovalPolicy.DESTROY,
+            removal_policy=removal_policy,
         )
 
 
@@ -69,7 +70,10 @@ class DialTaskPipe(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("pipes.amazonaws.com"),
+            # Only pipes of this account may assume it (no confused deputy).
+            assumed_by=iam.ServicePrincipal(
+                "pipes.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
+            ),
             description="EventBridge Pipe: dial-tasks queue to enrichment to dialer",
         )
         # Written out rather than via grant helpers so the role holds exactly what Pipes uses.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from aws_cdk import Duration, aws_cloudwatch as cw, aws_cloudwatch_actions as cw_actions, aws_iam as iam
+from aws_cdk import CfnCondition, Duration, Stack, aws_cloudwatch as cw, aws_cloudwatch_actions as cw_actions, aws_iam as iam
 from aws_cdk import aws_kms as kms, aws_lambda as lambda_, aws_rds as rds, aws_sns as sns, aws_sqs as sqs
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -12,7 +12,16 @@ from constructs import Construct
 PERIOD = Duration.minutes(1)
 ERROR_RATE_PERCENT = 5
 RATE_LIMITED_SHARE_PERCENT = 20
-PIPE_FAILURE_METRICS = ("ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed")
+# Partial failures (some records of a batch, e.g. the dialer's batchItemFailures while the worker is
+# down) and timeouts show here within a minute; otherwise only the DLQ would tell, minutes later.
+PIPE_FAILURE_METRICS = (
+    "ExecutionFailed",
+    "ExecutionPartiallyFailed",
+    "ExecutionTimeout",
+    "EnrichmentStageFailed",
+    "TargetStageFailed",
+    "TargetStagePartiallyFailed",
+)
 RDS_CPU_PERCENT = 80
 RDS_FREE_STORAGE_SHARE = 0.1
 RDS_CONNECTIONS_SHARE = 0.8
@@ -30,22 +39,46 @@ class Monitoring(Construct):
         *,
         dashboard_name: str,
         alarm_email: Optional[str],
+        alarm_email_condition: Optional[CfnCondition] = None,
         metrics_namespace: str,
         dialer_service: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        # CloudWatch acts for this account's alarms only (no confused deputy): the same conditions
+        # on the key and on the topic.
+        from_own_alarms = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"},
+        }
         self.key = kms.Key(self, "TopicKey", enable_key_rotation=True, description="Alarm topic encryption")
         # CloudWatch publishes alarm notifications itself, so it must be able to use the key.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
+                sid="CloudWatchAlarmsUseKey",
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 resources=["*"],
+                conditions=from_own_alarms,
             )
         )
         self.topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
+        # The topic policy holds the enforce-SSL Deny; the Allow for CloudWatch is written out
+        # rather than left to the account-level default.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=[self.topic.topic_arn],
+                conditions=from_own_alarms,
+            )
+        )
+        self.subscription: Optional[sns.Subscription] = None
         if alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            self.subscription = self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            if alarm_email_condition is not None:
+                self.subscription.node.default_child.cfn_options.condition = alarm_email_condition  # type: ignore[union-attr]
         self._action = cw_actions.SnsAction(self.topic)
         self.alarms: dict[str, cw.Alarm] = {}
         self.metrics_namespace = metrics_namespace

@@ -6,6 +6,28 @@ from aws_cdk import Fn, RemovalPolicy, aws_ec2 as ec2, aws_logs as logs
 from constructs import Construct
 
 
+# CDK's rule that matches no traffic (ICMP type 252 code 86 to 255.255.255.255/32).
+NO_TRAFFIC_EGRESS = {
+    "CidrIp": "255.255.255.255/32",
+    "Description": "Disallow all traffic",
+    "IpProtocol": "icmp",
+    "FromPort": 252,
+    "ToPort": 86,
+}
+
+
+def egress_only_by_rules(*groups: ec2.SecurityGroup) -> None:
+    """Keep EC2's default allow-all egress off groups whose egress are all separate rules to other
+    security groups (AWS::EC2::SecurityGroupEgress). CDK leaves such a group with no inline egress,
+    and EC2 gives a group created without egress rules its allow-all rule, which separate rules
+    added later do not remove. The inline rule that matches no traffic prevents that. Only for
+    groups without inline egress of their own: this replaces the inline list."""
+    for group in groups:
+        cfn = group.node.default_child
+        assert isinstance(cfn, ec2.CfnSecurityGroup)
+        cfn.add_property_override("SecurityGroupEgress", [NO_TRAFFIC_EGRESS])
+
+
 class Network(Construct):
     """Public subnets only for the NAT gateways; Lambdas in private subnets with egress (the Node.js
     worker sits outside the VPC, reached through NAT); RDS and ElastiCache in isolated subnets.

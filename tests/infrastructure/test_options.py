@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -11,18 +12,23 @@ from aws_cdk.assertions import Template
 
 from stacks.constructs.bundling import MIGRATIONS_DIR, PipLocalBundling
 from stacks.pipeline_stack import DialPipelineStack
-from stacks.settings import DEV
+from stacks.app_builder import build_app
+from stacks.settings import DEV, ENVIRONMENTS, PROD, check_account_concurrency
 
 from .conftest import cdk_context
 
 
-def test_alarm_email_subscribes_to_the_topic():
+def test_alarm_email_from_settings_is_the_parameters_default():
     settings = dataclasses.replace(DEV, alarm_email="oncall@example.com")
     stack = DialPipelineStack(App(context=cdk_context()), settings.stack_name, settings=settings)
     template = Template.from_stack(stack)
-    template.has_resource_properties(
-        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
-    )
+    template.has_parameter("AlarmEmail", {"Default": "oncall@example.com"})
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}})
+
+
+def test_alarm_email_in_settings_must_be_an_address():
+    with pytest.raises(ValueError, match="not an e-mail address"):
+        dataclasses.replace(DEV, alarm_email="oncall")
 
 
 def test_pip_installs_wheels_for_the_lambda_platform_only():
@@ -71,3 +77,43 @@ def test_bundling_refuses_a_function_without_its_sources(tmp_path):
     with pytest.raises(FileNotFoundError, match="no_such_function"):
         bundling.try_bundle(str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_worker_url_from_settings_is_validated_and_becomes_the_default():
+    settings = dataclasses.replace(DEV, node_worker_url="https://dial-worker.dev.example.com")
+    stack = DialPipelineStack(App(context=cdk_context()), settings.stack_name, settings=settings)
+    Template.from_stack(stack).has_parameter("WorkerUrl", {"Default": "https://dial-worker.dev.example.com"})
+    with pytest.raises(ValueError, match="not an http\\(s\\) URL on port 443"):
+        dataclasses.replace(DEV, node_worker_url="http://dial-worker.dev.example.com:8080")
+
+
+@pytest.mark.parametrize("port,good,bad", [
+    (443, "https://w.example.com", "http://w.example.com"),
+    (80, "http://w.example.com:80/api", "https://w.example.com"),
+    (8080, "http://w.example.com:8080", "http://w.example.com"),
+])
+def test_worker_url_must_use_the_port_the_dialer_may_reach(port, good, bad):
+    settings = dataclasses.replace(DEV, node_worker_port=port)
+    assert re.fullmatch(settings.worker_url_pattern, good)
+    assert not re.fullmatch(settings.worker_url_pattern, bad)
+
+
+def test_reserved_concurrency_per_environment():
+    assert {name: s.reserved_concurrency_total for name, s in ENVIRONMENTS.items()} == {
+        "dev": 11, "staging": 41, "prod": 151
+    }
+
+
+def test_synth_fails_when_one_environment_reserves_more_than_the_quota():
+    with pytest.raises(ValueError, match=r"prod: the functions reserve 151 .* more than the 100 the account may reserve"):
+        dataclasses.replace(PROD, account_concurrency_quota=200)
+
+
+def test_synth_fails_when_environments_in_one_account_together_exceed_the_quota():
+    small = [dataclasses.replace(s, account_concurrency_quota=300) for s in ENVIRONMENTS.values()]
+    with pytest.raises(ValueError, match=r"dev 11 \+ staging 41 \+ prod 151 = 203 .* more than the 200"):
+        build_app(App(context=cdk_context()), small)
+    # The same environments in separate accounts fit.
+    apart = [dataclasses.replace(s, account=f"11111111111{i}") for i, s in enumerate(small)]
+    check_account_concurrency(apart)
+    check_account_concurrency(ENVIRONMENTS.values())

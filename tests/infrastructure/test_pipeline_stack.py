@@ -4,6 +4,7 @@ then the template holds what issue 2 asks for)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Match
@@ -54,6 +55,21 @@ def test_stack_name_and_max_cps_parameter(env):
     )
 
 
+def test_worker_url_is_a_required_parameter_that_feeds_the_dialer(env):
+    """No placeholder worker URL: every deploy names its worker, checked by CloudFormation."""
+    parameter = env.template_json["Parameters"]["WorkerUrl"]
+    assert parameter["Type"] == "String"
+    assert "Default" not in parameter
+    _, dialer = function(env, "Dialer")
+    assert dialer["Environment"]["Variables"]["NODE_WORKER_URL"] == {"Ref": "WorkerUrl"}
+    accepts = lambda value: re.fullmatch(parameter["AllowedPattern"], value) is not None  # noqa: E731
+    assert accepts("https://dial-worker.example.com")
+    assert accepts("https://dial-worker.example.com:443/v1")
+    for wrong in ("", "dial-worker.example.com", "ftp://dial-worker.example.com", "https://dial-worker.example.com:8080",
+                  "http://dial-worker.example.com", "https://dial worker.example.com", "https://host/dial?x=1"):
+        assert not accepts(wrong), wrong
+
+
 def test_stack_is_environment_agnostic(env):
     # Synthesizes without an account or credentials.
     assert env.stack.resolve(env.stack.account) == {"Ref": "AWS::AccountId"}
@@ -98,6 +114,48 @@ def test_security_groups_open_to_each_other_by_group_never_by_cidr(env):
     for lid, rule in ingress.items():
         assert "SourceSecurityGroupId" in rule["Properties"], lid
         assert not {"CidrIp", "CidrIpv6"} & set(rule["Properties"]), lid
+
+
+NO_TRAFFIC = {
+    "CidrIp": "255.255.255.255/32", "Description": "Disallow all traffic", "IpProtocol": "icmp", "FromPort": 252, "ToPort": 86
+}
+
+
+def egress_destinations(env, group_prefix: str) -> set[tuple[str, int]]:
+    """(destination group's prefix, port) of every separate egress rule of the group `group_prefix`."""
+    found = set()
+    for lid, rule in resources(env, "AWS::EC2::SecurityGroupEgress").items():
+        props = rule["Properties"]
+        if not props["GroupId"]["Fn::GetAtt"][0].startswith(group_prefix):
+            continue
+        assert "DestinationSecurityGroupId" in props and not {"CidrIp", "CidrIpv6"} & set(props), lid
+        destination = props["DestinationSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0]
+        port = props["FromPort"] if isinstance(props["FromPort"], int) else "db"  # rotation: the instance's port
+        found.add((destination, port))
+    return found
+
+
+def test_functions_egress_only_to_what_each_needs(env):
+    """Function security groups have no allow-all egress: each rule names a peer group, except the
+    dialer's one rule to the worker outside the VPC."""
+    database = "DatabaseProxy" if env.settings.database.use_proxy else "Database"
+    secrets = ("NetworkVpcSecretsManagerEndpoint", 443)
+    expected = {
+        "FunctionsEnrichment": {(database, 5432), secrets},
+        "FunctionsDialer": {("Cache", env.settings.cache.port), secrets, ("NetworkVpcSqsEndpoint", 443)},
+        "FunctionsMigration": {("Database", 5432), secrets},
+        "DatabaseRotation": {("Database", "db"), secrets},
+    }
+    worker = {
+        "CidrIp": "0.0.0.0/0", "Description": "Node.js dial worker (WorkerUrl), outside the VPC",
+        "IpProtocol": "tcp", "FromPort": env.settings.node_worker_port, "ToPort": env.settings.node_worker_port,
+    }
+    for prefix, destinations in expected.items():
+        group = logical_id(env, f"{prefix}SecurityGroup", "AWS::EC2::SecurityGroup")
+        inline = env.template_json["Resources"][group]["Properties"].get("SecurityGroupEgress")
+        # Never empty: EC2 gives a group created without egress rules an allow-all rule.
+        assert inline == ([worker] if prefix == "FunctionsDialer" else [NO_TRAFFIC]), prefix
+        assert egress_destinations(env, f"{prefix}SecurityGroup") == destinations, prefix
 
 
 def ingress_between(env, source_prefix: str, target_prefix: str) -> list[dict]:
@@ -162,6 +220,17 @@ def test_database_encrypted_private_backed_up_and_sized_per_environment(env):
     )
 
 
+def test_enhanced_monitoring_in_prod(env):
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    seconds = env.settings.database.enhanced_monitoring_seconds
+    assert instance["Properties"].get("MonitoringInterval", 0) == seconds
+    assert (seconds > 0) == (env.settings.name == "prod")
+    if seconds:
+        role = instance["Properties"]["MonitoringRoleArn"]["Fn::GetAtt"][0]
+        trust = env.template_json["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "monitoring.rds.amazonaws.com"}]
+
+
 def test_database_enforces_ssl(env):
     env.template.has_resource_properties(
         "AWS::RDS::DBParameterGroup", {"Family": "postgres17", "Parameters": {"rds.force_ssl": "1"}}
@@ -180,6 +249,24 @@ def test_database_secret_is_generated_and_rotated(env):
         {"RotationRules": {"ScheduleExpression": f"rate({env.settings.database.credentials_rotation_days} days)"}},
     )
     env.template.resource_count_is("AWS::Serverless::Application", 1)
+
+
+def test_rotation_does_not_start_while_the_migration_logs_in(env):
+    """An immediate rotation on creation races the migration trigger, which reads the secret then."""
+    [schedule] = resources(env, "AWS::SecretsManager::RotationSchedule").values()
+    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
+
+
+def test_database_secret_names_the_campaigns_database(env):
+    """Without `dbname` in the secret, the functions and the migration fall back to `postgres`."""
+    attachment = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    secret = env.template_json["Resources"][attachment]["Properties"]["SecretId"]["Ref"]
+    generate = env.template_json["Resources"][secret]["Properties"]["GenerateSecretString"]
+    assert json.loads(generate["SecretStringTemplate"]) == {"username": "campaigns_admin", "dbname": "campaigns"}
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    assert instance["Properties"]["DBName"] == "campaigns"
+    # The instance's master password is the generated secret's, which every client reads.
+    assert secret in json.dumps(instance["Properties"]["MasterUserPassword"])
 
 
 def test_rds_proxy_per_settings(env):
@@ -280,6 +367,26 @@ def test_dlq_keeps_messages_fourteen_days(env):
     assert props["SqsManagedSseEnabled"] is True
 
 
+def test_prod_keeps_queues_secrets_and_database_logs_when_the_stack_is_deleted(env):
+    """Deleting the prod stack must not delete undelivered dial tasks, the DLQ or the credentials."""
+    kept = "Retain" if env.settings.retain_on_delete else "Delete"
+    data = {**resources(env, "AWS::SQS::Queue"), **resources(env, "AWS::SecretsManager::Secret")}
+    assert len(data) == 4
+    for lid in data:
+        resource = env.template_json["Resources"][lid]
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (kept, kept), lid
+    [retention] = resources(env, "Custom::LogRetention").values()
+    assert retention["Properties"]["RemovalPolicy"] == kept.lower().replace("delete", "destroy")
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    assert instance["DeletionPolicy"] == "Snapshot"
+
+
+def test_only_prod_retains():
+    assert {name: s.retain_on_delete for name, s in ENVIRONMENTS.items()} == {
+        "dev": False, "staging": False, "prod": True
+    }
+
+
 def test_both_queues_refuse_requests_without_tls(env):
     policies = resources(env, "AWS::SQS::QueuePolicy")
     assert len(policies) == 2
@@ -330,7 +437,12 @@ def test_pipe_role_is_least_privilege_and_trusted_by_pipes(env):
     role = logical_id(env, "PipeRole", "AWS::IAM::Role")
     role_props = env.template_json["Resources"][role]["Properties"]
     assert role_props["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "pipes.amazonaws.com"}}
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "pipes.amazonaws.com"},
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }
     ]
     assert "ManagedPolicyArns" not in role_props
     queue = logical_id(env, "QueuesDialTasks", "AWS::SQS::Queue")
@@ -378,7 +490,7 @@ def test_functions_runtime_arch_vpc_tracing_and_logs(env, name, handler):
 def test_enrichment_environment(env):
     _, props = function(env, "Enrichment")
     variables = props["Environment"]["Variables"]
-    db_secret = logical_id(env, "DatabaseInstanceSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    db_secret = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     assert variables["DB_SECRET_ARN"] == {"Ref": db_secret}
     assert variables["CAMPAIGN_CACHE_TTL_SECONDS"] == str(env.settings.campaign_cache_ttl_seconds)
     assert variables["POWERTOOLS_SERVICE_NAME"] == "enrich-dial-task"
@@ -399,7 +511,7 @@ def test_dialer_environment(env):
         "REDIS_PORT": str(env.settings.cache.port),
         "REDIS_TLS": "true",
         "REDIS_AUTH_SECRET_ARN": {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")},
-        "NODE_WORKER_URL": env.settings.node_worker_url,
+        "NODE_WORKER_URL": {"Ref": "WorkerUrl"},
         "MAX_CPS": {"Ref": "MaxCps"},
         "DEFER_QUEUE_URL": {"Ref": queue},
         "DIALER_RESERVED_CONCURRENCY": str(env.settings.dialer.reserved_concurrency),
@@ -417,7 +529,7 @@ def test_no_secret_value_reaches_an_environment_variable(env):
 
 
 def test_secret_read_grants_by_arn(env):
-    db_secret = {"Ref": logical_id(env, "DatabaseInstanceSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
+    db_secret = {"Ref": logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
     token = {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")}
 
     def read_secrets(role_prefix):
@@ -463,6 +575,9 @@ def test_migrations_run_as_a_trigger_after_the_database(env):
     assert instance in depends_on
     assert any(d.startswith("DatabaseSecurityGroupfrom") and "FunctionsMigration" in d for d in depends_on)
     assert any(d.startswith("NetworkVpcSecretsManagerEndpoint") for d in depends_on)
+    # The migration's own egress rules exist before it runs, or it cannot reach the database.
+    assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "DatabaseSecurityGroup" in d for d in depends_on)
+    assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "SecretsManagerEndpoint" in d for d in depends_on)
 
 
 # -- monitoring ---------------------------------------------------------------------------------
@@ -487,16 +602,66 @@ def test_every_alarm_notifies_the_encrypted_topic(env):
     for lid, props in alarms(env).items():
         assert props["AlarmActions"] == [{"Ref": topic}], lid
     nodes = 1 + env.settings.cache.replicas
-    assert len(alarms(env)) == 2 + 2 * 2 + 3 + 3 + 3 * nodes + 2
+    assert len(alarms(env)) == 2 + 2 * 2 + 6 + 3 + 3 * nodes + 2
 
 
-def test_email_subscription_only_when_configured(env):
-    subscriptions = resources(env, "AWS::SNS::Subscription")
-    if env.settings.alarm_email:
-        [subscription] = subscriptions.values()
-        assert subscription["Properties"]["Endpoint"] == env.settings.alarm_email
+def test_alarm_email_is_a_required_parameter_where_settings_say_so(env):
+    """Alarms that reach nobody: staging and prod cannot be deployed without an alarm e-mail."""
+    parameter = env.template_json["Parameters"]["AlarmEmail"]
+    assert parameter["Type"] == "String"
+    [subscription] = resources(env, "AWS::SNS::Subscription").values()
+    topic, _ = only(env, "AWS::SNS::Topic")
+    assert subscription["Properties"] == {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}, "TopicArn": {"Ref": topic}}
+    accepts = lambda value: re.fullmatch(parameter["AllowedPattern"], value) is not None  # noqa: E731
+    assert accepts("oncall@example.com") and not accepts("oncall") and not accepts("a b@example.com")
+    if env.settings.alarm_email_required:
+        assert "Default" not in parameter
+        assert not accepts("")
+        assert "Condition" not in subscription
     else:
-        assert subscriptions == {}
+        assert parameter["Default"] == ""
+        assert accepts("")
+        # No subscription while the parameter is empty.
+        assert subscription["Condition"] == "HasAlarmEmail"
+        assert env.template_json["Conditions"]["HasAlarmEmail"] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+        }
+
+
+def test_staging_and_prod_require_an_alarm_email():
+    assert {name: s.alarm_email_required for name, s in ENVIRONMENTS.items()} == {
+        "dev": False, "staging": True, "prod": True
+    }
+
+
+def _from_own_alarms(statement) -> bool:
+    conditions = statement.get("Condition", {})
+    return conditions.get("StringEquals", {}).get("aws:SourceAccount") == {"Ref": "AWS::AccountId"} and (
+        ":cloudwatch:" in json.dumps(conditions.get("ArnLike", {}).get("aws:SourceArn"))
+    )
+
+
+def test_topic_policy_allows_cloudwatch_to_publish_for_this_account_only(env):
+    topic, _ = only(env, "AWS::SNS::Topic")
+    _, policy = only(env, "AWS::SNS::TopicPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    [allow] = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic}
+    assert _from_own_alarms(allow)
+    # The enforce-SSL Deny stays.
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+
+
+def test_key_lets_cloudwatch_use_it_for_this_account_only(env):
+    _, key = only(env, "AWS::KMS::Key")
+    [statement] = [
+        s for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert _from_own_alarms(statement)
 
 
 def test_queue_alarms(env):
@@ -525,7 +690,11 @@ def test_function_error_rate_and_throttle_alarms(env, name):
     assert throttles["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": fn}}]
 
 
-@pytest.mark.parametrize("metric", ["ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed"])
+@pytest.mark.parametrize("metric", [
+    "ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed",
+    # A worker outage fails some records of each batch, and a slow one times executions out.
+    "TargetStagePartiallyFailed", "ExecutionPartiallyFailed", "ExecutionTimeout",
+])
 def test_pipe_alarms(env, metric):
     props = alarm(env, f"Pipe{metric}")
     pipe, _ = only(env, "AWS::Pipes::Pipe")
@@ -591,13 +760,22 @@ def test_every_environment_is_in_the_app(synthesized_app):
     assert sorted(stacks) == sorted(ENVIRONMENTS)
 
 
-def test_postgresql_logs_exported_to_a_log_group_with_retention(env):
-    instance_id = f"dialpipeline-{env.settings.name}"
+def test_postgresql_logs_exported_with_the_environments_retention(env):
     instance, props = only(env, "AWS::RDS::DBInstance")
-    assert props["Properties"]["DBInstanceIdentifier"] == instance_id
     assert props["Properties"]["EnableCloudwatchLogsExports"] == ["postgresql"]
-    log_group = logical_id(env, "DatabasePostgresqlLogGroup", "AWS::Logs::LogGroup")
-    group = env.template_json["Resources"][log_group]["Properties"]
-    assert group["LogGroupName"] == f"/aws/rds/instance/{instance_id}/postgresql"
-    assert group["RetentionInDays"] >= env.settings.log_retention_days
-    assert log_group in props["DependsOn"]
+    [retention] = resources(env, "Custom::LogRetention").values()
+    assert retention["Properties"]["LogGroupName"] == {
+        "Fn::Join": ["", ["/aws/rds/instance/", {"Ref": instance}, "/postgresql"]]
+    }
+    assert retention["Properties"]["RetentionInDays"] >= env.settings.log_retention_days
+
+
+def test_no_fixed_physical_names_that_collide_or_block_replacement(env):
+    """A fixed name collides with another stack in the account and blocks any replacement."""
+    _, instance = only(env, "AWS::RDS::DBInstance")
+    assert "DBInstanceIdentifier" not in instance["Properties"]
+    for lid, group in resources(env, "AWS::Logs::LogGroup").items():
+        assert "LogGroupName" not in group["Properties"], lid
+    for lid, proxy in resources(env, "AWS::RDS::DBProxy").items():
+        # CloudFormation requires a proxy name: the stack's name keeps it unique in the account.
+        assert proxy["Properties"]["DBProxyName"] == f"{env.settings.stack_name}-campaigns", lid
