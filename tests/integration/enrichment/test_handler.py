@@ -59,6 +59,7 @@ def test_output_item_shape_is_what_the_dialer_receives(campaigns_db, enrich):
         "body": record["body"],
         "messageGroupId": "c-1",
         "messageAttributes": {"source": {"stringValue": "crm", "dataType": "String"}},
+        "firstSentMs": 1700000000000,  # the record's SentTimestamp
         "task": {"campaignId": "c-1", "contactId": "k-1", "phoneNumber": "+972501234567", "attempts": 2},
         "campaign": {"id": "c-1", "name": "Spring", "config": {**GOOD_CONFIG, "maxCps": 5}},
     }
