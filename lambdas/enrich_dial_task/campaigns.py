@@ -90,15 +90,25 @@ class CampaignStore:
 
 
 def connect_with(params: dict) -> Callable[[], psycopg.Connection]:
-    """A connection factory: autocommit (reads only), bounded connect and statement time."""
+    """A connection factory: autocommit (reads only), bounded connect and statement time.
+
+    The statement timeout is set after connecting, not as a startup option (`options=-c ...`):
+    RDS Proxy refuses every startup command-line option ("Feature not supported"). The
+    connection is autocommit, so the SET holds for the whole session.
+    """
 
     def connect() -> psycopg.Connection:
-        return psycopg.connect(
+        conn = psycopg.connect(
             **params,
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT_S,
-            options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
             application_name="enrich-dial-task",
         )
+        try:
+            conn.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     return connect
