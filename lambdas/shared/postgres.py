@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +23,24 @@ class DatabaseEnv(EnvContract):
     sslmode: str = variable("DB_SSLMODE", default="prefer")
 
 
-def connection_params(env: DatabaseEnv) -> dict[str, Any]:
-    """Keyword arguments for psycopg.connect(). The secret is fetched once per container and
-    cached by Powertools; in AWS, SSL is required."""
-    if env.secret_arn:
-        # Imported here: the local path and the tests need no AWS SDK call.
-        from aws_lambda_powertools.utilities import parameters
+# (secret ARN, force a fetch past the cache) -> the secret's JSON as a dict.
+SecretFetch = Callable[[str, bool], Mapping[str, Any]]
 
-        secret: Any = parameters.get_secret(env.secret_arn, transform="json", max_age=3600)
+
+def fetch_secret(arn: str, force_fetch: bool = False) -> Mapping[str, Any]:
+    """The secret from Secrets Manager through Powertools, cached for an hour per container;
+    `force_fetch` bypasses the cache (after a rotation)."""
+    # Imported here: the local path and the tests need no AWS SDK.
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.get_secret(arn, transform="json", max_age=3600, force_fetch=force_fetch)  # type: ignore[return-value]
+
+
+def connection_params(env: DatabaseEnv, *, refresh: bool = False, get_secret: SecretFetch = fetch_secret) -> dict[str, Any]:
+    """Keyword arguments for psycopg.connect(). With DB_SECRET_ARN the credentials come from the
+    secret (cached; `refresh=True` fetches it again), and SSL is required."""
+    if env.secret_arn:
+        secret = get_secret(env.secret_arn, refresh)
         return {
             "host": env.host or secret["host"],
             "port": int(secret.get("port", 5432)),
@@ -46,3 +57,13 @@ def connection_params(env: DatabaseEnv) -> dict[str, Any]:
         "password": env.password,
         "sslmode": env.sslmode,
     }
+
+
+def params_source(env: DatabaseEnv, get_secret: SecretFetch = fetch_secret) -> Callable[..., dict[str, Any]]:
+    """`source()` gives the connection parameters, `source(refresh=True)` the same after fetching
+    the secret again: what a client calls when the server refuses its password."""
+
+    def source(refresh: bool = False) -> dict[str, Any]:
+        return connection_params(env, refresh=refresh, get_secret=get_secret)
+
+    return source

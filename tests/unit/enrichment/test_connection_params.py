@@ -1,0 +1,40 @@
+"""shared.postgres: connection parameters from the contract and the secret, and their refresh."""
+
+from __future__ import annotations
+
+from shared.postgres import DatabaseEnv, connection_params, params_source
+
+SECRET = {"host": "db.internal", "port": 5432, "dbname": "campaigns", "username": "app", "password": "p-1"}
+
+
+class FakeSecrets:
+    """get_secret(arn, force_fetch): the stored value, recording each call's force_fetch."""
+
+    def __init__(self, value):
+        self.value = dict(value)
+        self.calls: list[tuple[str, bool]] = []
+
+    def __call__(self, arn, force_fetch):
+        self.calls.append((arn, force_fetch))
+        return dict(self.value)
+
+
+def test_the_secret_gives_the_credentials_and_refresh_forces_a_fetch():
+    secrets = FakeSecrets(SECRET)
+    source = params_source(DatabaseEnv(secret_arn="arn:secret", host="proxy.internal"), get_secret=secrets)
+    assert source()["password"] == "p-1"
+    secrets.value["password"] = "p-2"
+    assert source(refresh=True)["password"] == "p-2"
+    assert secrets.calls == [("arn:secret", False), ("arn:secret", True)]
+
+
+def test_secret_params_connect_to_the_proxy_with_ssl():
+    params = connection_params(DatabaseEnv(secret_arn="arn:secret", host="proxy.internal"), get_secret=FakeSecrets(SECRET))
+    assert params == {
+        "host": "proxy.internal",
+        "port": 5432,
+        "dbname": "campaigns",
+        "user": "app",
+        "password": "p-1",
+        "sslmode": "require",
+    }
