@@ -6,18 +6,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.env_contract import EnvContract, at_least, variable
+from shared.env_contract import EnvContract, InvalidEnvironment, at_least, variable
 
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseEnv(EnvContract):
-    """In AWS the RDS-generated secret (DB_SECRET_ARN) holds host, port, database and credentials,
-    and DB_HOST, when also set, wins over its host (the RDS Proxy endpoint). Locally, DB_*."""
+    """In AWS the RDS-generated secret (DB_SECRET_ARN) holds host, port and credentials (and a
+    `dbname` only if someone put one there: DB_NAME names the database otherwise), and DB_HOST,
+    when also set, wins over its host (the RDS Proxy endpoint). Locally, DB_*."""
 
     secret_arn: str | None = variable("DB_SECRET_ARN", default=None)
     host: str | None = variable("DB_HOST", default=None)
     port: int = variable("DB_PORT", default=5432, check=at_least(1))
-    name: str = variable("DB_NAME", default="postgres")
+    # The database: the secret's `dbname` when it has one, else this. Neither is an error, never
+    # a silent connection to the `postgres` maintenance database (whose tables stay empty).
+    name: str | None = variable("DB_NAME", default=None)
     user: str = variable("DB_USER", default="postgres")
     password: str = variable("DB_PASSWORD", default="")
     sslmode: str = variable("DB_SSLMODE", default="prefer")
@@ -44,7 +47,7 @@ def connection_params(env: DatabaseEnv, *, refresh: bool = False, get_secret: Se
         return {
             "host": env.host or secret["host"],
             "port": int(secret.get("port", 5432)),
-            "dbname": secret.get("dbname", "postgres"),
+            "dbname": _database_name(secret.get("dbname") or env.name),
             "user": secret["username"],
             "password": secret["password"],
             "sslmode": "require",
@@ -52,11 +55,19 @@ def connection_params(env: DatabaseEnv, *, refresh: bool = False, get_secret: Se
     return {
         "host": env.host or "127.0.0.1",
         "port": env.port,
-        "dbname": env.name,
+        "dbname": _database_name(env.name),
         "user": env.user,
         "password": env.password,
         "sslmode": env.sslmode,
     }
+
+
+def _database_name(name: str | None) -> str:
+    if not name:
+        raise InvalidEnvironment(
+            f"DatabaseEnv: no database name: the secret has no dbname and {DatabaseEnv.env_name('name')} is not set"
+        )
+    return name
 
 
 def params_source(env: DatabaseEnv, get_secret: SecretFetch = fetch_secret) -> Callable[..., dict[str, Any]]:

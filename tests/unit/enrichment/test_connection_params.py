@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from shared.env_contract import InvalidEnvironment
 from shared.postgres import DatabaseEnv, connection_params, params_source
 
 SECRET = {"host": "db.internal", "port": 5432, "dbname": "campaigns", "username": "app", "password": "p-1"}
@@ -38,3 +41,19 @@ def test_secret_params_connect_to_the_proxy_with_ssl():
         "password": "p-1",
         "sslmode": "require",
     }
+
+
+def test_the_database_is_named_by_the_secret_else_by_db_name():
+    without_dbname = {k: v for k, v in SECRET.items() if k != "dbname"}
+    env = DatabaseEnv(secret_arn="arn:secret", name="campaigns")
+    assert connection_params(env, get_secret=FakeSecrets(without_dbname))["dbname"] == "campaigns"
+    named = {**SECRET, "dbname": "from_secret"}
+    assert connection_params(env, get_secret=FakeSecrets(named))["dbname"] == "from_secret"
+    assert connection_params(DatabaseEnv(name="local_db"))["dbname"] == "local_db"
+
+
+@pytest.mark.parametrize("env", [DatabaseEnv(secret_arn="arn:secret"), DatabaseEnv()])
+def test_no_database_name_is_an_error_never_the_postgres_database(env):
+    without_dbname = {k: v for k, v in SECRET.items() if k != "dbname"}
+    with pytest.raises(InvalidEnvironment, match="DB_NAME"):
+        connection_params(env, get_secret=FakeSecrets(without_dbname))
