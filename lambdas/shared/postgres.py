@@ -24,6 +24,9 @@ class DatabaseEnv(EnvContract):
     user: str = variable("DB_USER", default="postgres")
     password: str = variable("DB_PASSWORD", default="")
     sslmode: str = variable("DB_SSLMODE", default="prefer")
+    # A CA bundle file (the RDS global bundle, shipped in the package: docs/infrastructure.md).
+    # When set, the server's certificate and host name are verified (sslmode=verify-full).
+    sslrootcert: str | None = variable("DB_SSLROOTCERT", default=None)
 
 
 # (secret ARN, force a fetch past the cache) -> the secret's JSON as a dict.
@@ -41,10 +44,11 @@ def fetch_secret(arn: str, force_fetch: bool = False) -> Mapping[str, Any]:
 
 def connection_params(env: DatabaseEnv, *, refresh: bool = False, get_secret: SecretFetch = fetch_secret) -> dict[str, Any]:
     """Keyword arguments for psycopg.connect(). With DB_SECRET_ARN the credentials come from the
-    secret (cached; `refresh=True` fetches it again), and SSL is required."""
+    secret (cached; `refresh=True` fetches it again), and SSL is required: encrypted, and with
+    DB_SSLROOTCERT also verified against that CA bundle (verify-full)."""
     if env.secret_arn:
         secret = get_secret(env.secret_arn, refresh)
-        return {
+        params = {
             "host": env.host or secret["host"],
             "port": int(secret.get("port", 5432)),
             "dbname": _database_name(secret.get("dbname") or env.name),
@@ -52,14 +56,18 @@ def connection_params(env: DatabaseEnv, *, refresh: bool = False, get_secret: Se
             "password": secret["password"],
             "sslmode": "require",
         }
-    return {
-        "host": env.host or "127.0.0.1",
-        "port": env.port,
-        "dbname": _database_name(env.name),
-        "user": env.user,
-        "password": env.password,
-        "sslmode": env.sslmode,
-    }
+    else:
+        params = {
+            "host": env.host or "127.0.0.1",
+            "port": env.port,
+            "dbname": _database_name(env.name),
+            "user": env.user,
+            "password": env.password,
+            "sslmode": env.sslmode,
+        }
+    if env.sslrootcert:
+        params.update(sslmode="verify-full", sslrootcert=env.sslrootcert)
+    return params
 
 
 def _database_name(name: str | None) -> str:

@@ -57,3 +57,12 @@ def test_no_database_name_is_an_error_never_the_postgres_database(env):
     without_dbname = {k: v for k, v in SECRET.items() if k != "dbname"}
     with pytest.raises(InvalidEnvironment, match="DB_NAME"):
         connection_params(env, get_secret=FakeSecrets(without_dbname))
+
+
+def test_a_ca_bundle_turns_on_certificate_and_host_name_verification():
+    env = DatabaseEnv(secret_arn="arn:secret", host="proxy.internal", sslrootcert="/var/task/shared/global-bundle.pem")
+    params = connection_params(env, get_secret=FakeSecrets(SECRET))
+    assert (params["sslmode"], params["sslrootcert"]) == ("verify-full", "/var/task/shared/global-bundle.pem")
+    local = connection_params(DatabaseEnv(name="db", sslrootcert="/tmp/ca.pem"))
+    assert (local["sslmode"], local["sslrootcert"]) == ("verify-full", "/tmp/ca.pem")
+    assert "sslrootcert" not in connection_params(DatabaseEnv(name="db"))
