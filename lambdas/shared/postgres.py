@@ -39,10 +39,12 @@ def fetch_secret(arn: str, force_fetch: bool = False) -> Mapping[str, Any]:
     # Imported here: the local path and the tests need no AWS SDK.
     from aws_lambda_powertools.utilities import parameters
 
-    return parameters.get_secret(arn, transform="json", max_age=3600, force_fetch=force_fetch)  # type: ignore[return-value]
+    return parameters.get_secret(arn, transform="json", max_age=3600, force_fetch=force_fetch)
 
 
-def connection_params(env: DatabaseEnv, *, refresh: bool = False, get_secret: SecretFetch = fetch_secret) -> dict[str, Any]:
+def connection_params(
+    env: DatabaseEnv, *, refresh: bool = False, get_secret: SecretFetch = fetch_secret
+) -> dict[str, Any]:
     """Keyword arguments for psycopg.connect(). With DB_SECRET_ARN the credentials come from the
     secret (cached; `refresh=True` fetches it again), and SSL is required: encrypted, and with
     DB_SSLROOTCERT also verified against that CA bundle (verify-full)."""

@@ -38,10 +38,13 @@ def _startup_parameters(packet: bytes) -> dict[str, str]:
 
 
 def error_response(sqlstate: str, message: str) -> bytes:
-    body = b"".join(
-        code + value.encode() + b"\0"
-        for code, value in ((b"S", "FATAL"), (b"V", "FATAL"), (b"C", sqlstate), (b"M", message))
-    ) + b"\0"
+    body = (
+        b"".join(
+            code + value.encode() + b"\0"
+            for code, value in ((b"S", "FATAL"), (b"V", "FATAL"), (b"C", sqlstate), (b"M", message))
+        )
+        + b"\0"
+    )
     return b"E" + struct.pack("!I", len(body) + 4) + body
 
 

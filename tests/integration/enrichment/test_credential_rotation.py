@@ -30,7 +30,13 @@ class RotatingSecret:
     def params(self, refresh: bool = False) -> dict:
         if refresh or self._cached is None:
             self._cached = self.fetch()
-        return {"host": self.server.host, "port": self.server.port, "dbname": "postgres", "user": ROLE, "password": self._cached}
+        return {
+            "host": self.server.host,
+            "port": self.server.port,
+            "dbname": "postgres",
+            "user": ROLE,
+            "password": self._cached,
+        }
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,11 @@ def rds_like_proxy(campaigns_db):
 
 
 def test_the_proxy_refuses_startup_options_as_rds_proxy_does(campaigns_db, rds_like_proxy):
-    params = {**campaigns_db.server.params(campaigns_db.dbname), "host": rds_like_proxy.host, "port": rds_like_proxy.port}
+    params = {
+        **campaigns_db.server.params(campaigns_db.dbname),
+        "host": rds_like_proxy.host,
+        "port": rds_like_proxy.port,
+    }
     with pytest.raises(psycopg.OperationalError, match="command-line options") as caught:
         psycopg.connect(**params, options="-c statement_timeout=2000", connect_timeout=2)
     assert REFUSAL in str(caught.value)
@@ -28,7 +32,11 @@ def test_the_proxy_refuses_startup_options_as_rds_proxy_does(campaigns_db, rds_l
 
 def test_campaigns_load_through_the_proxy_with_the_statement_timeout_set(campaigns_db, rds_like_proxy):
     campaigns_db("c-1")
-    params = {**campaigns_db.server.params(campaigns_db.dbname), "host": rds_like_proxy.host, "port": rds_like_proxy.port}
+    params = {
+        **campaigns_db.server.params(campaigns_db.dbname),
+        "host": rds_like_proxy.host,
+        "port": rds_like_proxy.port,
+    }
     store = CampaignStore(connect_with(params), ttl_seconds=0)
     assert store.get_many(["c-1"])["c-1"].active
     assert rds_like_proxy.refused == 0

@@ -14,7 +14,9 @@ AUTH_FAILED = psycopg.OperationalError(
     'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
     'FATAL:  password authentication failed for user "app"'
 )
-REFUSED = psycopg.OperationalError('connection failed: connection to server at "127.0.0.1", port 5432 failed: Connection refused')
+REFUSED = psycopg.OperationalError(
+    'connection failed: connection to server at "127.0.0.1", port 5432 failed: Connection refused'
+)
 SERVER_CLOSED = psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
 
 

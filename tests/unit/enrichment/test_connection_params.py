@@ -32,7 +32,9 @@ def test_the_secret_gives_the_credentials_and_refresh_forces_a_fetch():
 
 
 def test_secret_params_connect_to_the_proxy_with_ssl():
-    params = connection_params(DatabaseEnv(secret_arn="arn:secret", host="proxy.internal"), get_secret=FakeSecrets(SECRET))
+    params = connection_params(
+        DatabaseEnv(secret_arn="arn:secret", host="proxy.internal"), get_secret=FakeSecrets(SECRET)
+    )
     assert params == {
         "host": "proxy.internal",
         "port": 5432,
