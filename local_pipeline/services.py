@@ -86,20 +86,31 @@ class ThrowawayPostgres:
     """A private PostgreSQL cluster in a temporary directory, stoppable and restartable.
 
     PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
+    With `password`, TCP clients must authenticate with SCRAM-SHA-256 (as on RDS), the superuser
+    with that password; without it every client is trusted.
     """
 
-    def __init__(self, port: Optional[int] = None) -> None:
+    def __init__(self, port: Optional[int] = None, password: Optional[str] = None) -> None:
         self.port = port or free_port()
+        self.password = password
         self._dir = tempfile.mkdtemp(prefix="dialpipe-pg-")
         self.data_dir = os.path.join(self._dir, "data")
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self._dir, user="postgres")
-        self._run([_pg_bin("initdb"), "-D", self.data_dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        auth = ["--auth=trust"]
+        if password:
+            pwfile = os.path.join(self._dir, "pwfile")
+            with open(pwfile, "w", encoding="utf-8") as f:
+                f.write(password + "\n")
+            if self._as_postgres:
+                shutil.chown(pwfile, user="postgres")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        self._run([_pg_bin("initdb"), "-D", self.data_dir, "-U", "postgres", *auth, "-E", "UTF8", "--no-sync"])
 
     @property
     def server(self) -> PostgresServer:
-        return PostgresServer(HOST, self.port)
+        return PostgresServer(HOST, self.port, password=self.password or "")
 
     def _run(self, argv: list[str]) -> None:
         if self._as_postgres:

@@ -1,8 +1,8 @@
 """`python -m db_migrate [--dsn DSN]`: applies migrations/ to a database.
 
 Without --dsn it uses the DB_* variables of the migration's environment contract (db_migrate/env.py;
-defaults: 127.0.0.1:5432, database postgres, user postgres) and creates the database first if it
-does not exist.
+defaults: 127.0.0.1:5432, user postgres; DB_NAME has no default) and creates the database first if
+it does not exist.
 """
 
 from __future__ import annotations

@@ -12,3 +12,6 @@ from shared.postgres import DatabaseEnv
 class MigrationEnv(DatabaseEnv):
     # Unset: migrations/ beside the package (the Lambda asset's layout) or the repository's.
     migrations_dir: str | None = variable("MIGRATIONS_DIR", default=None)
+    # The enrichment's read-only role's secret ({"username": "campaigns_reader", "password": ...}).
+    # Set: after the migrations, that role gets LOGIN and this password. Unset: it stays NOLOGIN.
+    reader_secret_arn: str | None = variable("READER_SECRET_ARN", default=None)

@@ -6,9 +6,9 @@ import psycopg
 from aws_lambda_powertools import Logger
 
 from db_migrate.env import MigrationEnv
-from db_migrate.migrate import apply_migrations, migrations_dir
+from db_migrate.migrate import apply_migrations, migrations_dir, set_reader_login
 from shared.observability import MIGRATION_SERVICE
-from shared.postgres import connection_params
+from shared.postgres import connection_params, fetch_secret
 
 logger = Logger(service=MIGRATION_SERVICE)
 
@@ -19,5 +19,8 @@ def handler(event, context):
     # Raising fails the trigger, and with it the deployment: no environment without its schema.
     with psycopg.connect(**connection_params(env), connect_timeout=10) as conn:
         applied = apply_migrations(conn, migrations_dir(env.migrations_dir))
-    logger.info("migrations applied", extra={"applied": applied})
+        if env.reader_secret_arn:
+            reader = fetch_secret(env.reader_secret_arn)
+            set_reader_login(conn, reader["username"], reader["password"])
+    logger.info("migrations applied", extra={"applied": applied, "reader_login": bool(env.reader_secret_arn)})
     return {"applied": applied}

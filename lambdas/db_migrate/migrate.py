@@ -56,3 +56,20 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied_now.append(version)
     return applied_now
+
+
+# The read-only role of migrations/0002_campaigns_reader.sql. Rotation (multi-user) alternates
+# the secret between it and a `_clone` role that is a member of it.
+READER_ROLE = "campaigns_reader"
+
+
+def set_reader_login(conn: psycopg.Connection, username: str, password: str) -> None:
+    """Gives the reader role named in the reader secret LOGIN and the secret's password. The
+    password is hashed here (SCRAM, as the server would), so its clear text never reaches the
+    server's statement log."""
+    if username not in (READER_ROLE, f"{READER_ROLE}_clone"):
+        raise ValueError(f"the reader secret names {username!r}, not {READER_ROLE!r}: refusing to change that role")
+    hashed = conn.pgconn.encrypt_password(password.encode(), username.encode())
+    conn.execute(
+        sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(username), sql.Literal(hashed.decode()))
+    )

@@ -34,11 +34,17 @@ class CampaignStore:
 
     The connection is opened on first use, reused across invocations, and dropped after any
     database error so the next batch reconnects.
+
+    `connect()` opens a connection; `connect(refresh_credentials=True)` fetches the credentials
+    again first (connect_with does both). A query is retried once on a new connection when the
+    reused one turns out closed (the proxy's idle timeout, a failover), and once with fresh
+    credentials when the server refuses the password (after a rotation). Any other error, and a
+    second failure, is raised: the batch goes back to Pipes.
     """
 
     def __init__(
         self,
-        connect: Callable[[], psycopg.Connection],
+        connect: Callable[..., psycopg.Connection],
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -48,6 +54,8 @@ class CampaignStore:
         self._conn: Optional[psycopg.Connection] = None
         self._cache: dict[str, tuple[float, Optional[Campaign]]] = {}
         self.queries = 0
+        self.reconnects = 0
+        self.credential_refreshes = 0
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Optional[Campaign]]:
         """{id: Campaign, or None when no such campaign}. Raises psycopg.Error on database faults."""
@@ -71,14 +79,29 @@ class CampaignStore:
         return found
 
     def _query(self, ids: list[str]) -> dict[str, Campaign]:
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
-            self.queries += 1
-            rows = self._conn.execute(_QUERY, (ids,)).fetchall()
-        except psycopg.Error:
-            self.close()
-            raise
+        self.queries += 1
+        reconnected = refreshed = False
+        while True:
+            reused = self._conn is not None and not self._conn.closed
+            try:
+                if not reused:
+                    self._conn = self._connect(refresh_credentials=True) if refreshed else self._connect()
+                rows = self._conn.execute(_QUERY, (ids,)).fetchall()  # type: ignore[union-attr]
+                break
+            except psycopg.OperationalError as exc:
+                lost = reused and self._conn is not None and self._conn.broken
+                self.close()
+                if is_authentication_failure(exc) and not refreshed:
+                    refreshed = True
+                    self.credential_refreshes += 1
+                elif lost and not reconnected:
+                    reconnected = True
+                    self.reconnects += 1
+                else:
+                    raise
+            except psycopg.Error:
+                self.close()
+                raise
         return {row[0]: Campaign(row[0], row[1], row[2], row[3] or {}) for row in rows}
 
     def close(self) -> None:
@@ -89,16 +112,39 @@ class CampaignStore:
                 self._conn = None
 
 
-def connect_with(params: dict) -> Callable[[], psycopg.Connection]:
-    """A connection factory: autocommit (reads only), bounded connect and statement time."""
+_AUTH_SQLSTATES = {"28P01", "28000"}  # invalid_password, invalid_authorization_specification
 
-    def connect() -> psycopg.Connection:
-        return psycopg.connect(
-            **params,
+
+def is_authentication_failure(exc: psycopg.Error) -> bool:
+    """The server (or RDS Proxy) refused the credentials. A refused connection often carries no
+    SQLSTATE in psycopg, only libpq's message, so the message is checked too."""
+    return getattr(exc, "sqlstate", None) in _AUTH_SQLSTATES or "password authentication failed" in str(exc)
+
+
+def connect_with(params: dict | Callable[..., dict]) -> Callable[..., psycopg.Connection]:
+    """A connection factory: autocommit (reads only), bounded connect and statement time.
+
+    `params` is psycopg.connect()'s keyword arguments, or a callable returning them that
+    `params(refresh=True)` asks to fetch the credentials again (shared.postgres.params_source).
+
+    The statement timeout is set after connecting, not as a startup option (`options=-c ...`):
+    RDS Proxy refuses every startup command-line option ("Feature not supported"). The
+    connection is autocommit, so the SET holds for the whole session.
+    """
+
+    def connect(refresh_credentials: bool = False) -> psycopg.Connection:
+        current = params(refresh=refresh_credentials) if callable(params) else params
+        conn = psycopg.connect(
+            **current,
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT_S,
-            options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
             application_name="enrich-dial-task",
         )
+        try:
+            conn.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     return connect

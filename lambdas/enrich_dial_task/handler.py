@@ -11,7 +11,7 @@ from enrich_dial_task.campaigns import CampaignStore, connect_with
 from enrich_dial_task.enrich import enrich_batch
 from enrich_dial_task.env import EnrichmentEnv
 from shared.observability import ENRICHMENT_SERVICE, Metric, log_and_count_drops, publish
-from shared.postgres import connection_params
+from shared.postgres import params_source
 
 logger = Logger(service=ENRICHMENT_SERVICE)
 tracer = Tracer(service=ENRICHMENT_SERVICE)
@@ -25,7 +25,8 @@ def _campaign_store() -> CampaignStore:
     global _store
     if _store is None:
         env = EnrichmentEnv.from_environ()
-        _store = CampaignStore(connect_with(connection_params(env)), ttl_seconds=env.campaign_cache_ttl_seconds)
+        # Parameters, not a fixed dict: after a password rotation the store asks for them again.
+        _store = CampaignStore(connect_with(params_source(env)), ttl_seconds=env.campaign_cache_ttl_seconds)
     return _store
 
 

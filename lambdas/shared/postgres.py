@@ -2,47 +2,89 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.env_contract import EnvContract, at_least, variable
+from shared.env_contract import EnvContract, InvalidEnvironment, at_least, variable
 
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseEnv(EnvContract):
-    """In AWS the RDS-generated secret (DB_SECRET_ARN) holds host, port, database and credentials,
-    and DB_HOST, when also set, wins over its host (the RDS Proxy endpoint). Locally, DB_*."""
+    """In AWS the RDS-generated secret (DB_SECRET_ARN) holds host, port and credentials (and a
+    `dbname` only if someone put one there: DB_NAME names the database otherwise), and DB_HOST,
+    when also set, wins over its host (the RDS Proxy endpoint). Locally, DB_*."""
 
     secret_arn: str | None = variable("DB_SECRET_ARN", default=None)
     host: str | None = variable("DB_HOST", default=None)
     port: int = variable("DB_PORT", default=5432, check=at_least(1))
-    name: str = variable("DB_NAME", default="postgres")
+    # The database: the secret's `dbname` when it has one, else this. Neither is an error, never
+    # a silent connection to the `postgres` maintenance database (whose tables stay empty).
+    name: str | None = variable("DB_NAME", default=None)
     user: str = variable("DB_USER", default="postgres")
     password: str = variable("DB_PASSWORD", default="")
     sslmode: str = variable("DB_SSLMODE", default="prefer")
+    # A CA bundle file (the RDS global bundle, shipped in the package: docs/infrastructure.md).
+    # When set, the server's certificate and host name are verified (sslmode=verify-full).
+    sslrootcert: str | None = variable("DB_SSLROOTCERT", default=None)
 
 
-def connection_params(env: DatabaseEnv) -> dict[str, Any]:
-    """Keyword arguments for psycopg.connect(). The secret is fetched once per container and
-    cached by Powertools; in AWS, SSL is required."""
+# (secret ARN, force a fetch past the cache) -> the secret's JSON as a dict.
+SecretFetch = Callable[[str, bool], Mapping[str, Any]]
+
+
+def fetch_secret(arn: str, force_fetch: bool = False) -> Mapping[str, Any]:
+    """The secret from Secrets Manager through Powertools, cached for an hour per container;
+    `force_fetch` bypasses the cache (after a rotation)."""
+    # Imported here: the local path and the tests need no AWS SDK.
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.get_secret(arn, transform="json", max_age=3600, force_fetch=force_fetch)
+
+
+def connection_params(
+    env: DatabaseEnv, *, refresh: bool = False, get_secret: SecretFetch = fetch_secret
+) -> dict[str, Any]:
+    """Keyword arguments for psycopg.connect(). With DB_SECRET_ARN the credentials come from the
+    secret (cached; `refresh=True` fetches it again), and SSL is required: encrypted, and with
+    DB_SSLROOTCERT also verified against that CA bundle (verify-full)."""
     if env.secret_arn:
-        # Imported here: the local path and the tests need no AWS SDK call.
-        from aws_lambda_powertools.utilities import parameters
-
-        secret: Any = parameters.get_secret(env.secret_arn, transform="json", max_age=3600)
-        return {
+        secret = get_secret(env.secret_arn, refresh)
+        params = {
             "host": env.host or secret["host"],
             "port": int(secret.get("port", 5432)),
-            "dbname": secret.get("dbname", "postgres"),
+            "dbname": _database_name(secret.get("dbname") or env.name),
             "user": secret["username"],
             "password": secret["password"],
             "sslmode": "require",
         }
-    return {
-        "host": env.host or "127.0.0.1",
-        "port": env.port,
-        "dbname": env.name,
-        "user": env.user,
-        "password": env.password,
-        "sslmode": env.sslmode,
-    }
+    else:
+        params = {
+            "host": env.host or "127.0.0.1",
+            "port": env.port,
+            "dbname": _database_name(env.name),
+            "user": env.user,
+            "password": env.password,
+            "sslmode": env.sslmode,
+        }
+    if env.sslrootcert:
+        params.update(sslmode="verify-full", sslrootcert=env.sslrootcert)
+    return params
+
+
+def _database_name(name: str | None) -> str:
+    if not name:
+        raise InvalidEnvironment(
+            f"DatabaseEnv: no database name: the secret has no dbname and {DatabaseEnv.env_name('name')} is not set"
+        )
+    return name
+
+
+def params_source(env: DatabaseEnv, get_secret: SecretFetch = fetch_secret) -> Callable[..., dict[str, Any]]:
+    """`source()` gives the connection parameters, `source(refresh=True)` the same after fetching
+    the secret again: what a client calls when the server refuses its password."""
+
+    def source(refresh: bool = False) -> dict[str, Any]:
+        return connection_params(env, refresh=refresh, get_secret=get_secret)
+
+    return source

@@ -21,7 +21,7 @@ from enrich_dial_task.env import EnrichmentEnv
 from shared.observability import DIALER_SERVICE, ENRICHMENT_SERVICE, MIGRATION_SERVICE, ObservabilityEnv
 from stacks.constructs.bundling import ARCHITECTURE, MIGRATIONS_DIR, RUNTIME, function_code
 from stacks.constructs.cache import Cache
-from stacks.constructs.database import Database
+from stacks.constructs.database import DATABASE_NAME, Database
 from stacks.settings import FunctionSettings, Settings
 
 # The bundling copies migrations/ to the package root.
@@ -152,6 +152,7 @@ class Functions(Construct):
                     secret_arn=database.secret.secret_arn,
                     # The proxy's endpoint where there is one; otherwise the secret's own host.
                     host=database.endpoint_host,
+                    name=DATABASE_NAME,
                     campaign_cache_ttl_seconds=settings.campaign_cache_ttl_seconds,
                 ),
             },
@@ -185,7 +186,9 @@ class Functions(Construct):
             environment={
                 **observability(MIGRATION_SERVICE),
                 # Migrations run DDL against the instance itself, never through the proxy.
-                **MigrationEnv.variables(secret_arn=database.secret.secret_arn, migrations_dir=PACKAGED_MIGRATIONS_DIR),
+                **MigrationEnv.variables(
+                    secret_arn=database.secret.secret_arn, name=DATABASE_NAME, migrations_dir=PACKAGED_MIGRATIONS_DIR
+                ),
             },
             extra_dirs=[MIGRATIONS_DIR],
         )

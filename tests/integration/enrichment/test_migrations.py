@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -11,10 +12,12 @@ import psycopg
 
 from db_migrate.migrate import apply_migrations
 
+ALL = ["0001_campaigns", "0002_campaigns_reader"]
+
 
 def test_applies_once_and_is_idempotent(postgres_server, fresh_database):
     with psycopg.connect(postgres_server.dsn(fresh_database), autocommit=True) as conn:
-        assert apply_migrations(conn) == ["0001_campaigns"]
+        assert apply_migrations(conn) == ALL
         assert apply_migrations(conn) == []
         cols = conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns"
@@ -45,7 +48,7 @@ def test_concurrent_runs_apply_each_file_once(postgres_server, fresh_database):
     for t in threads:
         t.join()
     assert errors == []
-    assert sorted(results) == [[]] * 5 + [["0001_campaigns"]]
+    assert sorted(results) == [[]] * 5 + [ALL]
 
 
 def test_cli_creates_the_database_and_migrates(postgres_server):
@@ -56,11 +59,13 @@ def test_cli_creates_the_database_and_migrates(postgres_server):
         "DB_PORT": str(postgres_server.port),
         "DB_NAME": name,
         "DB_USER": postgres_server.user,
+        # The code under test, not whatever copy the virtualenv has installed.
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
     }
     try:
         first = subprocess.run([sys.executable, "-m", "db_migrate"], env=env, capture_output=True, text=True)
         assert first.returncode == 0, first.stderr
-        assert "applied: 0001_campaigns" in first.stdout
+        assert f"applied: {', '.join(ALL)}" in first.stdout
         second = subprocess.run([sys.executable, "-m", "db_migrate"], env=env, capture_output=True, text=True)
         assert "nothing (up to date)" in second.stdout
     finally:
