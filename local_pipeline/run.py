@@ -94,7 +94,10 @@ class LocalRun:
         batching_window_seconds: Optional[float] = None,
         parallel: Optional[int] = None,
         cache_ttl_seconds: Optional[float] = None,
+        dialer_overrides: Optional[dict] = None,
     ) -> None:
+        """`dialer_overrides`: DialerEnv fields to set instead of the settings' values, e.g. the
+        documented switch-offs of the compliance gates for tests about something else."""
         self.settings = settings
         self.postgres = postgres
         self.dbname = dbname
@@ -104,6 +107,7 @@ class LocalRun:
         self.batching_window = batching_window_seconds
         self.parallel = parallel or settings.pipe.local_parallel_executions
         self.cache_ttl = settings.campaign_cache_ttl_seconds if cache_ttl_seconds is None else cache_ttl_seconds
+        self.dialer_overrides = dict(dialer_overrides or {})
         # Pipe pollers, SQS server, worker stand-in and handlers share one interpreter here; a
         # shorter GIL switch interval keeps the stand-in's arrival times close to when the dialer
         # sent each call (in AWS they are separate machines).
@@ -124,6 +128,25 @@ class LocalRun:
     def dsn(self) -> str:
         return self.postgres.dsn(self.dbname)
 
+    def dialer_fields(self) -> dict:
+        """The dialer's contract fields: the settings' values, the local services, the overrides."""
+        return {
+            "host": self.redis.host,
+            "port": self.redis.port,
+            "tls": False,
+            "key_prefix": self.key_prefix,
+            "worker_url": self.worker.url,
+            "max_cps": self.max_cps,
+            "reserved_concurrency": self.parallel,
+            "claim_ttl_seconds": self.settings.claim_ttl_seconds,
+            "redis_quarantine_seconds": self.settings.redis_quarantine_seconds,
+            "calling_hours": self.settings.calling_hours,
+            "default_time_zone": self.settings.default_time_zone,
+            "task_max_age_hours": self.settings.task_max_age_hours,
+            "defer_queue_url": self.queues.queue_url,
+            **self.dialer_overrides,
+        }
+
     def _configure_handlers(self) -> None:
         """The environment the stack would give the functions, pointed at the local services and
         written through the same contracts."""
@@ -139,18 +162,7 @@ class LocalRun:
                 service_name="local-pipeline", metrics_namespace=self.settings.metrics_namespace, trace_disabled=True
             ),
             **EnrichmentEnv.variables(**database, campaign_cache_ttl_seconds=self.cache_ttl),
-            **DialerEnv.variables(
-                host=self.redis.host,
-                port=self.redis.port,
-                tls=False,
-                key_prefix=self.key_prefix,
-                worker_url=self.worker.url,
-                max_cps=self.max_cps,
-                reserved_concurrency=self.parallel,
-                claim_ttl_seconds=self.settings.claim_ttl_seconds,
-                redis_quarantine_seconds=self.settings.redis_quarantine_seconds,
-                defer_queue_url=self.queues.queue_url,
-            ),
+            **DialerEnv.variables(**self.dialer_fields()),
             "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint,
         }
         os.environ.update(environment)

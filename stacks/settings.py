@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+
+from dialer_worker.calling_window import parse_hours, zone
 from typing import Any, Iterable, Mapping, Optional
 
 # A pipe execution (enrichment and target together) may last at most 5 minutes.
@@ -154,6 +156,12 @@ class Settings:
     campaign_cache_ttl_seconds: int = 5
     # How long a dial claim lives in Redis: longer than a task can keep being redelivered.
     claim_ttl_seconds: int = 86_400
+    # Dial-time compliance. The legal calling hours in the recipient's local time, every day (a
+    # campaign's callingWindow narrows them, never widens them); the zone used when neither the
+    # task, the number nor the campaign gives one; a task's maximum age since its first enqueue.
+    calling_hours: str = "08:00-21:00"
+    default_time_zone: str = "America/New_York"
+    task_max_age_hours: float = 24
     # Lambda's concurrent-executions quota in the environment's account and region (Service Quotas
     # "Concurrent executions"; 1000 by default). Reservations may use all but LAMBDA_UNRESERVED_MINIMUM.
     account_concurrency_quota: int = 1_000

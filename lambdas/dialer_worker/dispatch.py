@@ -10,11 +10,14 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from dialer_worker.deferral import Deferrer
+from dialer_worker.calling_window import parse_hours, zone
+from dialer_worker.compliance import Admit, Compliance, Wait
+from dialer_worker.deferral import MAX_DELAY_SECONDS, Deferrer
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
 from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision, LocalPacer, RedisPacer
@@ -45,6 +48,8 @@ class BatchReport:
     failures: list[str] = field(default_factory=list)  # messageIds to retry
     counts: Counter = field(default_factory=Counter)  # DialsSent, DialsFailed, Deferred, ...
     drops: list[Drop] = field(default_factory=list)
+    # Why each re-queued task had to wait: rate, in_flight, outside_window, redis_down, late.
+    deferrals: Counter = field(default_factory=Counter)
     # Tasks that had to wait but could not be re-queued (messageId, why): retried as failures.
     defer_failures: list[tuple[str, str]] = field(default_factory=list)
     pacing_delay_ms: list[float] = field(default_factory=list)
@@ -105,6 +110,7 @@ class Dispatcher:
         local_pacer: LocalPacer | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.pacer = pacer
@@ -115,6 +121,13 @@ class Dispatcher:
         self.local_pacer = local_pacer or LocalPacer(clock)
         self._clock = clock
         self._sleep = sleep
+        self._wall_clock = wall_clock
+        default_zone = zone(config.default_time_zone)
+        self.compliance = Compliance(
+            legal_hours=parse_hours(config.calling_hours),
+            default_zone=default_zone,
+            max_age=timedelta(hours=config.task_max_age_hours) if config.task_max_age_hours else None,
+        )
 
     def run(self, raw_items: list, remaining_ms: Callable[[], int]) -> BatchReport:
         report = BatchReport()
@@ -135,28 +148,61 @@ class Dispatcher:
             else:
                 seen.add(parsed.message_id)
                 items.append(parsed)
+
+        to_defer: list[tuple[EnrichedTask, int, str]] = []
+        # Compliance first: nothing outside its window or expired takes a claim or a slot.
+        now = self._wall_clock()
+        closes: dict[str, datetime | None] = {}
+        admitted: list[EnrichedTask] = []
+        for item in items:
+            verdict = self.compliance.screen(item, now)
+            if isinstance(verdict, Admit):
+                closes[item.message_id] = verdict.until
+                admitted.append(item)
+            elif isinstance(verdict, Wait):
+                to_defer.append((item, self._wait_ms(now, verdict.opens_at), "outside_window"))
+            else:
+                report.drops.append(Drop(verdict, item.message_id, item.campaign_id, item.phone_number))
+                report.counts[Metric.DIALS_DROPPED] += 1
+        items = admitted
         if not items:
+            self._defer(to_defer, report)
             return report
 
         max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
         decisions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report)
         started = self._clock()
 
-        to_defer: list[tuple[EnrichedTask, int]] = []
         to_dial: list[tuple[EnrichedTask, float]] = []
-        for item, decision in zip(items, decisions):
+        after_window: list[EnrichedTask] = []
+        for item, decision in zip(items, decisions, strict=True):
             if decision.kind == DUPLICATE:
                 report.counts[Metric.DUPLICATE_SUPPRESSED] += 1
             elif decision.kind in (DEFER, IN_FLIGHT):
-                to_defer.append((item, max(decision.wait_us // 1000, 1)))
+                reason = "in_flight" if decision.kind == IN_FLIGHT else ("rate" if use_redis else "redis_down")
+                to_defer.append((item, max(decision.wait_us // 1000, 1), reason))
             elif decision.kind == DIAL:
-                to_dial.append((item, started + decision.wait_us / 1_000_000))
+                # The window is judged at the instant the call would leave, not when the batch came.
+                slot = now + timedelta(microseconds=decision.wait_us)
+                until = closes[item.message_id]
+                if until is not None and slot >= until:
+                    after_window.append(item)
+                    to_defer.append((item, self._wait_ms(now, self.compliance.next_opening(item, until)), "outside_window"))
+                else:
+                    to_dial.append((item, started + decision.wait_us / 1_000_000))
 
         outcomes, late = self._dial_at_slots(to_dial, remaining_ms, report)
-        to_defer += [(item, 1000) for item in late]
-        self._settle(outcomes, late, use_redis, report)
+        to_defer += [(item, 1000, "late") for item in late]
+        self._settle(outcomes, [*late, *after_window], use_redis, report)
         self._defer(to_defer, report)
         return report
+
+    @staticmethod
+    def _wait_ms(now: datetime, until: datetime | None) -> int:
+        """Until `until`, in one deferral hop at most (SQS delays stop at 900 s)."""
+        if until is None:
+            return MAX_DELAY_SECONDS * 1000
+        return max(1000, min(MAX_DELAY_SECONDS * 1000, int((until - now).total_seconds() * 1000) + 1))
 
     def _reserve(self, items, max_wait_ms, remaining, report):
         if self.health.usable():
@@ -209,8 +255,8 @@ class Dispatcher:
             return None
         return self.worker.dial(dial_command(item), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout)
 
-    def _settle(self, outcomes, late, use_redis, report):
-        accepted, released = [], [i.call_id for i in late]
+    def _settle(self, outcomes, not_sent, use_redis, report):
+        accepted, released = [], [i.call_id for i in not_sent]
         overloaded = False
         for item, (outcome, status) in outcomes:
             if outcome.delivered:
@@ -249,11 +295,12 @@ class Dispatcher:
     def _defer(self, to_defer, report):
         if not to_defer:
             return
-        failed = self.deferrer.defer(to_defer)
-        for item, _ in to_defer:
+        failed = self.deferrer.defer([(item, wait_ms) for item, wait_ms, _ in to_defer])
+        for item, _, reason in to_defer:
             if item.message_id in failed:
                 report.failures.append(item.message_id)
                 report.defer_failures.append((item.message_id, failed[item.message_id]))
                 report.counts[Metric.DEFER_FAILED] += 1
             else:
                 report.counts[Metric.DEFERRED] += 1
+                report.deferrals[reason] += 1

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dialer_worker.calling_window import InvalidWindow, parse_hours, zone
 from shared.env_contract import above, at_least, variable
 from shared.redis_client import RedisEnv
+
+
+def _hours(text: str) -> str | None:
+    try:
+        parse_hours(text)
+    except InvalidWindow as exc:
+        return str(exc)
+    return None
+
+
+def _zone(name: str) -> str | None:
+    return None if zone(name) is not None else f"is not an IANA time zone: {name!r}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +34,13 @@ class DialerEnv(RedisEnv):
     # After Redis fails, slots reserved there may still be dialed by their owners for up to one
     # dialer timeout: local pacing waits this long first. The stack sets the dialer's timeout.
     redis_quarantine_seconds: float = variable("REDIS_QUARANTINE_SECONDS", check=at_least(0))
+    # The legal calling hours in the recipient's local time, every day; a campaign's window
+    # narrows them. "00:00-24:00" switches the gate off (tests about something else).
+    calling_hours: str = variable("CALLING_HOURS", check=_hours)
+    # The recipient's zone when neither the task, the number nor the campaign tells it.
+    default_time_zone: str = variable("DEFAULT_TIME_ZONE", check=_zone)
+    # A task older than this since its first enqueue is dropped as expired (0: no limit).
+    task_max_age_hours: float = variable("TASK_MAX_AGE_HOURS", check=at_least(0))
     # Where tasks that must wait are re-sent with a delay; unset (tests), they come back as
     # batch item failures.
     defer_queue_url: str | None = variable("DEFER_QUEUE_URL", default=None)

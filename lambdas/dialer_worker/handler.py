@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from dialer_worker.dispatch import BatchReport, Dispatcher
 from dialer_worker.env import DialerEnv
-from shared.observability import DIALER_SERVICE, Metric, log_and_count_drops, publish
+from shared.observability import DIALER_SERVICE, Metric, count_by_reason, log_and_count_drops, publish
 from shared.redis_client import redis_client
 
 logger = Logger(service=DIALER_SERVICE)
@@ -80,6 +80,9 @@ def handler(event, context):
 def _observe(report: BatchReport) -> None:
     global _warned_redis_down
     log_and_count_drops(logger, service=DIALER_SERVICE, metric=Metric.DIALS_DROPPED, drops=report.drops)
+    # Why tasks had to wait (rate, in_flight, outside_window, redis_down, late): the alarm on
+    # the rate-limited share reads Reason=rate only.
+    count_by_reason(service=DIALER_SERVICE, metric=Metric.DEFERRED, counts=report.deferrals)
     for message_id, why in report.defer_failures:
         # The task is retried as a batch item failure; if it keeps failing it reaches the DLQ undialed.
         logger.warning("deferral not sent", extra={"messageId": message_id, "reason": why})

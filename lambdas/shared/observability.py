@@ -6,7 +6,7 @@ Every handler, the stack's alarms and dashboard, and the local runner take their
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,18 @@ def log_and_count_drops(logger: Any, *, service: str, metric: str, drops: Iterab
         )
         with single_metric(name=metric, unit=MetricUnit.Count, value=1, default_dimensions={"service": service}) as m:
             m.add_dimension(name="Reason", value=str(drop.reason))
+
+
+def count_by_reason(*, service: str, metric: str, counts: Mapping[str, int]) -> None:
+    """One count per reason (dimension Reason), beside the metric's total."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    for reason, value in counts.items():
+        if value:
+            with single_metric(
+                name=metric, unit=MetricUnit.Count, value=value, default_dimensions={"service": service}
+            ) as m:
+                m.add_dimension(name="Reason", value=reason)
 
 
 # The handlers publish each invocation's report here; the local runner listens, so it counts what

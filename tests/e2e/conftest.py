@@ -10,6 +10,9 @@ GOOD_CONFIG = {**database.DIALABLE_CONFIG, "maxConcurrentCalls": 5}
 # Faster than the deployed values, so a retried batch comes back in seconds: the queue and the
 # pipe get the same override, everything else is the dev settings.
 FAST = {"visibility_timeout_seconds": 2, "batching_window_seconds": 0.5, "parallel": 3}
+# These tests are about the pipe, pacing and failures: the compliance gates are switched off the
+# documented way (tests/e2e/test_compliance.py is about them).
+GATES_OFF = {"calling_hours": "00:00-24:00", "task_max_age_hours": 0}
 
 
 @pytest.fixture
@@ -20,6 +23,7 @@ def local_run(postgres_server, fresh_database, redis_server):
         pg = postgres or postgres_server
         db = dbname or fresh_database
         database.prepare(pg, db, [(cid, status, GOOD_CONFIG) for cid, status in campaigns])
+        options.setdefault("dialer_overrides", GATES_OFF)
         run = LocalRun(DEV, postgres=pg, dbname=db, redis=redis or redis_server, **{**FAST, **options})
         runs.append(run)
         return run

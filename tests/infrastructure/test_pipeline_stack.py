@@ -518,6 +518,10 @@ def test_dialer_environment(env):
         "CLAIM_TTL_SECONDS": str(env.settings.claim_ttl_seconds),
         # Slots reserved in Redis before an outage may still be dialed for one dialer timeout.
         "REDIS_QUARANTINE_SECONDS": str(env.settings.dialer.timeout_seconds),
+        # Dial-time compliance: the safe defaults are the deployed ones.
+        "CALLING_HOURS": "08:00-21:00",
+        "DEFAULT_TIME_ZONE": env.settings.default_time_zone,
+        "TASK_MAX_AGE_HOURS": str(env.settings.task_max_age_hours),
     }
 
 

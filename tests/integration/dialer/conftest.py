@@ -7,12 +7,12 @@ import pytest
 import redis
 
 from dialer_worker.deferral import Deferrer
-from dialer_worker.env import DialerEnv
 from dialer_worker.dispatch import Dispatcher, RedisHealth
 from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.worker_standin import WorkerStandIn
 from shared.redis_client import redis_client
+from support.env import dialer_env
 from support.items import item
 
 __all__ = ["item", "Remaining"]
@@ -56,11 +56,10 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
     created = []
 
     def make(max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None, recovery_hold_s=None):
-        config = DialerEnv(
+        config = dialer_env(
             max_cps=max_cps,
             worker_url=worker.url,
             reserved_concurrency=reserved,
-            claim_ttl_seconds=3600,
             redis_quarantine_seconds=15 if quarantine_s is None else quarantine_s,
             key_prefix=redis_key_prefix,
             defer_queue_url=queue,

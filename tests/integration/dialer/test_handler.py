@@ -8,6 +8,7 @@ from dialer_worker.env import DialerEnv
 from local_pipeline.lambda_context import LocalLambdaContext
 from shared.env_contract import InvalidEnvironment
 from support.emf import emitted, metric_value
+from support.env import GATES_OFF
 
 from .conftest import item
 
@@ -26,6 +27,7 @@ def dialer(redis_server, redis_key_prefix, worker, sqs_endpoint, queue_url, monk
         reserved_concurrency=5,
         claim_ttl_seconds=3600,
         redis_quarantine_seconds=15,
+        **GATES_OFF,
     )
     for k, v in {**env, "AWS_ENDPOINT_URL_SQS": sqs_endpoint}.items():
         monkeypatch.setenv(k, v)

@@ -3,23 +3,17 @@ retried, and what happens to each claim. Real Redis and HTTP are in tests/integr
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from dialer_worker.dispatch import Dispatcher
-from dialer_worker.env import DialerEnv
 from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision
+from support.env import dialer_env
 from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
 from support.items import enriched_task, item
 
-ENV = DialerEnv(
-    host="unused",
-    port=1,
-    max_cps=50,
-    worker_url="http://unused",
-    reserved_concurrency=5,
-    claim_ttl_seconds=3600,
-    redis_quarantine_seconds=15,
-)
+ENV = dialer_env()
 
 
 @pytest.fixture
@@ -138,3 +132,74 @@ def test_items_that_break_the_contract_are_dropped_with_the_shared_reasons(parts
         "repeated_message_id",
     ]
     assert len(worker.commands) == 1 and report.counts["DialsDropped"] == 4
+
+
+# -- compliance around the admission script -------------------------------------------------
+
+COMPLIANT = dialer_env(calling_hours="08:00-21:00", default_time_zone="America/New_York", task_max_age_hours=24)
+
+
+def compliant_dispatcher(wall: datetime):
+    clock = FakeClock()
+    pacer, worker, deferrer = FakePacer(), FakeWorker(), FakeDeferrer()
+    dispatcher = Dispatcher(
+        config=COMPLIANT,
+        pacer=pacer,
+        worker=worker,
+        deferrer=deferrer,
+        executor=InlineExecutor(),
+        clock=clock,
+        sleep=clock.sleep,
+        wall_clock=lambda: wall,
+    )
+    return dispatcher, pacer, worker, deferrer
+
+
+def test_a_task_outside_its_window_waits_for_the_opening_without_a_claim_or_a_slot():
+    # 06:00 in Los Angeles (+1 415): the window opens at 08:00, two hours on: one 900 s hop.
+    dispatcher, pacer, worker, deferrer = compliant_dispatcher(datetime(2026, 1, 15, 14, 0, tzinfo=UTC))
+    report = dispatcher.run([item(1)], remaining())
+    assert worker.commands == [] and pacer.reserved == []
+    assert deferrer.deferred == [(item(1)["messageId"], 900_000)]
+    assert report.deferrals == {"outside_window": 1}
+
+
+def test_the_last_hop_ends_at_the_opening():
+    # 07:55 in Los Angeles: 300 s (and a millisecond) to go.
+    dispatcher, _, _, deferrer = compliant_dispatcher(datetime(2026, 1, 15, 15, 55, tzinfo=UTC))
+    dispatcher.run([item(1)], remaining())
+    assert deferrer.deferred == [(item(1)["messageId"], 300_001)]
+
+
+def test_a_slot_that_falls_after_the_window_closes_is_released_and_deferred():
+    # 20:59:59.990 in Los Angeles; the pacer's slot is 50 ms later, after 21:00.
+    dispatcher, pacer, worker, deferrer = compliant_dispatcher(datetime(2026, 1, 16, 4, 59, 59, 990_000, tzinfo=UTC))
+    pacer.scripted = [[Decision(DIAL, 50_000)]]
+    report = dispatcher.run([item(1)], remaining())
+    assert worker.commands == []
+    assert pacer.finished[0]["released"] == [enriched_task(1).call_id]
+    assert report.deferrals == {"outside_window": 1} and deferrer.deferred[0][1] == 900_000
+
+
+@pytest.mark.parametrize(
+    "task_fields, first_sent_ms, reason",
+    [
+        ({"expiresAt": "2026-01-15T18:59:59+00:00"}, None, "expired"),
+        ({}, int(datetime(2026, 1, 14, 18, 0, tzinfo=UTC).timestamp() * 1000), "expired"),  # 25 h old
+        ({"phoneNumber": "+14150000000"}, None, "invalid_phone_number"),  # E.164, but no such number
+    ],
+)
+def test_expired_tasks_and_undialable_numbers_are_dropped(task_fields, first_sent_ms, reason):
+    dispatcher, pacer, worker, _ = compliant_dispatcher(datetime(2026, 1, 15, 19, 0, tzinfo=UTC))  # 11:00 LA
+    raw = item(1, **task_fields)
+    raw["firstSentMs"] = first_sent_ms
+    report = dispatcher.run([raw], remaining())
+    assert [str(d.reason) for d in report.drops] == [reason]
+    assert worker.commands == [] and pacer.reserved == []
+
+
+def test_a_task_inside_its_window_and_age_is_dialed():
+    dispatcher, _, worker, _ = compliant_dispatcher(datetime(2026, 1, 15, 19, 0, tzinfo=UTC))
+    raw = item(1, expiresAt="2026-01-15T20:00:00Z")
+    raw["firstSentMs"] = int(datetime(2026, 1, 15, 0, 0, tzinfo=UTC).timestamp() * 1000)
+    assert dispatcher.run([raw], remaining()).counts["DialsSent"] == 1 and len(worker.commands) == 1

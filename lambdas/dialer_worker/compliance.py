@@ -1,0 +1,80 @@
+"""Dial-time compliance judged in Python around the admission script: expiry, a dialable number,
+and the calling window in the recipient's time zone(s). No I/O, no Lambda types."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from dialer_worker.calling_window import CallingWindow, Interval, InvalidWindow, campaign_window, judge, recipient_zones
+from shared.dial_task import EnrichedTask
+from shared.drops import DropReason
+
+
+@dataclass(frozen=True)
+class Admit:
+    """Callable now; `until` is when the window closes (None: not within the search)."""
+
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Outside the window; `opens_at` is its next opening (None: not within the search)."""
+
+    opens_at: datetime | None
+
+
+@functools.lru_cache(maxsize=4096)
+def number_facts(phone_number: str) -> tuple[bool, tuple[str, ...]]:
+    """(a valid, dialable number?, its candidate IANA zones) from libphonenumber's metadata."""
+    import phonenumbers  # imported on first use: most of its cost is the metadata it loads
+    from phonenumbers import timezone
+
+    try:
+        parsed = phonenumbers.parse(phone_number)
+    except phonenumbers.NumberParseException:
+        return False, ()
+    if not phonenumbers.is_valid_number(parsed):
+        return False, ()
+    return True, tuple(timezone.time_zones_for_number(parsed))
+
+
+class Compliance:
+    def __init__(self, *, legal_hours: Interval, default_zone, max_age: timedelta | None) -> None:
+        self.legal_hours = legal_hours
+        self.default_zone = default_zone
+        self.max_age = max_age
+
+    def expired(self, task: EnrichedTask, now: datetime) -> bool:
+        if task.task.expires_at is not None and task.task.expires_at <= now:
+            return True
+        if self.max_age is None or task.first_sent_ms is None:
+            return False
+        return now - datetime.fromtimestamp(task.first_sent_ms / 1000, UTC) >= self.max_age
+
+    def window(self, task: EnrichedTask) -> CallingWindow:
+        return campaign_window(self.legal_hours, task.config.raw.get("callingWindow"))
+
+    def screen(self, task: EnrichedTask, now: datetime) -> Admit | Wait | DropReason:
+        """Drop (expired, not a dialable number, an unreadable campaign window), wait for the
+        window, or admit until it closes."""
+        if self.expired(task, now):
+            return DropReason.EXPIRED
+        valid, zones = number_facts(task.phone_number)
+        if not valid:
+            return DropReason.INVALID_PHONE_NUMBER
+        try:
+            window = self.window(task)
+        except InvalidWindow:
+            return DropReason.CAMPAIGN_MISCONFIGURED
+        verdict = judge(window, recipient_zones(task.task.time_zone, zones, window, self.default_zone), now)
+        return Admit(verdict.until) if verdict.open else Wait(verdict.opens_at)
+
+    def next_opening(self, task: EnrichedTask, instant: datetime) -> datetime | None:
+        """When a task whose slot fell after the window closed may be called next."""
+        _, zones = number_facts(task.phone_number)
+        window = self.window(task)
+        verdict = judge(window, recipient_zones(task.task.time_zone, zones, window, self.default_zone), instant)
+        return instant if verdict.open else verdict.opens_at
