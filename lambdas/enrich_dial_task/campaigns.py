@@ -1,4 +1,5 @@
-"""Campaign configs from PostgreSQL: one query per batch, a short per-container cache."""
+"""Campaign configs and the do-not-call list from PostgreSQL: one query per batch; campaigns are
+cached for a short while per container, do-not-call entries never."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ import psycopg
 STATEMENT_TIMEOUT_MS = 2000
 CONNECT_TIMEOUT_S = 2
 
-_QUERY = "SELECT id, name, status, config FROM campaigns WHERE id = ANY(%s)"
+# One round trip for both: the campaigns not in the cache, and which of the batch's numbers are
+# on the do-not-call list.
+_QUERY = """
+SELECT 'campaign', id, name, status, config FROM campaigns WHERE id = ANY(%(campaigns)s)
+UNION ALL
+SELECT 'do_not_call', phone_number, NULL, NULL, NULL FROM do_not_call WHERE phone_number = ANY(%(phones)s)
+"""
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,12 @@ class Campaign:
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    campaigns: dict[str, Optional[Campaign]]  # None: no such campaign
+    do_not_call: frozenset[str]
 
 
 class CampaignStore:
@@ -58,8 +71,14 @@ class CampaignStore:
         self.credential_refreshes = 0
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Optional[Campaign]]:
-        """{id: Campaign, or None when no such campaign}. Raises psycopg.Error on database faults."""
+        """{id: Campaign, or None when no such campaign}; no query when all are cached."""
+        return self.lookup(ids, ()).campaigns
+
+    def lookup(self, ids: Iterable[str], phone_numbers: Iterable[str]) -> Lookup:
+        """The campaigns (cached ones from the cache) and the numbers on the do-not-call list, in
+        at most one query. Raises psycopg.Error on database faults."""
         now = self._clock()
+        phones = sorted(set(phone_numbers))
         wanted = set(ids)
         found: dict[str, Optional[Campaign]] = {}
         missing = []
@@ -69,16 +88,17 @@ class CampaignStore:
                 found[campaign_id] = cached[1]
             else:
                 missing.append(campaign_id)
-        if missing:
-            loaded = self._query(missing)
+        listed: frozenset[str] = frozenset()
+        if missing or phones:
+            loaded, listed = self._query(missing, phones)
             expires = now + self._ttl
             for campaign_id in missing:
                 found[campaign_id] = loaded.get(campaign_id)
                 if self._ttl > 0:
                     self._cache[campaign_id] = (expires, found[campaign_id])
-        return found
+        return Lookup(found, listed)
 
-    def _query(self, ids: list[str]) -> dict[str, Campaign]:
+    def _query(self, ids: list[str], phones: list[str]) -> tuple[dict[str, Campaign], frozenset[str]]:
         self.queries += 1
         reconnected = refreshed = False
         while True:
@@ -86,7 +106,7 @@ class CampaignStore:
             try:
                 if not reused:
                     self._conn = self._connect(refresh_credentials=True) if refreshed else self._connect()
-                rows = self._conn.execute(_QUERY, (ids,)).fetchall()  # type: ignore[union-attr]
+                rows = self._conn.execute(_QUERY, {"campaigns": ids, "phones": phones}).fetchall()  # type: ignore[union-attr]
                 break
             except psycopg.OperationalError as exc:
                 lost = reused and self._conn is not None and self._conn.broken
@@ -102,7 +122,8 @@ class CampaignStore:
             except psycopg.Error:
                 self.close()
                 raise
-        return {row[0]: Campaign(row[0], row[1], row[2], row[3] or {}) for row in rows}
+        campaigns = {row[1]: Campaign(row[1], row[2], row[3], row[4] or {}) for row in rows if row[0] == "campaign"}
+        return campaigns, frozenset(row[1] for row in rows if row[0] == "do_not_call")
 
     def close(self) -> None:
         if self._conn is not None:

@@ -36,12 +36,16 @@ def enrich_batch(records: Iterable[Any], store: CampaignStore, *, enriched_at: s
             parsed.append(result)
 
     queries_before = store.queries
-    campaigns = store.get_many(r.task.campaign_id for r in parsed) if parsed else {}
+    lookup = (
+        store.lookup((r.task.campaign_id for r in parsed), (r.task.phone_number for r in parsed)) if parsed else None
+    )
     report.queries = store.queries - queries_before
     for record in parsed:
-        campaign = campaigns.get(record.task.campaign_id)
+        campaign = lookup.campaigns.get(record.task.campaign_id) if lookup else None
         config = parse_campaign_config(campaign.config) if campaign is not None else None
-        if campaign is None:
+        if lookup and record.task.phone_number in lookup.do_not_call:
+            reason = DropReason.DO_NOT_CALL
+        elif campaign is None:
             reason = DropReason.UNKNOWN_CAMPAIGN
         elif not campaign.active:
             reason = DropReason.CAMPAIGN_INACTIVE

@@ -26,7 +26,9 @@ class DropReason(enum.StrEnum):
     INVALID_METADATA = "invalid_metadata"
     INVALID_TIME_ZONE = "invalid_time_zone"
     INVALID_EXPIRES_AT = "invalid_expires_at"
-    # Compliance at dial time: past its expiresAt or the platform's maximum age.
+    # Compliance: on the do-not-call list (enrichment); past its expiresAt or the platform's
+    # maximum age (dialer, at dial time).
+    DO_NOT_CALL = "do_not_call"
     EXPIRED = "expired"
     # Its campaign.
     UNKNOWN_CAMPAIGN = "unknown_campaign"

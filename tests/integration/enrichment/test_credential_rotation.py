@@ -49,7 +49,7 @@ def password_cluster():
             apply_migrations(admin)
             admin.execute("INSERT INTO campaigns (id, name, status) VALUES ('c-1', 'one', 'active')")
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(ROLE)))
-            admin.execute(sql.SQL("GRANT SELECT ON campaigns TO {}").format(sql.Identifier(ROLE)))
+            admin.execute(sql.SQL("GRANT SELECT ON campaigns, do_not_call TO {}").format(sql.Identifier(ROLE)))
         yield pg
     finally:
         pg.destroy()

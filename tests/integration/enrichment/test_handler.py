@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
 
 from enrich_dial_task.env import EnrichmentEnv
@@ -43,7 +44,21 @@ def test_batch_of_ten_across_campaigns_in_one_query(campaigns_db, enrich):
     assert [i["messageId"] for i in items] == [f"m-{i}" for i in range(10)]
     assert enrich.module._store.queries == 1
     enrich(records)
-    assert enrich.module._store.queries == 1, "warm cache: no query"
+    # Campaigns come from the cache; the do-not-call list is read on every batch, in that one query.
+    assert enrich.module._store.queries == 2, "one query per batch, warm or cold"
+
+
+def test_a_number_on_the_do_not_call_list_is_dropped_from_the_next_batch(campaigns_db, enrich, caplog):
+    campaigns_db("c-1")
+    records = [sqs_record(task(contact=f"k-{i}", phone=f"+1415555{i:04d}"), f"m-{i}") for i in range(3)]
+    assert len(enrich(records)) == 3
+    with psycopg.connect(campaigns_db.dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO do_not_call (phone_number, source) VALUES ('+14155550001', 'opt-out')")
+    items = enrich(records)
+    assert [i["messageId"] for i in items] == ["m-0", "m-2"]
+    drops = [r for r in caplog.records if r.getMessage() == "dial task dropped"]
+    assert [(d.reason, d.messageId, d.phoneNumber) for d in drops] == [("do_not_call", "m-1", "+*******0001")]
+    assert enrich.module._store.queries == 2
 
 
 def test_output_item_shape_is_what_the_dialer_receives(campaigns_db, enrich):

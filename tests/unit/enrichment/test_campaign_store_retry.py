@@ -9,7 +9,7 @@ from psycopg import errors
 
 from enrich_dial_task.campaigns import CampaignStore, is_authentication_failure
 
-ROW = ("c-1", "one", "active", {"audioFileUrl": "a", "ivrFlow": {}})
+ROW = ("campaign", "c-1", "one", "active", {"audioFileUrl": "a", "ivrFlow": {}})
 AUTH_FAILED = psycopg.OperationalError(
     'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
     'FATAL:  password authentication failed for user "app"'
