@@ -123,6 +123,7 @@ class Functions(Construct):
         cache: Cache,
         defer_queue: sqs.IQueue,
         max_cps: str,
+        max_cps_parameter_name: str,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -165,6 +166,7 @@ class Functions(Construct):
                     auth_secret_arn=cache.auth_token.secret_arn,
                     worker_url=settings.node_worker_url,
                     max_cps=max_cps,
+                    max_cps_parameter_name=max_cps_parameter_name,
                     reserved_concurrency=settings.dialer.reserved_concurrency,
                     claim_ttl_seconds=settings.claim_ttl_seconds,
                     redis_quarantine_seconds=settings.redis_quarantine_seconds,
