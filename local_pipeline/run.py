@@ -18,6 +18,7 @@ from typing import Optional
 from dialer_worker import handler as dialer
 from dialer_worker.dispatch import BatchReport
 from dialer_worker.env import DialerEnv
+from dialer_worker.live_rate import LOCAL_KEY_NAME, REDIS_SCHEME, redis_key
 from enrich_dial_task import handler as enrichment
 from enrich_dial_task.enrich import EnrichmentReport
 from enrich_dial_task.env import EnrichmentEnv
@@ -121,6 +122,11 @@ class LocalRun:
         self._configure_handlers()
 
     @property
+    def live_rate_key(self) -> str:
+        """The live MAX_CPS (`dialctl rate set`); missing, the dialer paces at max_cps."""
+        return redis_key(self.key_prefix)
+
+    @property
     def dsn(self) -> str:
         return self.postgres.dsn(self.dbname)
 
@@ -150,6 +156,8 @@ class LocalRun:
                 claim_ttl_seconds=self.settings.claim_ttl_seconds,
                 redis_quarantine_seconds=self.settings.redis_quarantine_seconds,
                 defer_queue_url=self.queues.queue_url,
+                # Runtime control as deployed, through a Redis key instead of SSM (live_rate_key).
+                max_cps_parameter_name=REDIS_SCHEME + LOCAL_KEY_NAME,
             ),
             "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint,
         }
