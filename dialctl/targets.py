@@ -264,12 +264,12 @@ class StackTarget(Target):
         )
 
     def _metric(self, name: str, statistic: str, minutes: int) -> list[dict]:
-        end = datetime.now(UTC)
+        end = datetime.now(UTC) + timedelta(minutes=1)  # the current minute's datapoints too
         reply = self.cloudwatch.get_metric_statistics(
             Namespace=self.outputs["MetricsNamespace"],
             MetricName=name,
             Dimensions=[{"Name": "service", "Value": DIALER_SERVICE}],
-            StartTime=end - timedelta(minutes=minutes),
+            StartTime=end - timedelta(minutes=minutes + 1),
             EndTime=end,
             Period=60,
             Statistics=[statistic],
