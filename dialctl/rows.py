@@ -77,7 +77,7 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 yield number, f"not JSON ({exc.msg})"
                 continue
             yield number, record if isinstance(record, dict) else "not a JSON object"

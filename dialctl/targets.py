@@ -172,7 +172,7 @@ class LocalTarget(Target):
 
     def live_raw(self) -> str | None:
         value = self.redis.get(self.state["live_rate_key"])
-        return None if value is None else value.decode()
+        return value.decode() if isinstance(value, bytes) else value
 
     def set_live(self, value: float) -> None:
         self.redis.set(self.state["live_rate_key"], f"{value:g}")
