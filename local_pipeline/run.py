@@ -18,6 +18,7 @@ from typing import Optional
 from dialer_worker import handler as dialer
 from dialer_worker.dispatch import BatchReport
 from dialer_worker.env import DialerEnv
+from dialer_worker.live_rate import LOCAL_KEY_NAME, REDIS_SCHEME, redis_key
 from enrich_dial_task import handler as enrichment
 from enrich_dial_task.enrich import EnrichmentReport
 from enrich_dial_task.env import EnrichmentEnv
@@ -125,6 +126,11 @@ class LocalRun:
         self._configure_handlers()
 
     @property
+    def live_rate_key(self) -> str:
+        """The live MAX_CPS (`dialctl rate set`); missing, the dialer paces at max_cps."""
+        return redis_key(self.key_prefix)
+
+    @property
     def dsn(self) -> str:
         return self.postgres.dsn(self.dbname)
 
@@ -144,6 +150,8 @@ class LocalRun:
             "default_time_zone": self.settings.default_time_zone,
             "task_max_age_hours": self.settings.task_max_age_hours,
             "defer_queue_url": self.queues.queue_url,
+            # Runtime control as deployed, through a Redis key instead of SSM (live_rate_key).
+            "max_cps_parameter_name": REDIS_SCHEME + LOCAL_KEY_NAME,
             **self.dialer_overrides,
         }
 

@@ -16,6 +16,7 @@ import boto3
 
 from local_pipeline.services import free_port
 from local_pipeline.sqs_queues import MAX_BATCH, Message, Queues, SqsError
+from local_pipeline.sqs_queues import list_message_move_tasks, start_message_move_task
 
 log = logging.getLogger("local_pipeline.sqs")
 
@@ -175,6 +176,13 @@ class SqsApi:
     def ChangeMessageVisibility(self, request: dict) -> dict:
         self.queues.change_visibility(self._name(request), request.get("ReceiptHandle"), request.get("VisibilityTimeout"))
         return {}
+
+    def StartMessageMoveTask(self, request: dict) -> dict:
+        # DLQ redrive (sqs_queues.start_message_move_task); MaxNumberOfMessagesPerSecond is accepted, not applied.
+        return start_message_move_task(self.queues, request.get("SourceArn"), request.get("DestinationArn"))
+
+    def ListMessageMoveTasks(self, request: dict) -> dict:
+        return list_message_move_tasks(self.queues, request.get("SourceArn"), request.get("MaxResults"))
 
 
 def _batch_entries(request: dict) -> list[dict]:

@@ -20,6 +20,7 @@ import json
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
@@ -281,6 +282,78 @@ class Queues:
             message.visible_at = time.monotonic() + timeout
             heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle))
             self._arrived.notify_all()
+
+
+# --- message move tasks (DLQ redrive) ------------------------------------------------------
+# Kept apart from the rest: StartMessageMoveTask moves every message of a dead-letter queue back
+# to the queue that dead-lettered it (or to DestinationArn) as new messages with a fresh receive
+# count. AWS moves them in the background; here the move is done before the call returns, and the
+# task is listed as COMPLETED. Each endpoint's tasks, newest first:
+_MOVE_TASKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def start_message_move_task(queues: Queues, source_arn, destination_arn=None) -> dict:
+    with queues._arrived:
+        source = queues._by_arn.get(source_arn) if isinstance(source_arn, str) else None
+        if source is None:
+            raise invalid("Value for parameter SourceArn is invalid. Reason: the queue does not exist.")
+        origins = [q for q in queues._queues.values() if q.dead_letter_queue is source]
+        if not origins:
+            raise invalid("Source queue must be configured as a Dead Letter Queue.")
+        if destination_arn is not None:
+            destination = queues._by_arn.get(destination_arn)
+            if destination is None:
+                raise invalid("Value for parameter DestinationArn is invalid. Reason: the queue does not exist.")
+        elif len(origins) == 1:
+            destination = origins[0]
+        else:
+            raise invalid("The local SQS endpoint needs a DestinationArn for a DLQ shared by several queues.")
+        tasks = _MOVE_TASKS.setdefault(queues, [])
+        if any(t["SourceArn"] == source_arn and t["Status"] == "RUNNING" for t in tasks):
+            raise SqsError("UnsupportedOperation", "There is already a task running. Only one active task is allowed for a source queue arn at a given time.")
+        now = time.monotonic()
+        queues._promote(source, now)
+        moved = 0
+        while source.visible:
+            message = source.messages.pop(source.visible.popleft(), None)
+            if message is None:
+                continue
+            copy = Message(
+                message_id=str(uuid.uuid4()),
+                body=message.body,
+                md5_of_body=message.md5_of_body,
+                sent_timestamp_ms=int(time.time() * 1000),
+                visible_at=now,
+            )
+            destination.messages[copy.message_id] = copy
+            destination.visible.append(copy.message_id)
+            moved += 1
+        queues._arrived.notify_all()
+        task = {
+            "TaskHandle": uuid.uuid4().hex,
+            "Status": "COMPLETED",
+            "SourceArn": source_arn,
+            "DestinationArn": destination.arn,
+            "ApproximateNumberOfMessagesMoved": moved,
+            "ApproximateNumberOfMessagesToMove": moved,
+            "StartedTimestamp": int(time.time() * 1000),
+        }
+        if destination_arn is None:
+            del task["DestinationArn"]
+        tasks.insert(0, task)
+        return {"TaskHandle": task["TaskHandle"]}
+
+
+def list_message_move_tasks(queues: Queues, source_arn, max_results=None) -> dict:
+    limit = bounded_int(max_results, "MaxResults", 1, 10, 1)
+    with queues._lock:
+        if not isinstance(source_arn, str) or source_arn not in queues._by_arn:
+            raise invalid("Value for parameter SourceArn is invalid. Reason: the queue does not exist.")
+        tasks = [dict(t) for t in _MOVE_TASKS.get(queues, []) if t["SourceArn"] == source_arn]
+    for task in tasks:
+        if task["Status"] != "RUNNING":
+            task.pop("TaskHandle")  # SQS returns the handle of a running task only
+    return {"Results": tasks[:limit]}
 
 
 def _int(value, name: str) -> int:

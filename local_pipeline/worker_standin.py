@@ -6,6 +6,7 @@
     worker.latency_s = 0.05                   # every answer waits 50 ms
     ... NODE_WORKER_URL = worker.url ...
     worker.calls                              # [Call(at_monotonic, at_wall, body, idempotency_key, status)]
+    GET {worker.url}/stats                    # calls of the last minute, per campaign (dialctl status)
     worker.stop()
 
 Like the real worker it answers 409 to an Idempotency-Key it has already accepted.
@@ -66,6 +67,18 @@ class WorkerStandIn:
         with self._lock:
             return [c for c in self.calls if 200 <= c.status < 300]
 
+    def stats(self, window_s: float = 60.0) -> dict:
+        """Calls that arrived in the last `window_s` seconds, per campaign, and in all."""
+        since = time.monotonic() - window_s
+        with self._lock:
+            recent = [c for c in self.calls if c.at_monotonic >= since]
+            total = len(self.calls)
+        by_campaign: dict[str, int] = {}
+        for call in recent:
+            campaign = str(call.body.get("campaignId"))
+            by_campaign[campaign] = by_campaign.get(campaign, 0) + 1
+        return {"windowSeconds": window_s, "callsByCampaign": by_campaign, "calls": len(recent), "callsTotal": total}
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
@@ -90,6 +103,12 @@ class WorkerStandIn:
 
             def log_message(self, *args):  # quiet
                 pass
+
+            def do_GET(self):
+                # What `dialctl status` shows locally: calls of the last minute, per campaign.
+                if self.path != "/stats":
+                    return self._reply(404, {"error": "not found"})
+                self._reply(200, standin.stats())
 
             def do_POST(self):
                 arrived, wall = time.monotonic(), time.time()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnParameter, Fn, RemovalPolicy, Stack, aws_ec2 as ec2, aws_logs as logs
+from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Fn, RemovalPolicy, Stack, aws_ec2 as ec2, aws_iam as iam, aws_logs as logs, aws_ssm as ssm
 from constructs import Construct
 
 from stacks.constructs.cache import Cache
@@ -30,6 +30,15 @@ class DialPipelineStack(Stack):
             default=settings.max_cps,
             min_value=1,
             description="Global calls-per-second limit across every dialer (the dialer's MAX_CPS)",
+        )
+        # Runtime control: the live MAX_CPS, which operators turn without a deploy (`dialctl rate
+        # set`). It starts at the ceiling; the dialer uses min(live, MaxCps); 0 stops all dialing.
+        # CloudFormation names it (unique per stack), the outputs tell operators which it is.
+        self.live_max_cps = ssm.StringParameter(
+            self,
+            "LiveMaxCps",
+            string_value=self.max_cps.value_as_string,
+            description="Live calls-per-second limit (0 stops dialing); the dialer uses min(this, MaxCps)",
         )
 
         self.worker_url = CfnParameter(
@@ -102,6 +111,7 @@ class DialPipelineStack(Stack):
             defer_queue=self.queues.queue,
             max_cps=self.max_cps.value_as_string,
             worker_url=self.worker_url.value_as_string,
+            max_cps_parameter_name=self.live_max_cps.parameter_name,
             log_retention=retention,
         )
         enrichment = self.functions.enrichment
@@ -123,6 +133,12 @@ class DialPipelineStack(Stack):
         self.database.secret.grant_read(migration.function)
         self.cache.auth_token.grant_read(dialer.function)
         self.queues.queue.grant_send_messages(dialer.function)
+        # The dialer reads the live MAX_CPS, one parameter, one action (not grant_read's four).
+        dialer.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadLiveMaxCps", actions=["ssm:GetParameter"], resources=[self.live_max_cps.parameter_arn]
+            )
+        )
 
         # Connections, security group to security group.
         self.database.allow_clients(enrichment.function)
@@ -140,6 +156,7 @@ class DialPipelineStack(Stack):
         dialer.function.connections.allow_to_any_ipv4(
             ec2.Port.tcp(settings.node_worker_port), "Node.js dial worker (WorkerUrl), outside the VPC"
         )
+        self.network.allow_ssm_from(dialer.function)
 
         # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
         # Its own group too: the egress rules to the database and the endpoint live there.
@@ -170,6 +187,18 @@ class DialPipelineStack(Stack):
         self.monitoring.watch_cache(self.cache.node_ids())
         self.monitoring.watch_dialer_metrics()
         self.monitoring.build_dashboard(functions={"Enrichment": enrichment.function, "Dialer": dialer.function})
+
+        # What the operator CLI (`dialctl --stack <name>`) reads to find everything else.
+        outputs = {
+            "DialTasksQueueUrl": (self.queues.queue.queue_url, "The dial-tasks queue (enqueue here)"),
+            "DialTasksDlqUrl": (self.queues.dlq.queue_url, "The dial-tasks dead-letter queue"),
+            "LiveMaxCpsParameterName": (self.live_max_cps.parameter_name, "SSM parameter: the live MAX_CPS"),
+            "MaxCpsCeiling": (self.max_cps.value_as_string, "The MaxCps parameter: the live value's ceiling"),
+            "DashboardName": (self.monitoring.dashboard.dashboard_name, "The CloudWatch dashboard"),
+            "MetricsNamespace": (settings.metrics_namespace, "Namespace of the functions' metrics"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
 
 
 # The retention periods CloudWatch Logs accepts, up to a year.

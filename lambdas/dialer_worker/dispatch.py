@@ -20,6 +20,7 @@ from dialer_worker.compliance import Admit, Compliance, Wait
 from dialer_worker.deferral import MAX_DELAY_SECONDS, Deferrer
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
+from dialer_worker.live_rate import LiveRate
 from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision, LocalPacer, RedisPacer
 from dialer_worker.worker_client import Outcome, WorkerClient
 from shared.dial_task import EnrichedTask
@@ -39,6 +40,8 @@ REDIS_RETRY_AFTER_S = 2.0
 # timeouts). The first container to get Redis back starts a fleet-wide hold that long.
 LOCAL_HORIZON_S = 2.0
 RECOVERY_HOLD_S = REDIS_RETRY_AFTER_S + LOCAL_HORIZON_S + 2.0
+# The kill switch (live MAX_CPS 0): every task goes back to the queue this long, without a claim.
+STOPPED_DEFER_MS = 5000
 
 
 @dataclass
@@ -108,6 +111,7 @@ class Dispatcher:
         executor: ThreadPoolExecutor,
         health: RedisHealth | None = None,
         local_pacer: LocalPacer | None = None,
+        live_rate: LiveRate | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -119,6 +123,7 @@ class Dispatcher:
         self.executor = executor
         self.health = health or RedisHealth(clock, quarantine_s=config.redis_quarantine_seconds)
         self.local_pacer = local_pacer or LocalPacer(clock)
+        self.live_rate = live_rate
         self._clock = clock
         self._sleep = sleep
         self._wall_clock = wall_clock
@@ -169,8 +174,15 @@ class Dispatcher:
             self._defer(to_defer, report)
             return report
 
+        # The ceiling, or min(live, ceiling) under runtime control (one cached read per 10 s).
+        max_cps = self.live_rate.current() if self.live_rate else self.config.max_cps
+        if max_cps <= 0:
+            # The kill switch: nothing is reserved or claimed, every task waits in the queue.
+            report.effective_cps = 0.0
+            self._defer(to_defer + [(item, STOPPED_DEFER_MS, "stopped") for item in items], report)
+            return report
         max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
-        decisions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report)
+        decisions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report, max_cps)
         started = self._clock()
 
         to_dial: list[tuple[EnrichedTask, float]] = []
@@ -193,7 +205,7 @@ class Dispatcher:
 
         outcomes, late = self._dial_at_slots(to_dial, remaining_ms, report)
         to_defer += [(item, 1000, "late") for item in late]
-        self._settle(outcomes, [*late, *after_window], use_redis, report)
+        self._settle(outcomes, [*late, *after_window], use_redis, report, max_cps)
         self._defer(to_defer, report)
         return report
 
@@ -204,12 +216,12 @@ class Dispatcher:
             return MAX_DELAY_SECONDS * 1000
         return max(1000, min(MAX_DELAY_SECONDS * 1000, int((until - now).total_seconds() * 1000) + 1))
 
-    def _reserve(self, items, max_wait_ms, remaining, report):
+    def _reserve(self, items, max_wait_ms, remaining, report, max_cps):
         if self.health.usable():
             try:
                 reservation = self.pacer.reserve(
                     [(i.call_id, i.campaign_id, i.config.max_cps) for i in items],
-                    max_cps=self.config.max_cps,
+                    max_cps=max_cps,
                     max_wait_ms=max_wait_ms,
                     lease_ms=remaining + 5000,
                     hold_ms=int(self.health.recovery_hold_s * 1000) if self.health.recovering() else 0,
@@ -226,7 +238,7 @@ class Dispatcher:
             report.effective_cps = 0.0
             return [Decision(DEFER, quarantine_ms * 1000) for _ in items], False
         horizon_ms = min(max_wait_ms, int(LOCAL_HORIZON_S * 1000))
-        reservation = self.local_pacer.reserve(len(items), cps=self.config.degraded_cps, max_wait_ms=horizon_ms)
+        reservation = self.local_pacer.reserve(len(items), cps=max_cps / self.config.reserved_concurrency, max_wait_ms=horizon_ms)
         report.effective_cps = reservation.effective_cps
         return reservation.decisions, False
 
@@ -255,7 +267,7 @@ class Dispatcher:
             return None
         return self.worker.dial(dial_command(item), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout)
 
-    def _settle(self, outcomes, not_sent, use_redis, report):
+    def _settle(self, outcomes, not_sent, use_redis, report, max_cps):
         accepted, released = [], [i.call_id for i in not_sent]
         overloaded = False
         for item, (outcome, status) in outcomes:
@@ -281,10 +293,10 @@ class Dispatcher:
             return
         try:
             if overloaded:
-                self.pacer.slow_down(max_cps=self.config.max_cps)
+                self.pacer.slow_down(max_cps=max_cps)
             successes = report.counts[Metric.DIALS_SENT]
-            raise_rate = successes if (report.effective_cps or 0) < self.config.max_cps else 0
-            self.pacer.finish(accepted=accepted, released=released, successes=raise_rate, max_cps=self.config.max_cps)
+            raise_rate = successes if (report.effective_cps or 0) < max_cps else 0
+            self.pacer.finish(accepted=accepted, released=released, successes=raise_rate, max_cps=max_cps)
         except (RedisError, OSError) as exc:
             # Claims stay "dialing" until their lease ends; a redelivery then re-sends with the
             # same Idempotency-Key and the worker answers 409. Nothing is dialed twice.

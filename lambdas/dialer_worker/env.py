@@ -1,4 +1,5 @@
-"""The dialer function's environment: Redis, the worker, the global rate and the deferral queue."""
+"""The dialer function's environment: Redis, the worker, the global rate (ceiling and live value)
+and the deferral queue."""
 
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ class DialerEnv(RedisEnv):
     # Where tasks that must wait are re-sent with a delay; unset (tests), they come back as
     # batch item failures.
     defer_queue_url: str | None = variable("DEFER_QUEUE_URL", default=None)
+    # Where the live MAX_CPS is (runtime control, dialer_worker/live_rate.py): an SSM parameter
+    # name, or "redis:<name>" for the key "{<prefix>}:<name>" in this Redis (the local pipeline).
+    # The dialer paces at min(live, max_cps), reading it at most once per 10 s; 0 stops dialing.
+    # Unset: MAX_CPS alone.
+    max_cps_parameter_name: str | None = variable("MAX_CPS_PARAMETER_NAME", default=None)
 
     @property
     def degraded_cps(self) -> float:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from dialer_worker.dispatch import BatchReport, Dispatcher
 from dialer_worker.env import DialerEnv
+from dialer_worker.live_rate import REDIS_SCHEME, LiveRate, redis_key
 from shared.observability import DIALER_SERVICE, Metric, count_by_reason, log_and_count_drops, publish
 from shared.redis_client import redis_client
 
@@ -35,14 +37,32 @@ def _sqs_client():
     return boto3.client("sqs")
 
 
+def _ssm_client():
+    import boto3  # in the Lambda runtime
+
+    return boto3.client("ssm")
+
+
+def build_live_rate(env: DialerEnv, redis: Any) -> LiveRate | None:
+    """The live MAX_CPS reader under runtime control, or None (MAX_CPS alone)."""
+    name = env.max_cps_parameter_name
+    if not name:
+        return None
+    if name.startswith(REDIS_SCHEME):
+        return LiveRate.from_redis(redis, redis_key(env.key_prefix, name[len(REDIS_SCHEME) :]), ceiling=env.max_cps)
+    return LiveRate.from_ssm(_ssm_client(), name, ceiling=env.max_cps)
+
+
 def build_dispatcher(env: DialerEnv) -> Dispatcher:
     from dialer_worker.deferral import Deferrer
     from dialer_worker.pacing import RedisPacer
     from dialer_worker.worker_client import WorkerClient
 
+    redis = redis_client(env)
     return Dispatcher(
         config=env,
-        pacer=RedisPacer(redis_client(env), prefix=env.key_prefix, claim_ttl_seconds=env.claim_ttl_seconds),
+        pacer=RedisPacer(redis, prefix=env.key_prefix, claim_ttl_seconds=env.claim_ttl_seconds),
+        live_rate=build_live_rate(env, redis),
         worker=WorkerClient(env.worker_url),
         deferrer=Deferrer(env.defer_queue_url, _sqs_client),
         # POSTs leave at their slots even when the worker is slow to answer.
@@ -71,7 +91,12 @@ def reset() -> None:
 def handler(event, context):
     if not isinstance(event, list):
         logger.error("event is not the array the enrichment returns", extra={"type": type(event).__name__})
-    report = _get_dispatcher().run(event, context.get_remaining_time_in_millis)
+    dispatcher = _get_dispatcher()
+    report = dispatcher.run(event, context.get_remaining_time_in_millis)
+    live = dispatcher.live_rate
+    if live is not None and live.last_error:
+        # Paced at the last good value (the ceiling before the first), until the next read.
+        logger.warning("live MAX_CPS not read", extra={"error": live.last_error, "maxCps": live.current()})
     _observe(report)
     publish(DIALER_SERVICE, report)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failures]}

@@ -127,6 +127,7 @@ class Functions(Construct):
         defer_queue: sqs.IQueue,
         max_cps: str,
         worker_url: str,
+        max_cps_parameter_name: str,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -171,6 +172,7 @@ class Functions(Construct):
                     auth_secret_arn=cache.auth_token.secret_arn,
                     worker_url=worker_url,
                     max_cps=max_cps,
+                    max_cps_parameter_name=max_cps_parameter_name,
                     reserved_concurrency=settings.dialer.reserved_concurrency,
                     claim_ttl_seconds=settings.claim_ttl_seconds,
                     redis_quarantine_seconds=settings.redis_quarantine_seconds,

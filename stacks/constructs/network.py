@@ -92,6 +92,17 @@ class Network(Construct):
             subnets=self.function_subnets,
             open=False,
         )
+        # SSM: the dialer reads the live MAX_CPS parameter (at most once per 10 s per container).
+        self.ssm_endpoint = self.vpc.add_interface_endpoint(
+            "SsmEndpoint",
+            service=ec2.InterfaceVpcEndpointAwsService.SSM,
+            subnets=self.function_subnets,
+            open=False,
+        )
+
+    def allow_ssm_from(self, *peers: ec2.IConnectable) -> None:
+        for peer in peers:
+            self.ssm_endpoint.connections.allow_default_port_from(peer, "SSM over HTTPS")
 
     def allow_secrets_manager_from(self, *peers: ec2.IConnectable) -> None:
         for peer in peers:

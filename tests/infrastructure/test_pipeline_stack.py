@@ -98,8 +98,9 @@ def test_flow_logs_to_cloudwatch_with_retention(env):
 def test_only_the_endpoints_the_functions_need(env):
     endpoints = resources(env, "AWS::EC2::VPCEndpoint")
     services = sorted(json.dumps(e["Properties"]["ServiceName"]) for e in endpoints.values())
-    assert len(endpoints) == 2
-    assert "secretsmanager" in services[0] and "sqs" in services[1]
+    assert len(endpoints) == 3
+    # Secrets (both functions), SQS (deferral) and SSM (the dialer's live MAX_CPS).
+    assert "secretsmanager" in services[0] and "sqs" in services[1] and ".ssm" in services[2]
     for endpoint in endpoints.values():
         assert endpoint["Properties"]["VpcEndpointType"] == "Interface"
         assert endpoint["Properties"]["PrivateDnsEnabled"] is True
@@ -513,6 +514,8 @@ def test_dialer_environment(env):
         "REDIS_AUTH_SECRET_ARN": {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")},
         "NODE_WORKER_URL": {"Ref": "WorkerUrl"},
         "MAX_CPS": {"Ref": "MaxCps"},
+        # Runtime control: the live value under the MaxCps ceiling (test_runtime_control.py).
+        "MAX_CPS_PARAMETER_NAME": {"Ref": logical_id(env, "LiveMaxCps", "AWS::SSM::Parameter")},
         "DEFER_QUEUE_URL": {"Ref": queue},
         "DIALER_RESERVED_CONCURRENCY": str(env.settings.dialer.reserved_concurrency),
         "CLAIM_TTL_SECONDS": str(env.settings.claim_ttl_seconds),

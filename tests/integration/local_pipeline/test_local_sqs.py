@@ -175,3 +175,55 @@ def test_local_only_an_operation_it_does_not_serve_is_a_clear_error(local_endpoi
         sqs.purge_queue(QueueUrl=url)
     assert refused.value.response["Error"]["Code"] == "UnsupportedOperation"
     assert "PurgeQueue" in refused.value.response["Error"]["Message"]
+
+
+# -- DLQ redrive: StartMessageMoveTask / ListMessageMoveTasks --------------------------------------
+# moto 5.2.5 answers these with "not been implemented", so they run against the local endpoint only;
+# the expected shapes are those of the SQS API reference.
+
+
+@pytest.fixture
+def local_sqs(local_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+
+
+def arn_of(sqs, url):
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def test_a_move_task_sends_every_dead_letter_back_to_its_queue_as_a_new_message(local_sqs):
+    url, dlq_url = make_queue(local_sqs, visibility=0, max_receive_count=1)
+    for n in range(3):
+        local_sqs.send_message(QueueUrl=url, MessageBody=f"task-{n}")
+    receive(local_sqs, url)  # one receive each: the next receive dead-letters them
+    assert receive(local_sqs, url) == []
+    assert depth(local_sqs, dlq_url)[0] == 3
+
+    handle = local_sqs.start_message_move_task(SourceArn=arn_of(local_sqs, dlq_url))["TaskHandle"]
+    assert handle
+    assert depth(local_sqs, dlq_url) == (0, 0, 0)
+    back = receive(local_sqs, url)
+    assert sorted(m["Body"] for m in back) == ["task-0", "task-1", "task-2"]
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in back} == {"1"}  # a fresh count
+
+    [task] = local_sqs.list_message_move_tasks(SourceArn=arn_of(local_sqs, dlq_url))["Results"]
+    assert task["Status"] == "COMPLETED" and task["ApproximateNumberOfMessagesMoved"] == 3
+    assert task["SourceArn"] == arn_of(local_sqs, dlq_url) and "TaskHandle" not in task
+
+
+def test_a_move_task_needs_a_dead_letter_queue_as_its_source(local_sqs):
+    url, _ = make_queue(local_sqs)
+    with pytest.raises(ClientError) as caught:
+        local_sqs.start_message_move_task(SourceArn=arn_of(local_sqs, url))
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_a_move_task_can_name_its_destination(local_sqs):
+    url, dlq_url = make_queue(local_sqs, visibility=0, max_receive_count=1)
+    other, _ = make_queue(local_sqs)
+    local_sqs.send_message(QueueUrl=dlq_url, MessageBody="parked")
+    local_sqs.start_message_move_task(SourceArn=arn_of(local_sqs, dlq_url), DestinationArn=arn_of(local_sqs, other))
+    assert [m["Body"] for m in receive(local_sqs, other)] == ["parked"]
+    assert receive(local_sqs, url) == []

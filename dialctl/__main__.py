@@ -1,0 +1,5 @@
+import sys
+
+from dialctl.cli import main
+
+sys.exit(main())

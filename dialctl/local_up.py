@@ -1,0 +1,154 @@
+"""`dialctl local up`: the local pipeline as a long-running service to enqueue into.
+
+Real PostgreSQL and Redis (reused when they answer, throwaway ones otherwise), the local SQS
+endpoint, the worker stand-in, the pipe and the real handlers (local_pipeline/run.py LocalRun),
+running until stopped. Where each part listens goes to the state file, which every other
+`dialctl --local` command reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from dialctl.targets import Failure, pid_alive, read_state
+
+DATABASE = "dialpipe_local"
+# Local runs use a short visibility timeout, so a failed batch comes back in seconds, not 125 s.
+VISIBILITY_TIMEOUT_S = 10
+
+
+def campaigns() -> list[tuple[str, str, dict]]:
+    """The demo's campaigns (active, rate-limited, paused), so a fresh `up` has something to dial."""
+    from local_pipeline.demo import CAMPAIGNS
+
+    return list(CAMPAIGNS)
+
+
+def running(state_file: Path) -> dict | None:
+    """The state of a local pipeline that still runs, or None."""
+    state = read_state(state_file)
+    return state if state and pid_alive(state.get("pid")) else None
+
+
+class LocalService:
+    def __init__(
+        self,
+        state_file: Path,
+        *,
+        env: str = "dev",
+        max_cps: float | None = None,
+        visibility_timeout_seconds: int = VISIBILITY_TIMEOUT_S,
+        dbname: str = DATABASE,
+        batching_window_seconds: float | None = None,
+    ) -> None:
+        self.state_file = state_file
+        self.env = env
+        self.max_cps = max_cps
+        self.visibility_timeout_seconds = visibility_timeout_seconds
+        self.dbname = dbname
+        self.batching_window_seconds = batching_window_seconds
+        self.run: Any = None
+        self.pipe: Any = None
+        self._throwaways: list[Any] = []
+        self.state: dict = {}
+
+    def start(self) -> dict:
+        other = running(self.state_file)
+        if other:
+            raise Failure(
+                f"a local pipeline is already running (pid {other['pid']}, started {other.get('started_at')}); "
+                f"state in {self.state_file}. Stop it with Ctrl-C in its terminal, or kill {other['pid']}."
+            )
+        import redis
+
+        from local_pipeline import database
+        from local_pipeline.run import LocalRun
+        from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis
+        from stacks.settings import settings_for
+
+        try:
+            settings = settings_for(self.env)
+        except (KeyError, ValueError) as exc:
+            raise Failure(str(exc)) from None
+        pg, pg_throwaway = reuse_or_start_postgres()
+        redis_server, redis_throwaway = reuse_or_start_redis()
+        self._throwaways = [t for t in (pg_throwaway, redis_throwaway) if t is not None]
+        try:
+            database.prepare(pg, self.dbname, campaigns())
+            self.run = LocalRun(
+                settings,
+                postgres=pg,
+                dbname=self.dbname,
+                redis=redis_server,
+                max_cps=self.max_cps,
+                visibility_timeout_seconds=self.visibility_timeout_seconds,
+                batching_window_seconds=self.batching_window_seconds,
+            )
+            # As the stack creates the SSM parameter: the live value starts at the ceiling.
+            client = redis.Redis(host=redis_server.host, port=redis_server.port)
+            client.set(self.run.live_rate_key, f"{self.run.max_cps:g}")
+            client.close()
+            self.pipe = self.run.pipe().start(self.run.parallel)
+        except BaseException:
+            self.stop()
+            raise
+        run = self.run
+        self.state = {
+            "pid": os.getpid(),
+            "env": settings.name,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "max_cps": run.max_cps,
+            "postgres_dsn": run.dsn,
+            "redis_url": redis_server.url,
+            "redis_key_prefix": run.key_prefix,
+            "live_rate_key": run.live_rate_key,
+            "rate_key": "{" + run.key_prefix + "}:rate",
+            "sqs_endpoint": run.sqs.endpoint,
+            "queue_url": run.queues.queue_url,
+            "dlq_url": run.queues.dlq_url,
+            "worker_url": run.worker.url,
+            "visibility_timeout_seconds": run.visibility_timeout,
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.state_file.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.state, indent=2))
+        partial.replace(self.state_file)
+        return self.state
+
+    def stop(self) -> None:
+        if self.pipe is not None:
+            self.pipe.stop()
+            self.pipe = None
+        if self.run is not None:
+            self.run.close()
+            self.run = None
+        state = read_state(self.state_file)
+        if state and state.get("pid") == os.getpid() and state.get("sqs_endpoint") == self.state.get("sqs_endpoint"):
+            self.state_file.unlink(missing_ok=True)
+        for throwaway in self._throwaways:
+            throwaway.destroy()
+        self._throwaways = []
+
+    def __enter__(self) -> LocalService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def describe(state: dict) -> list[tuple[str, str]]:
+    """Where each part listens, for people: what `local up` prints."""
+    return [
+        ("PostgreSQL", state["postgres_dsn"]),
+        ("Redis", f"{state['redis_url']} (keys under {{{state['redis_key_prefix']}}})"),
+        ("SQS endpoint", state["sqs_endpoint"]),
+        ("dial-tasks queue", state["queue_url"]),
+        ("DLQ", state["dlq_url"]),
+        ("worker stand-in", f"{state['worker_url']}/dial"),
+        ("MAX_CPS", f"ceiling {state['max_cps']:g}, live key {state['live_rate_key']}"),
+    ]

@@ -1,0 +1,143 @@
+"""dialctl against a running local pipeline (real PostgreSQL, Redis, local SQS, worker stand-in):
+what each command prints, what it changes, and its exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import redis as redis_lib
+
+from dialctl.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def run(capsys, *argv):
+    code = main([*argv, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else None
+
+
+def local(service):
+    return ["--local", "--state-file", str(service.state_file)]
+
+
+def test_rate_show_set_and_the_ceiling(local_service, capsys):
+    code, doc = run(capsys, "rate", "show", *local(local_service))
+    assert code == 0 and (doc["ceiling"], doc["live"], doc["stopped"]) == (20, 20, False)
+    code, doc = run(capsys, "rate", "set", "5", *local(local_service))
+    assert code == 0 and (doc["previous"], doc["live"]) == (20, 5)
+    assert main(["rate", "set", "21", *local(local_service)]) == 2
+    assert "over the ceiling 20" in capsys.readouterr().err
+    client = redis_lib.Redis.from_url(local_service.state["redis_url"])
+    assert client.get(local_service.run.live_rate_key) == b"5"  # the key the dialer reads
+    code, doc = run(capsys, "rate", "set", "0", *local(local_service))
+    assert code == 0 and doc["stopped"]
+
+
+def test_enqueue_sends_the_valid_rows_and_reports_the_bad_ones(local_service, tmp_path, capsys):
+    path = tmp_path / "contacts.csv"
+    rows = ["campaignId,contactId,phoneNumber,attempts"]
+    rows += [f"spring-sale,c{i},+1415555{i:04d},0" for i in range(25)]
+    rows += ["spring-sale,bad-phone,555-0100,0", "no-such-campaign,ghost,+14155550999,0", ",nobody,+14155550998,0"]
+    path.write_text("\n".join(rows) + "\n")
+    main(["rate", "set", "0", *local(local_service)])  # keep them in the queue to count them
+    capsys.readouterr()
+    code, doc = run(capsys, "enqueue", str(path), *local(local_service), "--processes", "1")
+    assert code == 1
+    assert (doc["valid"], doc["sent"], doc["campaigns_checked"]) == (25, 25, True)
+    assert [(r["line"], r["reason"].split(" ")[0]) for r in doc["rejected"]] == [
+        (27, "phoneNumber"), (28, "campaignId"), (29, "campaignId"),
+    ]  # fmt: skip
+    depth = local_service.run.queues.depth()
+    assert sum(depth.values()) == 25
+
+
+def test_enqueued_tasks_are_dialed_and_status_shows_them_per_campaign(local_service, tmp_path, capsys):
+    path = tmp_path / "contacts.jsonl"
+    bodies = [{"campaignId": "spring-sale", "contactId": f"s{i}", "phoneNumber": f"+1415555{i:04d}"} for i in range(6)]
+    bodies += [{"campaignId": "renewals", "contactId": f"r{i}", "phoneNumber": f"+1415556{i:04d}"} for i in range(4)]
+    path.write_text("".join(json.dumps(b) + "\n" for b in bodies))
+    assert main(["enqueue", str(path), *local(local_service), "--processes", "1"]) == 0
+    deadline = time.monotonic() + 20
+    while len(local_service.run.worker.accepted()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    capsys.readouterr()
+    code, doc = run(capsys, "status", *local(local_service))
+    assert code == 0, doc["problems"]
+    assert doc["dials_last_minute"]["by_campaign"] == {"spring-sale": 6, "renewals": 4}
+    assert doc["max_cps"] == {"ceiling": 20, "live": 20} and doc["redis"]["ok"] is True
+    assert doc["dlq"] == 0 and set(doc["queue"]) == {"visible", "in_flight", "delayed"}
+    assert doc["listening"]["postgres_dsn"].startswith("postgresql://")
+    assert doc["listening"]["sqs_endpoint"] == local_service.state["sqs_endpoint"]
+    assert {"redis_url", "worker_url", "queue_url", "dlq_url"} <= set(doc["listening"])
+    assert "not built yet" in doc["not_shown"]
+
+
+def test_the_kill_switch_keeps_every_task_and_dialing_resumes(local_service, tmp_path, capsys):
+    main(["rate", "set", "0", *local(local_service)])
+    # The dialer reads the key at most once per 10 s; a new container (reset) reads it at once.
+    from dialer_worker import handler as dialer
+
+    dialer.reset()
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "campaignId,contactId,phoneNumber\n" + "".join(f"spring-sale,k{i},+1415557{i:04d}\n" for i in range(5))
+    )
+    assert main(["enqueue", str(path), *local(local_service), "--processes", "1"]) == 0
+    time.sleep(4)
+    assert local_service.run.worker.calls == []
+    assert sum(local_service.run.queues.depth().values()) == 5  # deferred, never dropped
+    main(["rate", "set", "20", *local(local_service)])
+    dialer.reset()
+    deadline = time.monotonic() + 20
+    while len(local_service.run.worker.accepted()) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(local_service.run.worker.accepted()) == 5
+
+
+def test_dlq_list_masks_numbers_and_redrive_sends_them_back(local_service, capsys):
+    main(["rate", "set", "0", *local(local_service)])
+    sqs, dlq = local_service.run.queues.client, local_service.run.queues.dlq_url
+    for i in range(3):
+        body = {"campaignId": "spring-sale", "contactId": f"d{i}", "phoneNumber": f"+1415558{i:04d}", "attempts": 0}
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(body))
+    capsys.readouterr()
+    code, doc = run(capsys, "dlq", "list", "--limit", "2", *local(local_service))
+    assert code == 0 and doc["dlq_depth"] == 3 and len(doc["messages"]) == 2
+    for message in doc["messages"]:
+        assert message["phoneNumber"].startswith("+*******") and message["receiveCount"] == 1
+    code, doc = run(capsys, "dlq", "redrive", "--wait", *local(local_service))
+    assert code == 0 and doc["task"]["Status"] == "COMPLETED" and doc["task"]["ApproximateNumberOfMessagesMoved"] == 3
+    attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_local_up_runs_until_interrupted_and_refuses_a_second_up(tmp_path, redis_server):
+    state = tmp_path / "state.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "lambdas"), ROOT]),
+           "REDIS_HOST": redis_server.host, "REDIS_PORT": str(redis_server.port)}  # fmt: skip
+    argv = [sys.executable, "-m", "dialctl", "local", "up", "--state-file", str(state), "--max-cps", "10"]
+    up = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not state.exists() and time.monotonic() < deadline and up.poll() is None:
+            time.sleep(0.2)
+        assert state.exists(), up.stderr.read() if up.poll() is not None else "no state file within 60 s"
+        assert json.loads(state.read_text())["pid"] == up.pid
+        second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "already running" in second.stderr
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=60)
+        assert up.returncode == 0
+        assert "SQS endpoint" in out and "worker stand-in" in out and "PostgreSQL" in out
+        assert not state.exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
