@@ -8,6 +8,7 @@ import pytest
 from dialer_worker.dispatch import STOPPED_DEFER_MS, Dispatcher
 from dialer_worker.env import DialerEnv
 from dialer_worker.live_rate import LiveRate, redis_key
+from support.env import dialer_env
 from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
 from support.items import item
 
@@ -90,15 +91,7 @@ def test_the_local_key_lives_under_the_dialers_hash_tag():
     assert LiveRate.from_redis(FakeRedis({}), key, ceiling=20, clock=FakeClock()).current() == 20
 
 
-ENV = DialerEnv(
-    host="unused",
-    port=1,
-    max_cps=50,
-    worker_url="http://unused",
-    reserved_concurrency=5,
-    claim_ttl_seconds=3600,
-    redis_quarantine_seconds=15,
-)
+ENV = dialer_env()
 
 
 class RecordingPacer(FakePacer):
