@@ -1,11 +1,16 @@
 """Standard SQS queues in memory, with the semantics the pipeline relies on, at constant cost per
 message: visibility timeouts, receive counts, redrive into a DLQ after maxReceiveCount receives,
-DelaySeconds, long polling, and receipt handles that change on every receive.
+DelaySeconds, long polling, and receipt handles that change on every receive. Fair receives, as
+SQS fair queues do on a standard queue: messages may carry a MessageGroupId, and a receive takes
+each message from the group with the fewest messages in flight (the oldest visible message breaks
+a tie), so a group with a large backlog in flight does not hold back the others.
+`Queues.fair_receives = False` turns that off (first in, first out across groups), for comparisons.
 
 moto's SQS (the reference emulator, used in the contract tests) scans and deep-copies every
 stored message on each call: a receive takes 0.5 s with 600 messages queued, which is the local
-load test's ceiling, not the pacing's. Here visible messages wait in FIFO order and invisible
-ones in a heap keyed by when they reappear, so no call looks at a message it does not return.
+load test's ceiling, not the pacing's. Here visible messages wait in FIFO order per group, invisible
+ones in a heap keyed by when they reappear, so no call looks at a message it does not return
+(choosing a group looks at each group with visible messages once; there are as many as campaigns).
 
 Left out, as the pipeline uses none of it: FIFO queues, message attributes, retention expiry,
 purge and tags.
@@ -20,7 +25,7 @@ import json
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -29,6 +34,7 @@ MAX_BODY_BYTES = 262_144  # a queue's default maximum message size (it can be ra
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43_200
 MAX_WAIT_SECONDS = 20
+MAX_GROUP_ID_LENGTH = 128
 
 
 class SqsError(Exception):
@@ -65,6 +71,7 @@ class Message:
     first_receive_timestamp_ms: Optional[int] = None
     receipt_handle: Optional[str] = None
     delayed: bool = False
+    group_id: Optional[str] = None
 
 
 @dataclass(eq=False)
@@ -77,14 +84,16 @@ class Queue:
     max_receive_count: Optional[int] = None
     redrive_policy: Optional[str] = None
     messages: dict = field(default_factory=dict)  # message id -> Message, every stored message
-    visible: deque = field(default_factory=deque)  # message ids, oldest first
+    visible: dict = field(default_factory=dict)  # group id (or None) -> deque of (seq, message id), oldest first
+    visible_count: int = 0
     hidden: list = field(default_factory=list)  # heap of (visible_at, seq, message id, receipt handle)
     in_flight: int = 0
+    in_flight_by_group: Counter = field(default_factory=Counter)
     delayed: int = 0
 
     def counts(self) -> dict:
         return {
-            "ApproximateNumberOfMessages": len(self.visible),
+            "ApproximateNumberOfMessages": self.visible_count,
             "ApproximateNumberOfMessagesNotVisible": self.in_flight,
             "ApproximateNumberOfMessagesDelayed": self.delayed,
         }
@@ -102,6 +111,7 @@ class Queues:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._seq = itertools.count()
+        self.fair_receives = True
 
     # --- queues --------------------------------------------------------------------------
     def create_queue(self, name: str, attributes: dict) -> Queue:
@@ -162,9 +172,14 @@ class Queues:
             return attributes
 
     # --- messages ------------------------------------------------------------------------
-    def send(self, name: str, body, delay_seconds=None) -> Message:
+    def send(self, name: str, body, delay_seconds=None, group_id=None) -> Message:
         if not isinstance(body, str) or not body:
             raise SqsError("MissingParameter", "The request must contain the parameter MessageBody.")
+        if group_id is not None and not _valid_group_id(group_id):
+            raise invalid(
+                f"Value {group_id!r} for parameter MessageGroupId is invalid. Reason: 1 to {MAX_GROUP_ID_LENGTH}"
+                " alphanumeric or punctuation characters."
+            )
         encoded = body.encode()
         if len(encoded) > MAX_BODY_BYTES:
             raise invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {MAX_BODY_BYTES} bytes.")
@@ -178,6 +193,7 @@ class Queues:
                 md5_of_body=hashlib.md5(encoded).hexdigest(),
                 sent_timestamp_ms=int(time.time() * 1000),
                 visible_at=now + delay,
+                group_id=group_id,
             )
             queue.messages[message.message_id] = message
             if delay:
@@ -185,7 +201,7 @@ class Queues:
                 queue.delayed += 1
                 heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, None))
             else:
-                queue.visible.append(message.message_id)
+                self._make_visible(queue, message)
             self._arrived.notify_all()
             return message
 
@@ -206,10 +222,28 @@ class Queues:
                 until = min(deadline, queue.hidden[0][0]) if queue.hidden else deadline
                 self._arrived.wait(max(0.001, until - now))
 
+    def _make_visible(self, queue: Queue, message: Message) -> None:
+        queue.visible.setdefault(message.group_id, deque()).append((next(self._seq), message.message_id))
+        queue.visible_count += 1
+
+    def _next_visible(self, queue: Queue) -> str:
+        """Takes the id of the message the next receive returns: the oldest visible one of the group
+        with the fewest messages in flight (or, with fair receives off, the oldest of all)."""
+        if self.fair_receives:
+            group = min(queue.visible, key=lambda g: (queue.in_flight_by_group[g], queue.visible[g][0][0]))
+        else:
+            group = min(queue.visible, key=lambda g: queue.visible[g][0][0])
+        waiting = queue.visible[group]
+        _, message_id = waiting.popleft()
+        if not waiting:
+            del queue.visible[group]
+        queue.visible_count -= 1
+        return message_id
+
     def _take(self, queue: Queue, count: int, now: float, timeout: int) -> list[Message]:
         received = []
         while queue.visible and len(received) < count:
-            message = queue.messages.get(queue.visible.popleft())
+            message = queue.messages.get(self._next_visible(queue))
             if message is None:
                 continue
             if queue.max_receive_count and message.receive_count >= queue.max_receive_count:
@@ -222,6 +256,7 @@ class Queues:
             message.receipt_handle = f"{message.message_id}#{uuid.uuid4().hex}"
             message.visible_at = now + timeout
             queue.in_flight += 1
+            queue.in_flight_by_group[message.group_id] += 1
             heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle))
             received.append(_snapshot(message))
         return received
@@ -231,7 +266,7 @@ class Queues:
         message.receipt_handle = None
         message.visible_at = 0.0
         dlq.messages[message.message_id] = message
-        dlq.visible.append(message.message_id)
+        self._make_visible(dlq, message)
         self._arrived.notify_all()
 
     def _promote(self, queue: Queue, now: float) -> None:
@@ -246,9 +281,16 @@ class Queues:
                 message.delayed = False
                 queue.delayed -= 1
             else:
-                queue.in_flight -= 1
+                self._left_flight(queue, message)
                 message.receipt_handle = None
-            queue.visible.append(message_id)
+            self._make_visible(queue, message)
+
+    @staticmethod
+    def _left_flight(queue: Queue, message: Message) -> None:
+        queue.in_flight -= 1
+        queue.in_flight_by_group[message.group_id] -= 1
+        if not queue.in_flight_by_group[message.group_id]:
+            del queue.in_flight_by_group[message.group_id]
 
     def _in_flight_message(self, queue: Queue, receipt_handle) -> Optional[Message]:
         """The message this receipt handle belongs to, if it is still in flight with this very
@@ -269,7 +311,7 @@ class Queues:
             message = self._in_flight_message(queue, receipt_handle)
             if message is not None:
                 del queue.messages[message.message_id]
-                queue.in_flight -= 1
+                self._left_flight(queue, message)
 
     def change_visibility(self, name: str, receipt_handle, visibility_timeout) -> None:
         with self._arrived:
@@ -288,6 +330,11 @@ def _int(value, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise invalid(f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer.") from None
+
+
+def _valid_group_id(group_id) -> bool:
+    # SQS: 1 to 128 characters, alphanumeric or punctuation (printable ASCII without the space).
+    return isinstance(group_id, str) and 0 < len(group_id) <= MAX_GROUP_ID_LENGTH and all("!" <= c <= "~" for c in group_id)
 
 
 def _snapshot(message: Message) -> Message:
