@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import heapq
 import io
-import json
 import os
 import random
 import sys
