@@ -61,10 +61,11 @@ def test_campaign_max_cps_is_held_in_the_same_round_trip(make_dispatcher, worker
     assert d.pacer.round_trips == 2  # reserve + finish, for the whole batch
 
 
-def test_concurrent_mixed_batches_hold_the_global_limit_and_the_campaign_cap(make_dispatcher, worker):
+def test_concurrent_mixed_batches_hold_the_campaign_cap_and_dial_each_task_once(make_dispatcher, worker):
     # Four dialers, batches with 2 of 10 from a campaign capped at 5 CPS, MAX_CPS 20, real arrivals.
-    # (That the capped tasks leave no hole in the global rate is judged on the schedule, in
-    # test_pacing_script.py, free of this machine's HTTP jitter.)
+    # The global limit and rate with capped tasks mixed in are judged on the schedule, in
+    # test_pacing_script.py: arrivals 51 ms apart leave only SLACK's 25 ms per rolling second for
+    # this shared machine's jitter, the campaign's 205 ms apart leave 180 ms.
     dispatchers = [make_dispatcher(max_cps=20) for _ in range(4)]
     errors, deferred = [], []
 
@@ -87,7 +88,6 @@ def test_concurrent_mixed_batches_hold_the_global_limit_and_the_campaign_cap(mak
     assert errors == []
     accepted = worker.accepted()
     assert len(accepted) + sum(deferred) == 120 and len({c.body["callId"] for c in accepted}) == len(accepted)
-    assert rolling_window_max(arrival_times(worker)) <= 20
     assert rolling_window_max(arrival_times(worker, "capped")) <= 5
 
 
