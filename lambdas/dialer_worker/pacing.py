@@ -108,7 +108,7 @@ for _, s in ipairs(added) do
   redis.call('ZADD', KEYS[4], s, string.format('%d', s))
 end
 if #ahead > 0 then
-  redis.call('PEXPIRE', KEYS[4], math.floor((ahead[#ahead] - now) / 1000) + 1000)
+  redis.call('PEXPIRE', KEYS[4], math.floor((ahead[#ahead] + interval - now) / 1000) + 1000)
 end
 for k, v in pairs(ctats) do
   redis.call('SET', k, string.format('%d', v), 'PX', math.floor((v - now) / 1000) + 1000)
