@@ -16,8 +16,9 @@ from typing import Optional, Sequence
 # the worker not taking the same time for every call (the rest, 15 ms). The local load test saw
 # a rolling second of 201 at MAX_CPS 200 when the late tolerance alone used the whole 2% it had.
 # The price: 2.4% of MAX_CPS. Kept after measuring again (bench_fairness.py, MAX_CPS 20, 2 cores at
-# load 4-5): 21 calls in a row arrived at least 1.010 s apart (15 ms of the 25 used) from the
-# dialers alone, but 0.996 s apart once through the whole local pipeline: no slack to give back.
+# load 2.5-5): 21 calls in a row arrived at least 1.008 s apart (17 ms of the 25 used) from the
+# dialers alone, and as little as 0.94 s apart through the whole local pipeline, whose SQS, pipe,
+# handlers and worker share one interpreter: no slack to give back.
 SLACK = 0.025
 LATE_TOLERANCE_S = 0.010
 
