@@ -74,6 +74,43 @@ class Message:
     group_id: Optional[str] = None
 
 
+class VisibleMessages:
+    """A queue's visible message ids, used like a deque: `append(id)` when a stored message becomes
+    visible, `popleft()` for the id the next receive returns. Kept per MessageGroupId (None: no
+    group), each oldest first; `popleft` takes from the group with the fewest messages in flight,
+    then the oldest (with the queue's fair receives off: the oldest of all)."""
+
+    def __init__(self, queue: "Queue") -> None:
+        self._queue = queue
+        self._groups: dict = {}  # group id -> deque of (seq, message id)
+        self._seq = itertools.count()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, message_id: str) -> None:
+        group = self._queue.messages[message_id].group_id
+        self._groups.setdefault(group, deque()).append((next(self._seq), message_id))
+        self._count += 1
+
+    def popleft(self) -> str:
+        if not self._groups:
+            raise IndexError("no visible message")
+        oldest = {g: waiting[0][0] for g, waiting in self._groups.items()}
+        if self._queue.fair_receives:
+            in_flight = self._queue.in_flight_by_group
+            group = min(oldest, key=lambda g: (in_flight[g], oldest[g]))
+        else:
+            group = min(oldest, key=oldest.__getitem__)
+        waiting = self._groups[group]
+        _, message_id = waiting.popleft()
+        if not waiting:
+            del self._groups[group]
+        self._count -= 1
+        return message_id
+
+
 @dataclass(eq=False)
 class Queue:
     name: str
@@ -84,16 +121,19 @@ class Queue:
     max_receive_count: Optional[int] = None
     redrive_policy: Optional[str] = None
     messages: dict = field(default_factory=dict)  # message id -> Message, every stored message
-    visible: dict = field(default_factory=dict)  # group id (or None) -> deque of (seq, message id), oldest first
-    visible_count: int = 0
+    visible: VisibleMessages = field(init=False)  # message ids, by group, oldest first
     hidden: list = field(default_factory=list)  # heap of (visible_at, seq, message id, receipt handle)
     in_flight: int = 0
     in_flight_by_group: Counter = field(default_factory=Counter)
     delayed: int = 0
+    fair_receives: bool = True
+
+    def __post_init__(self) -> None:
+        self.visible = VisibleMessages(self)
 
     def counts(self) -> dict:
         return {
-            "ApproximateNumberOfMessages": self.visible_count,
+            "ApproximateNumberOfMessages": len(self.visible),
             "ApproximateNumberOfMessagesNotVisible": self.in_flight,
             "ApproximateNumberOfMessagesDelayed": self.delayed,
         }
@@ -111,14 +151,26 @@ class Queues:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._seq = itertools.count()
-        self.fair_receives = True
+        self._fair_receives = True
+
+    @property
+    def fair_receives(self) -> bool:
+        """The switch for every queue of this endpoint, present and future (on by default)."""
+        return self._fair_receives
+
+    @fair_receives.setter
+    def fair_receives(self, on: bool) -> None:
+        with self._lock:
+            self._fair_receives = on
+            for queue in self._queues.values():
+                queue.fair_receives = on
 
     # --- queues --------------------------------------------------------------------------
     def create_queue(self, name: str, attributes: dict) -> Queue:
         with self._lock:
             if name in self._queues:
                 return self._queues[name]
-            queue = Queue(name=name, arn=f"arn:aws:sqs:{self.region}:{self.account}:{name}")
+            queue = Queue(name=name, arn=f"arn:aws:sqs:{self.region}:{self.account}:{name}", fair_receives=self._fair_receives)
             self._set_attributes(queue, attributes)
             self._queues[name] = queue
             self._by_arn[queue.arn] = queue
@@ -201,7 +253,7 @@ class Queues:
                 queue.delayed += 1
                 heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, None))
             else:
-                self._make_visible(queue, message)
+                queue.visible.append(message.message_id)
             self._arrived.notify_all()
             return message
 
@@ -222,28 +274,10 @@ class Queues:
                 until = min(deadline, queue.hidden[0][0]) if queue.hidden else deadline
                 self._arrived.wait(max(0.001, until - now))
 
-    def _make_visible(self, queue: Queue, message: Message) -> None:
-        queue.visible.setdefault(message.group_id, deque()).append((next(self._seq), message.message_id))
-        queue.visible_count += 1
-
-    def _next_visible(self, queue: Queue) -> str:
-        """Takes the id of the message the next receive returns: the oldest visible one of the group
-        with the fewest messages in flight (or, with fair receives off, the oldest of all)."""
-        if self.fair_receives:
-            group = min(queue.visible, key=lambda g: (queue.in_flight_by_group[g], queue.visible[g][0][0]))
-        else:
-            group = min(queue.visible, key=lambda g: queue.visible[g][0][0])
-        waiting = queue.visible[group]
-        _, message_id = waiting.popleft()
-        if not waiting:
-            del queue.visible[group]
-        queue.visible_count -= 1
-        return message_id
-
     def _take(self, queue: Queue, count: int, now: float, timeout: int) -> list[Message]:
         received = []
         while queue.visible and len(received) < count:
-            message = queue.messages.get(self._next_visible(queue))
+            message = queue.messages.get(queue.visible.popleft())
             if message is None:
                 continue
             if queue.max_receive_count and message.receive_count >= queue.max_receive_count:
@@ -266,7 +300,7 @@ class Queues:
         message.receipt_handle = None
         message.visible_at = 0.0
         dlq.messages[message.message_id] = message
-        self._make_visible(dlq, message)
+        dlq.visible.append(message.message_id)
         self._arrived.notify_all()
 
     def _promote(self, queue: Queue, now: float) -> None:
@@ -281,16 +315,9 @@ class Queues:
                 message.delayed = False
                 queue.delayed -= 1
             else:
-                self._left_flight(queue, message)
+                _left_flight(queue, message)
                 message.receipt_handle = None
-            self._make_visible(queue, message)
-
-    @staticmethod
-    def _left_flight(queue: Queue, message: Message) -> None:
-        queue.in_flight -= 1
-        queue.in_flight_by_group[message.group_id] -= 1
-        if not queue.in_flight_by_group[message.group_id]:
-            del queue.in_flight_by_group[message.group_id]
+            queue.visible.append(message_id)
 
     def _in_flight_message(self, queue: Queue, receipt_handle) -> Optional[Message]:
         """The message this receipt handle belongs to, if it is still in flight with this very
@@ -311,7 +338,7 @@ class Queues:
             message = self._in_flight_message(queue, receipt_handle)
             if message is not None:
                 del queue.messages[message.message_id]
-                self._left_flight(queue, message)
+                _left_flight(queue, message)
 
     def change_visibility(self, name: str, receipt_handle, visibility_timeout) -> None:
         with self._arrived:
@@ -330,6 +357,13 @@ def _int(value, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise invalid(f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer.") from None
+
+
+def _left_flight(queue: Queue, message: Message) -> None:
+    queue.in_flight -= 1
+    queue.in_flight_by_group[message.group_id] -= 1
+    if not queue.in_flight_by_group[message.group_id]:
+        del queue.in_flight_by_group[message.group_id]
 
 
 def _valid_group_id(group_id) -> bool:
