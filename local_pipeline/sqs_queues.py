@@ -25,7 +25,7 @@ import json
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -100,7 +100,7 @@ class VisibleMessages:
         oldest = {g: waiting[0][0] for g, waiting in self._groups.items()}
         if self._queue.fair_receives:
             in_flight = self._queue.in_flight_by_group
-            group = min(oldest, key=lambda g: (in_flight[g], oldest[g]))
+            group = min(oldest, key=lambda g: (in_flight.get(g, 0), oldest[g]))
         else:
             group = min(oldest, key=oldest.__getitem__)
         waiting = self._groups[group]
@@ -124,7 +124,7 @@ class Queue:
     visible: VisibleMessages = field(init=False)  # message ids, by group, oldest first
     hidden: list = field(default_factory=list)  # heap of (visible_at, seq, message id, receipt handle)
     in_flight: int = 0
-    in_flight_by_group: Counter = field(default_factory=Counter)
+    in_flight_by_group: dict = field(default_factory=dict)  # group id -> messages in flight
     delayed: int = 0
     fair_receives: bool = True
 
@@ -290,7 +290,7 @@ class Queues:
             message.receipt_handle = f"{message.message_id}#{uuid.uuid4().hex}"
             message.visible_at = now + timeout
             queue.in_flight += 1
-            queue.in_flight_by_group[message.group_id] += 1
+            queue.in_flight_by_group[message.group_id] = queue.in_flight_by_group.get(message.group_id, 0) + 1
             heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle))
             received.append(_snapshot(message))
         return received
@@ -361,9 +361,9 @@ def _int(value, name: str) -> int:
 
 def _left_flight(queue: Queue, message: Message) -> None:
     queue.in_flight -= 1
-    queue.in_flight_by_group[message.group_id] -= 1
-    if not queue.in_flight_by_group[message.group_id]:
-        del queue.in_flight_by_group[message.group_id]
+    left = queue.in_flight_by_group.pop(message.group_id) - 1
+    if left:
+        queue.in_flight_by_group[message.group_id] = left
 
 
 def _valid_group_id(group_id) -> bool:

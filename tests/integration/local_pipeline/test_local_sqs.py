@@ -135,53 +135,6 @@ def test_a_malformed_batch_is_refused_whole(sqs, entries, code):
     assert depth(sqs, url) == (0, 0, 0)
 
 
-def test_local_only_an_oversized_entry_fails_alone_in_its_batch(local_endpoint):
-    """As SQS does with a body over the queue's default 256 KiB; moto does not check the size."""
-    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
-    url, _ = make_queue(sqs)
-    reply = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "ok", "MessageBody": "x"}, {"Id": "big", "MessageBody": "x" * 262_145}])
-    assert [s["Id"] for s in reply["Successful"]] == ["ok"]
-    assert [f["Id"] for f in reply["Failed"]] == ["big"] and reply["Failed"][0]["SenderFault"]
-
-
-def test_an_unknown_queue_is_an_error_boto3_maps(sqs):
-    url, _ = make_queue(sqs)
-    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
-        sqs.get_queue_attributes(QueueUrl=url + "-nope", AttributeNames=["All"])
-
-
-def test_a_made_up_receipt_handle_is_refused(sqs):
-    url, _ = make_queue(sqs)
-    with pytest.raises(ClientError) as refused:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-receipt-handle")
-    assert refused.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
-
-
-def test_local_only_a_stale_receipt_handle_leaves_the_message_in_place(local_endpoint):
-    """SQS: deleting with an earlier receive's handle succeeds, but the message may stay. The local
-    endpoint always keeps it (moto deletes it), the stricter case, so a pipe that deleted with a
-    stale handle would see the message again rather than have it vanish."""
-    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
-    url, _ = make_queue(sqs)
-    sqs.send_message(QueueUrl=url, MessageBody="x")
-    [first] = receive(sqs, url, VisibilityTimeout=1)
-    time.sleep(1.2)
-    [second] = receive(sqs, url)
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
-    assert depth(sqs, url) == (0, 1, 0)
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"])
-    assert depth(sqs, url) == (0, 0, 0)
-
-
-def test_local_only_an_operation_it_does_not_serve_is_a_clear_error(local_endpoint):
-    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
-    url, _ = make_queue(sqs)
-    with pytest.raises(ClientError) as refused:
-        sqs.purge_queue(QueueUrl=url)
-    assert refused.value.response["Error"]["Code"] == "UnsupportedOperation"
-    assert "PurgeQueue" in refused.value.response["Error"]["Message"]
-
-
 def test_a_message_group_id_on_a_standard_queue_comes_back_as_a_system_attribute(sqs):
     url, _ = make_queue(sqs)
     sqs.send_message(QueueUrl=url, MessageBody="a", MessageGroupId="campaign-a")
@@ -239,3 +192,50 @@ def test_local_only_a_message_group_id_sqs_would_refuse_is_refused(local_endpoin
     )
     assert [s["Id"] for s in reply["Successful"]] == ["ok"]
     assert sorted(f["Id"] for f in reply["Failed"]) == ["long", "space"]
+
+
+def test_local_only_an_oversized_entry_fails_alone_in_its_batch(local_endpoint):
+    """As SQS does with a body over the queue's default 256 KiB; moto does not check the size."""
+    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    reply = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "ok", "MessageBody": "x"}, {"Id": "big", "MessageBody": "x" * 262_145}])
+    assert [s["Id"] for s in reply["Successful"]] == ["ok"]
+    assert [f["Id"] for f in reply["Failed"]] == ["big"] and reply["Failed"][0]["SenderFault"]
+
+
+def test_an_unknown_queue_is_an_error_boto3_maps(sqs):
+    url, _ = make_queue(sqs)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_attributes(QueueUrl=url + "-nope", AttributeNames=["All"])
+
+
+def test_a_made_up_receipt_handle_is_refused(sqs):
+    url, _ = make_queue(sqs)
+    with pytest.raises(ClientError) as refused:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-receipt-handle")
+    assert refused.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+
+
+def test_local_only_a_stale_receipt_handle_leaves_the_message_in_place(local_endpoint):
+    """SQS: deleting with an earlier receive's handle succeeds, but the message may stay. The local
+    endpoint always keeps it (moto deletes it), the stricter case, so a pipe that deleted with a
+    stale handle would see the message again rather than have it vanish."""
+    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    [first] = receive(sqs, url, VisibilityTimeout=1)
+    time.sleep(1.2)
+    [second] = receive(sqs, url)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    assert depth(sqs, url) == (0, 1, 0)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"])
+    assert depth(sqs, url) == (0, 0, 0)
+
+
+def test_local_only_an_operation_it_does_not_serve_is_a_clear_error(local_endpoint):
+    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    with pytest.raises(ClientError) as refused:
+        sqs.purge_queue(QueueUrl=url)
+    assert refused.value.response["Error"]["Code"] == "UnsupportedOperation"
+    assert "PurgeQueue" in refused.value.response["Error"]["Message"]
