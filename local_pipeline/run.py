@@ -184,15 +184,27 @@ class LocalRun:
         self.dialer_handler = dialer.handler
 
     def enqueue(self, bodies: Iterable) -> int:
+        """Sends each body as the scheduler does, with MessageGroupId = its campaignId."""
         entries = [b if isinstance(b, str) else json.dumps(b) for b in bodies]
         for start in range(0, len(entries), 10):
             chunk = entries[start : start + 10]
             self.queues.client.send_message_batch(
                 QueueUrl=self.queues.queue_url,
-                Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
+                Entries=[{"Id": str(i), "MessageBody": body, "MessageGroupId": self.group_of(body)} for i, body in enumerate(chunk)],
             )
         self.enqueued += len(entries)
         return len(entries)
+
+    @staticmethod
+    def group_of(body: str) -> str:
+        """A body without a campaignId SQS would take as a group (not JSON, none, not 1 to 128
+        printable characters) goes to the group "unknown": the pipe still sees it, and drops it."""
+        try:
+            campaign_id = json.loads(body).get("campaignId")
+        except (ValueError, AttributeError):
+            return "unknown"
+        usable = isinstance(campaign_id, str) and 0 < len(campaign_id) <= 128 and all("!" <= c <= "~" for c in campaign_id)
+        return campaign_id if usable else "unknown"
 
     def pipe(self) -> LocalPipe:
         return LocalPipe(

@@ -127,7 +127,9 @@ class SqsApi:
 
     def SendMessage(self, request: dict) -> dict:
         _no_message_attributes(request)
-        message = self.queues.send(self._name(request), request.get("MessageBody"), request.get("DelaySeconds"))
+        message = self.queues.send(
+            self._name(request), request.get("MessageBody"), request.get("DelaySeconds"), request.get("MessageGroupId")
+        )
         return {"MessageId": message.message_id, "MD5OfMessageBody": message.md5_of_body}
 
     def SendMessageBatch(self, request: dict) -> dict:
@@ -136,7 +138,7 @@ class SqsApi:
         for entry in _batch_entries(request):
             try:
                 _no_message_attributes(entry)
-                message = self.queues.send(name, entry.get("MessageBody"), entry.get("DelaySeconds"))
+                message = self.queues.send(name, entry.get("MessageBody"), entry.get("DelaySeconds"), entry.get("MessageGroupId"))
             except SqsError as error:
                 if error.code == "QueueDoesNotExist":
                     raise
@@ -217,6 +219,8 @@ def _message_document(message: Message, wanted: set) -> dict:
         "ApproximateFirstReceiveTimestamp": str(message.first_receive_timestamp_ms),
         "SenderId": "000000000000",
     }
+    if message.group_id is not None:
+        attributes["MessageGroupId"] = message.group_id
     document = {
         "MessageId": message.message_id,
         "ReceiptHandle": message.receipt_handle,

@@ -1,11 +1,16 @@
 """Standard SQS queues in memory, with the semantics the pipeline relies on, at constant cost per
 message: visibility timeouts, receive counts, redrive into a DLQ after maxReceiveCount receives,
-DelaySeconds, long polling, and receipt handles that change on every receive.
+DelaySeconds, long polling, and receipt handles that change on every receive. Fair receives, as
+SQS fair queues do on a standard queue: messages may carry a MessageGroupId, and a receive takes
+each message from the group with the fewest messages in flight (the oldest visible message breaks
+a tie), so a group with a large backlog in flight does not hold back the others.
+`Queues.fair_receives = False` turns that off (first in, first out across groups), for comparisons.
 
 moto's SQS (the reference emulator, used in the contract tests) scans and deep-copies every
 stored message on each call: a receive takes 0.5 s with 600 messages queued, which is the local
-load test's ceiling, not the pacing's. Here visible messages wait in FIFO order and invisible
-ones in a heap keyed by when they reappear, so no call looks at a message it does not return.
+load test's ceiling, not the pacing's. Here visible messages wait in FIFO order per group, invisible
+ones in a heap keyed by when they reappear, so no call looks at a message it does not return
+(choosing a group looks at each group with visible messages once; there are as many as campaigns).
 
 Left out, as the pipeline uses none of it: FIFO queues, message attributes, retention expiry,
 purge and tags.
@@ -30,6 +35,7 @@ MAX_BODY_BYTES = 262_144  # a queue's default maximum message size (it can be ra
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43_200
 MAX_WAIT_SECONDS = 20
+MAX_GROUP_ID_LENGTH = 128
 
 
 class SqsError(Exception):
@@ -66,6 +72,44 @@ class Message:
     first_receive_timestamp_ms: Optional[int] = None
     receipt_handle: Optional[str] = None
     delayed: bool = False
+    group_id: Optional[str] = None
+
+
+class VisibleMessages:
+    """A queue's visible message ids, used like a deque: `append(id)` when a stored message becomes
+    visible, `popleft()` for the id the next receive returns. Kept per MessageGroupId (None: no
+    group), each oldest first; `popleft` takes from the group with the fewest messages in flight,
+    then the oldest (with the queue's fair receives off: the oldest of all)."""
+
+    def __init__(self, queue: "Queue") -> None:
+        self._queue = queue
+        self._groups: dict = {}  # group id -> deque of (seq, message id)
+        self._seq = itertools.count()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, message_id: str) -> None:
+        group = self._queue.messages[message_id].group_id
+        self._groups.setdefault(group, deque()).append((next(self._seq), message_id))
+        self._count += 1
+
+    def popleft(self) -> str:
+        if not self._groups:
+            raise IndexError("no visible message")
+        oldest = {g: waiting[0][0] for g, waiting in self._groups.items()}
+        if self._queue.fair_receives:
+            in_flight = self._queue.in_flight_by_group
+            group = min(oldest, key=lambda g: (in_flight.get(g, 0), oldest[g]))
+        else:
+            group = min(oldest, key=oldest.__getitem__)
+        waiting = self._groups[group]
+        _, message_id = waiting.popleft()
+        if not waiting:
+            del self._groups[group]
+        self._count -= 1
+        return message_id
 
 
 @dataclass(eq=False)
@@ -78,10 +122,15 @@ class Queue:
     max_receive_count: Optional[int] = None
     redrive_policy: Optional[str] = None
     messages: dict = field(default_factory=dict)  # message id -> Message, every stored message
-    visible: deque = field(default_factory=deque)  # message ids, oldest first
+    visible: VisibleMessages = field(init=False)  # message ids, by group, oldest first
     hidden: list = field(default_factory=list)  # heap of (visible_at, seq, message id, receipt handle)
     in_flight: int = 0
+    in_flight_by_group: dict = field(default_factory=dict)  # group id -> messages in flight
     delayed: int = 0
+    fair_receives: bool = True
+
+    def __post_init__(self) -> None:
+        self.visible = VisibleMessages(self)
 
     def counts(self) -> dict:
         return {
@@ -103,13 +152,26 @@ class Queues:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._seq = itertools.count()
+        self._fair_receives = True
+
+    @property
+    def fair_receives(self) -> bool:
+        """The switch for every queue of this endpoint, present and future (on by default)."""
+        return self._fair_receives
+
+    @fair_receives.setter
+    def fair_receives(self, on: bool) -> None:
+        with self._lock:
+            self._fair_receives = on
+            for queue in self._queues.values():
+                queue.fair_receives = on
 
     # --- queues --------------------------------------------------------------------------
     def create_queue(self, name: str, attributes: dict) -> Queue:
         with self._lock:
             if name in self._queues:
                 return self._queues[name]
-            queue = Queue(name=name, arn=f"arn:aws:sqs:{self.region}:{self.account}:{name}")
+            queue = Queue(name=name, arn=f"arn:aws:sqs:{self.region}:{self.account}:{name}", fair_receives=self._fair_receives)
             self._set_attributes(queue, attributes)
             self._queues[name] = queue
             self._by_arn[queue.arn] = queue
@@ -163,9 +225,14 @@ class Queues:
             return attributes
 
     # --- messages ------------------------------------------------------------------------
-    def send(self, name: str, body, delay_seconds=None) -> Message:
+    def send(self, name: str, body, delay_seconds=None, group_id=None) -> Message:
         if not isinstance(body, str) or not body:
             raise SqsError("MissingParameter", "The request must contain the parameter MessageBody.")
+        if group_id is not None and not _valid_group_id(group_id):
+            raise invalid(
+                f"Value {group_id!r} for parameter MessageGroupId is invalid. Reason: 1 to {MAX_GROUP_ID_LENGTH}"
+                " alphanumeric or punctuation characters."
+            )
         encoded = body.encode()
         if len(encoded) > MAX_BODY_BYTES:
             raise invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {MAX_BODY_BYTES} bytes.")
@@ -179,6 +246,7 @@ class Queues:
                 md5_of_body=hashlib.md5(encoded).hexdigest(),
                 sent_timestamp_ms=int(time.time() * 1000),
                 visible_at=now + delay,
+                group_id=group_id,
             )
             queue.messages[message.message_id] = message
             if delay:
@@ -223,6 +291,7 @@ class Queues:
             message.receipt_handle = f"{message.message_id}#{uuid.uuid4().hex}"
             message.visible_at = now + timeout
             queue.in_flight += 1
+            queue.in_flight_by_group[message.group_id] = queue.in_flight_by_group.get(message.group_id, 0) + 1
             heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle))
             received.append(_snapshot(message))
         return received
@@ -247,7 +316,7 @@ class Queues:
                 message.delayed = False
                 queue.delayed -= 1
             else:
-                queue.in_flight -= 1
+                _left_flight(queue, message)
                 message.receipt_handle = None
             queue.visible.append(message_id)
 
@@ -270,7 +339,7 @@ class Queues:
             message = self._in_flight_message(queue, receipt_handle)
             if message is not None:
                 del queue.messages[message.message_id]
-                queue.in_flight -= 1
+                _left_flight(queue, message)
 
     def change_visibility(self, name: str, receipt_handle, visibility_timeout) -> None:
         with self._arrived:
@@ -361,6 +430,18 @@ def _int(value, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise invalid(f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer.") from None
+
+
+def _left_flight(queue: Queue, message: Message) -> None:
+    queue.in_flight -= 1
+    left = queue.in_flight_by_group.pop(message.group_id) - 1
+    if left:
+        queue.in_flight_by_group[message.group_id] = left
+
+
+def _valid_group_id(group_id) -> bool:
+    # SQS: 1 to 128 characters, alphanumeric or punctuation (printable ASCII without the space).
+    return isinstance(group_id, str) and 0 < len(group_id) <= MAX_GROUP_ID_LENGTH and all("!" <= c <= "~" for c in group_id)
 
 
 def _snapshot(message: Message) -> Message:

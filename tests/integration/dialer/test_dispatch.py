@@ -61,6 +61,36 @@ def test_campaign_max_cps_is_held_in_the_same_round_trip(make_dispatcher, worker
     assert d.pacer.round_trips == 2  # reserve + finish, for the whole batch
 
 
+def test_concurrent_mixed_batches_hold_the_campaign_cap_and_dial_each_task_once(make_dispatcher, worker):
+    # Four dialers, batches with 2 of 10 from a campaign capped at 5 CPS, MAX_CPS 20, real arrivals.
+    # The global limit and rate with capped tasks mixed in are judged on the schedule, in
+    # test_pacing_script.py: arrivals 51 ms apart leave only SLACK's 25 ms per rolling second for
+    # this shared machine's jitter, the campaign's 205 ms apart leave 180 ms.
+    dispatchers = [make_dispatcher(max_cps=20) for _ in range(4)]
+    errors, deferred = [], []
+
+    def invoke(d, k):
+        try:
+            for b in range(3):
+                base = k * 100 + b * 10
+                batch = [item(base + i, campaign="capped", max_cps=5) for i in range(2)] + [item(base + i, campaign="open") for i in range(2, 10)]
+                report = d.run(batch, Remaining(15))
+                assert report.failures == []
+                deferred.append(report.counts["Deferred"])
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=invoke, args=(d, k)) for k, d in enumerate(dispatchers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    accepted = worker.accepted()
+    assert len(accepted) + sum(deferred) == 120 and len({c.body["callId"] for c in accepted}) == len(accepted)
+    assert rolling_window_max(arrival_times(worker, "capped")) <= 5
+
+
 def test_tasks_beyond_the_time_budget_are_deferred_not_failed(make_dispatcher, worker, sqs, queue_url):
     d = make_dispatcher(max_cps=5)
     # 6 s left minus the 5 s safety margin: about one second of slots at 5 CPS.

@@ -17,10 +17,15 @@ from local_pipeline.sqs_local import LocalSqsServer
 
 
 @pytest.fixture(scope="module")
-def local_endpoint():
+def local_server():
     server = LocalSqsServer().start()
-    yield server.endpoint
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def local_endpoint(local_server):
+    return local_server.endpoint
 
 
 @pytest.fixture(params=["local", "moto"])
@@ -128,6 +133,65 @@ def test_a_malformed_batch_is_refused_whole(sqs, entries, code):
         sqs.send_message_batch(QueueUrl=url, Entries=entries)
     assert refused.value.response["Error"]["Code"] == code
     assert depth(sqs, url) == (0, 0, 0)
+
+
+def test_a_message_group_id_on_a_standard_queue_comes_back_as_a_system_attribute(sqs):
+    url, _ = make_queue(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="a", MessageGroupId="campaign-a")
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "b", "MessageBody": "b", "MessageGroupId": "campaign-b"}, {"Id": "c", "MessageBody": "c"}])
+    everything = receive(sqs, url, VisibilityTimeout=0)
+    assert {m["Body"]: m["Attributes"].get("MessageGroupId") for m in everything} == {"a": "campaign-a", "b": "campaign-b", "c": None}
+    asked = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"], VisibilityTimeout=0)
+    assert {m["Body"]: m.get("Attributes", {}) for m in asked["Messages"]} == {
+        "a": {"MessageGroupId": "campaign-a"},
+        "b": {"MessageGroupId": "campaign-b"},
+        "c": {},
+    }
+    not_asked = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert all("Attributes" not in m for m in not_asked)
+
+
+def test_local_only_receives_favour_the_group_with_fewer_messages_in_flight(local_server):
+    """SQS fair queues: a group with many messages in flight yields to the others. moto 5.2.5 keeps
+    and returns a standard queue's MessageGroupId but receives first in, first out, so this holds
+    the local endpoint alone."""
+    sqs = boto3.client("sqs", endpoint_url=local_server.endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"big-{start + i}", "MessageGroupId": "big"} for i in range(10)])
+    assert [m["Body"] for m in receive(sqs, url)] == [f"big-{i}" for i in range(10)]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"small-{i}", "MessageGroupId": "small"} for i in range(5)])
+    # 10 of big in flight, none of small: small first, then big again, each oldest first.
+    assert [m["Body"] for m in receive(sqs, url)] == [f"small-{i}" for i in range(5)] + [f"big-{i}" for i in range(10, 15)]
+    # 15 of big in flight and 5 of small: only big is left to receive.
+    assert [m["Body"] for m in receive(sqs, url)] == [f"big-{i}" for i in range(15, 25)]
+    assert depth(sqs, url) == (5, 30, 0)
+
+
+def test_local_only_fair_receives_can_be_turned_off_for_comparisons(local_server):
+    sqs = boto3.client("sqs", endpoint_url=local_server.endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"big-{i}", "MessageGroupId": "big"} for i in range(10)])
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"small-{i}", "MessageGroupId": "small"} for i in range(2)])
+    local_server.queues.fair_receives = False
+    try:
+        assert [m["Body"] for m in receive(sqs, url, n=5)] == [f"big-{i}" for i in range(5)]
+    finally:
+        local_server.queues.fair_receives = True
+    assert [m["Body"] for m in receive(sqs, url, n=5)] == ["small-0", "small-1", "big-5", "big-6", "big-7"]
+
+
+def test_local_only_a_message_group_id_sqs_would_refuse_is_refused(local_endpoint):
+    """SQS takes 1 to 128 alphanumeric or punctuation characters; moto accepts anything."""
+    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs)
+    reply = sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": "ok", "MessageBody": "x", "MessageGroupId": "c-1"}, {"Id": "space", "MessageBody": "x", "MessageGroupId": "a b"},
+                 {"Id": "long", "MessageBody": "x", "MessageGroupId": "g" * 129}],  # fmt: skip
+    )
+    assert [s["Id"] for s in reply["Successful"]] == ["ok"]
+    assert sorted(f["Id"] for f in reply["Failed"]) == ["long", "space"]
 
 
 def test_local_only_an_oversized_entry_fails_alone_in_its_batch(local_endpoint):

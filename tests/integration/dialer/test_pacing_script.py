@@ -1,0 +1,90 @@
+"""The admission script against real Redis, judged on the schedule it hands out (each DIAL's slot
+is the script's clock plus its wait_us), so these checks see no HTTP or scheduling jitter."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import redis
+
+from dialer_worker.pacing import DEFER, DIAL, IN_FLIGHT, SLACK, RedisPacer
+from local_pipeline.worker_standin import rolling_window_max
+
+MAX_CPS = 20
+
+
+@pytest.fixture
+def pacer(redis_server, redis_key_prefix):
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    yield RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=600)
+    client.close()
+
+
+def mixed_stream(pacer, *, batches: int, capped_share: float = 0.1, capped_cps: float = 5):
+    """Reserves `batches` batches of 10 (a share from a campaign capped at `capped_cps`), as
+    concurrent dialers would one after another. Returns [(slot seconds, campaign)] of every DIAL.
+
+    The script's clock at each call, exactly: each batch ends with an uncapped task, whose slot is
+    the stored global `tat` minus one interval, and that slot is the clock plus its wait_us."""
+    interval_us = math.ceil((1 + SLACK) * 1_000_000 / MAX_CPS)
+    rng = random.Random(5)
+    slots = []
+    for b in range(batches):
+        tasks = []
+        for i in range(10):
+            capped = rng.random() < capped_share and i < 9
+            tasks.append((f"call-{b}-{i}", "capped" if capped else "open", capped_cps if capped else None))
+        reservation = pacer.reserve(tasks, max_cps=MAX_CPS, max_wait_ms=60_000, lease_ms=70_000)
+        assert all(d.kind == DIAL for d in reservation.decisions)
+        tat_us = int(pacer._redis.get(pacer._tag + ":tat"))
+        now_us = tat_us - interval_us - reservation.decisions[-1].wait_us
+        slots += [((now_us + d.wait_us) / 1_000_000, campaign) for (_, campaign, _), d in zip(tasks, reservation.decisions)]
+    return sorted(slots)
+
+
+@pytest.mark.parametrize("capped_share", [0.1, 0.3])  # the capped campaign under its cap on average, and over it
+def test_a_mixed_stream_keeps_the_global_rate_full_and_every_cap(pacer, capped_share):
+    slots = mixed_stream(pacer, batches=30, capped_share=capped_share)
+    times = [t for t, _ in slots]
+    capped = [t for t, c in slots if c == "capped"]
+    assert len(capped) >= 20, "the stream must hold capped tasks"
+    assert rolling_window_max(times) <= MAX_CPS
+    assert rolling_window_max(capped) <= 5
+    # Capped tasks waiting for their own slots leave no hole that uncapped ones do not fill, so the
+    # schedule runs at the pacing's own rate, MAX_CPS / (1 + SLACK): 97.6% of MAX_CPS.
+    # (Up to the last uncapped slot: after it only the capped campaign is left, at its own cap.)
+    last_open = max(t for t, c in slots if c == "open")
+    busy = [t for t in times if t <= last_open]
+    rate = (len(busy) - 1) / (busy[-1] - busy[0])
+    assert rate >= 0.97 * MAX_CPS, f"{rate:.2f} CPS scheduled"
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= (1 + SLACK) / MAX_CPS - 1e-6, min(gaps)
+
+
+def test_a_capped_task_does_not_push_the_uncapped_ones_behind_it(pacer):
+    # A campaign capped at 1 CPS takes three slots about 1 s apart, then come uncapped tasks:
+    # they take the global slots in between instead of queueing after the capped campaign's.
+    first = pacer.reserve([(f"c-{i}", "capped", 1) for i in range(3)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000)
+    assert [d.kind for d in first.decisions] == [DIAL] * 3
+    assert [d.wait_us / 1e6 for d in first.decisions] == pytest.approx([0, 1 + SLACK, 2 * (1 + SLACK)], abs=0.001)
+    then = pacer.reserve([(f"o-{i}", "open", None) for i in range(10)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000)
+    waits = [d.wait_us / 1e6 for d in then.decisions]
+    assert max(waits) < 0.6, waits  # ten slots, one interval apart, right after the first capped one
+
+
+def test_every_wait_is_in_microseconds(pacer, redis_key_prefix):
+    # At 1 CPS the second task's slot is (1 + SLACK) s away: beyond max_wait, so deferred that long.
+    reply = pacer.reserve([("a", "c", None), ("b", "c", None)], max_cps=1, max_wait_ms=0, lease_ms=20_000)
+    dial, defer = reply.decisions
+    assert dial.kind == DIAL and dial.wait_us == 0
+    assert defer.kind == DEFER and 1_000_000 <= defer.wait_us <= (1 + SLACK) * 1_000_000 + 1
+    # "a" is claimed for its lease (20 s): a redelivery meanwhile waits for the lease to end.
+    [again] = pacer.reserve([("a", "c", None)], max_cps=1, max_wait_ms=0, lease_ms=20_000).decisions
+    assert again.kind == IN_FLIGHT and 19_000_000 <= again.wait_us <= 20_000_000
+    # A capped task beyond max_wait is deferred until its campaign slot, in microseconds too.
+    pacer = RedisPacer(pacer._redis, prefix=f"{redis_key_prefix}-capped", claim_ttl_seconds=600)
+    reply = pacer.reserve([("x", "slow", 0.5), ("y", "slow", 0.5)], max_cps=100, max_wait_ms=1000, lease_ms=20_000)
+    assert [d.kind for d in reply.decisions] == [DIAL, DEFER]
+    assert 2_000_000 <= reply.decisions[1].wait_us <= 2 * (1 + SLACK) * 1_000_000 + 20_000
