@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,6 +19,7 @@ logger = Logger(service=DIALER_SERVICE)
 tracer = Tracer(service=DIALER_SERVICE)
 
 _dispatcher: Dispatcher | None = None
+_lock = threading.Lock()
 _warned_redis_down = False
 
 # Counted every invocation, zero included, so the alarms and the dashboard see a steady series.
@@ -72,18 +74,22 @@ def build_dispatcher(env: DialerEnv) -> Dispatcher:
 
 def _get_dispatcher() -> Dispatcher:
     global _dispatcher
-    if _dispatcher is None:
-        _dispatcher = build_dispatcher(DialerEnv.from_environ())
-    return _dispatcher
+    # Lambda runs one invocation at a time per container; the local runner calls from several
+    # threads, which must share one dispatcher as one container's invocations would.
+    with _lock:
+        if _dispatcher is None:
+            _dispatcher = build_dispatcher(DialerEnv.from_environ())
+        return _dispatcher
 
 
 def reset() -> None:
     """Forget this container's clients and state, as a new container would (the local runner)."""
     global _dispatcher, _warned_redis_down
-    if _dispatcher is not None:
-        _dispatcher.executor.shutdown(wait=False)
-    _dispatcher = None
-    _warned_redis_down = False
+    with _lock:
+        if _dispatcher is not None:
+            _dispatcher.executor.shutdown(wait=False)
+        _dispatcher = None
+        _warned_redis_down = False
 
 
 @logger.inject_lambda_context

@@ -13,6 +13,7 @@ the next read is due; a missing parameter or key means the ceiling.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +63,7 @@ class LiveRate:
         self._next_read: float | None = None
         self.reads = 0
         self.last_error: str | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def from_ssm(cls, client: Any, parameter_name: str, **kwargs: Any) -> LiveRate:
@@ -85,6 +87,12 @@ class LiveRate:
 
     def current(self) -> float:
         """The rate to pace at now: 0 stops dialing."""
+        # One reader at a time: a caller must not take the ceiling while another is still
+        # fetching the first value (the local runner invokes one dispatcher from several threads).
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> float:
         now = self._clock()
         if self._next_read is None or now >= self._next_read:
             self._next_read = now + self._ttl_s

@@ -137,3 +137,28 @@ def test_without_a_parameter_the_ceiling_alone_applies():
     )  # fmt: skip
     dispatcher.run([item(0)], lambda: 15_000)
     assert pacer.max_cps_seen == [50]
+
+
+def test_a_caller_waits_for_the_first_read_in_flight_instead_of_taking_the_ceiling():
+    """Several threads share one dispatcher locally: none may dial at the ceiling while another is
+    still fetching a kill switch."""
+    import threading
+
+    fetching, release = threading.Event(), threading.Event()
+
+    def slow_fetch():
+        fetching.set()
+        release.wait(5)
+        return "0"
+
+    live = LiveRate(slow_fetch, ceiling=20)
+    seen = []
+    first = threading.Thread(target=lambda: seen.append(live.current()))
+    first.start()
+    assert fetching.wait(5)
+    second = threading.Thread(target=lambda: seen.append(live.current()))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert seen == [0, 0]
