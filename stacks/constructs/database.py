@@ -47,9 +47,26 @@ class Database(Construct):
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, description="PostgreSQL: campaigns", allow_all_outbound=False
         )
-        parameters = rds.ParameterGroup(
-            self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
+        self._secrets(removal_policy)
+        self._instance(vpc, subnets, settings)
+        # RDS creates the export's log group itself, kept forever, as soon as the instance logs. Its
+        # name holds the instance identifier CloudFormation generates, so the stack cannot create
+        # it first; a LogRetention custom resource sets the environment's retention on it instead
+        # (and creates it if RDS has not yet).
+        self.log_retention = logs.LogRetention(
+            self,
+            "PostgresqlLogRetention",
+            log_group_name=Fn.join("", ["/aws/rds/instance/", self.instance.instance_identifier, "/postgresql"]),
+            retention=log_retention,
+            removal_policy=removal_policy,
         )
+        self._acknowledge_log_retention_provider(deletes_log_group=removal_policy == RemovalPolicy.DESTROY)
+        self._rotation(vpc, settings, secrets_manager_endpoint, rotation_subnets)
+        self._proxy(vpc, subnets, settings)
+        self._acknowledge_instance(settings)
+
+    def _secrets(self, removal_policy: RemovalPolicy) -> None:
+        """The admin secret: the instance's master user, with the database's name."""
         # Generated here rather than by Credentials.from_generated_secret, which cannot name the
         # database: with `dbname` in the secret, the functions and the migration connect to
         # `campaigns` instead of falling back to `postgres`.
@@ -60,6 +77,13 @@ class Database(Construct):
             dbname=DATABASE_NAME,
             # As from_generated_secret does: a changed password policy means a new secret.
             replace_on_password_criteria_changes=True,
+        )
+        self.credentials_secret.apply_removal_policy(removal_policy)
+
+    def _instance(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:
+        """The instance, with the secret attached to it (it gains host, port and engine)."""
+        parameters = rds.ParameterGroup(
+            self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
         )
         self.instance = rds.DatabaseInstance(
             self,
@@ -93,21 +117,16 @@ class Database(Construct):
             ),
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
-        # RDS creates the export's log group itself, kept forever, as soon as the instance logs. Its
-        # name holds the instance identifier CloudFormation generates, so the stack cannot create
-        # it first; a LogRetention custom resource sets the environment's retention on it instead
-        # (and creates it if RDS has not yet).
-        self.log_retention = logs.LogRetention(
-            self,
-            "PostgresqlLogRetention",
-            log_group_name=Fn.join("", ["/aws/rds/instance/", self.instance.instance_identifier, "/postgresql"]),
-            retention=log_retention,
-            removal_policy=removal_policy,
-        )
-        self.credentials_secret.apply_removal_policy(removal_policy)
-        self._acknowledge_log_retention_provider(deletes_log_group=removal_policy == RemovalPolicy.DESTROY)
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
 
+    def _rotation(
+        self,
+        vpc: ec2.IVpc,
+        settings: DatabaseSettings,
+        secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
+        rotation_subnets: ec2.SubnetSelection,
+    ) -> None:
+        """Hosted single-user rotation of the admin secret, in the VPC."""
         # The rotation function runs in the VPC and reaches Secrets Manager through the endpoint.
         self.rotation_security_group = ec2.SecurityGroup(
             self,
@@ -128,30 +147,34 @@ class Database(Construct):
             vpc_subnets=rotation_subnets,
         )
 
+    def _proxy(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:
+        """RDS Proxy where the settings ask for it; where clients connect."""
         self.proxy: Optional[rds.DatabaseProxy] = None
-        if settings.use_proxy:
-            self.proxy_security_group = ec2.SecurityGroup(
-                self, "ProxySecurityGroup", vpc=vpc, description="RDS Proxy for the campaigns database"
-            )
-            self.proxy = self.instance.add_proxy(
-                "Proxy",
-                # CloudFormation requires a name; the stack's keeps it unique in the account.
-                db_proxy_name=f"{Stack.of(self).stack_name}-campaigns",
-                vpc=vpc,
-                vpc_subnets=subnets,
-                secrets=[self.secret],
-                security_groups=[self.proxy_security_group],
-                require_tls=True,
-                iam_auth=False,
-                borrow_timeout=Duration.seconds(5),
-            )
-            self.instance.connections.allow_from(self.proxy, ec2.Port.tcp(PORT), "RDS Proxy")
-            self.endpoint_host: Optional[str] = self.proxy.endpoint
-            self.client_connections: ec2.Connections = self.proxy.connections
-        else:
-            self.endpoint_host = None
-            self.client_connections = self.instance.connections
+        if not settings.use_proxy:
+            self.endpoint_host: Optional[str] = None
+            self.client_connections: ec2.Connections = self.instance.connections
+            return
+        self.proxy_security_group = ec2.SecurityGroup(
+            self, "ProxySecurityGroup", vpc=vpc, description="RDS Proxy for the campaigns database"
+        )
+        self.proxy = self.instance.add_proxy(
+            "Proxy",
+            # CloudFormation requires a name; the stack's keeps it unique in the account.
+            db_proxy_name=f"{Stack.of(self).stack_name}-campaigns",
+            vpc=vpc,
+            vpc_subnets=subnets,
+            secrets=[self.secret],
+            security_groups=[self.proxy_security_group],
+            require_tls=True,
+            iam_auth=False,
+            borrow_timeout=Duration.seconds(5),
+        )
+        self.instance.connections.allow_from(self.proxy, ec2.Port.tcp(PORT), "RDS Proxy")
+        self.endpoint_host = self.proxy.endpoint
+        self.client_connections = self.proxy.connections
 
+    def _acknowledge_instance(self, settings: DatabaseSettings) -> None:
+        """The instance's cdk-nag findings that are by design (per environment where they differ)."""
         if settings.enhanced_monitoring_seconds:
             Validations.of(self.instance.node.find_child("MonitoringRole")).acknowledge(
                 Acknowledgment(
