@@ -541,8 +541,9 @@ def test_functions_runtime_arch_vpc_tracing_and_logs(env, name, handler):
 def test_enrichment_environment(env):
     _, props = function(env, "Enrichment")
     variables = props["Environment"]["Variables"]
-    db_secret = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
-    assert variables["DB_SECRET_ARN"] == {"Ref": db_secret}
+    # The read-only campaigns_reader, never the admin.
+    reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    assert variables["DB_SECRET_ARN"] == {"Ref": reader}
     assert variables["CAMPAIGN_CACHE_TTL_SECONDS"] == str(env.settings.campaign_cache_ttl_seconds)
     assert variables["POWERTOOLS_SERVICE_NAME"] == "enrich-dial-task"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == env.settings.metrics_namespace
@@ -576,6 +577,19 @@ def test_dialer_environment(env):
     }
 
 
+def test_migration_environment(env):
+    _, props = function(env, "Migration")
+    variables = props["Environment"]["Variables"]
+    admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    # Logs in as the admin (DDL, directly to the instance) and gives the reader its password.
+    assert variables["DB_SECRET_ARN"] == {"Ref": admin}
+    assert variables["READER_SECRET_ARN"] == {"Ref": reader}
+    assert variables["DB_NAME"] == "campaigns"
+    assert variables["MIGRATIONS_DIR"] == "/var/task/migrations"
+    assert "DB_HOST" not in variables
+
+
 def test_no_secret_value_reaches_an_environment_variable(env):
     for lid, fn in resources(env, "AWS::Lambda::Function").items():
         text = json.dumps(fn["Properties"].get("Environment", {}))
@@ -584,17 +598,21 @@ def test_no_secret_value_reaches_an_environment_variable(env):
 
 
 def test_secret_read_grants_by_arn(env):
-    db_secret = {"Ref": logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
-    token = {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")}
+    admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    token = logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")
 
-    def read_secrets(role_prefix):
-        return [
-            s["Resource"] for s in policy_statements(env, role_prefix)
+    def read_secrets(role_prefix) -> list[str]:
+        return sorted(
+            resource["Ref"]
+            for s in policy_statements(env, role_prefix)
             if "secretsmanager:GetSecretValue" in as_list(s["Action"])
-        ]
+            for resource in as_list(s["Resource"])
+        )
 
-    assert read_secrets("FunctionsEnrichmentRole") == [db_secret]
-    assert read_secrets("FunctionsMigrationRole") == [db_secret]
+    # The enrichment only its read-only user; the migration the admin (to log in) and the reader.
+    assert read_secrets("FunctionsEnrichmentRole") == [reader]
+    assert read_secrets("FunctionsMigrationRole") == sorted([admin, reader])
     assert read_secrets("FunctionsDialerRole") == [token]
 
 
@@ -633,6 +651,17 @@ def test_migrations_run_as_a_trigger_after_the_database(env):
     # The migration's own egress rules exist before it runs, or it cannot reach the database.
     assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "DatabaseSecurityGroup" in d for d in depends_on)
     assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "SecretsManagerEndpoint" in d for d in depends_on)
+    # It gives campaigns_reader its password: the reader secret and its attachment exist first.
+    assert logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment") in depends_on
+    assert logical_id(env, "DatabaseReaderSecret", "AWS::SecretsManager::Secret") in depends_on
+
+
+def test_enrichment_is_created_and_updated_only_after_the_migration_ran(env):
+    """The enrichment logs in as campaigns_reader, which has LOGIN and its password only once the
+    migration ran; the pipe, which invokes the enrichment, comes after the function."""
+    trigger, _ = only(env, "Custom::Trigger")
+    enrichment, _ = function(env, "Enrichment")
+    assert trigger in env.template_json["Resources"][enrichment]["DependsOn"]
 
 
 # -- monitoring ---------------------------------------------------------------------------------
