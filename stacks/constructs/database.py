@@ -162,9 +162,9 @@ class Database(Construct):
             vpc_subnets=rotation_subnets,
         )
         self.rotation = self.instance.add_rotation_single_user(**options)
-        # Multi-user: the rotation alternates between campaigns_reader and campaigns_reader_clone
-        # (created by the admin as a member of campaigns_reader), so the enrichment's connections
-        # keep working while the other user's password changes.
+        # Multi-user: logged in as the admin, the rotation alternates campaigns_reader and
+        # campaigns_reader_clone (created at the first rotation with campaigns_reader's
+        # permissions), so containers holding the previous user's credentials keep working.
         self.reader_rotation = self.instance.add_rotation_multi_user(
             "ReaderRotation", secret=self.reader_secret, **options
         )
