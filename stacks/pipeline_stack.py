@@ -128,9 +128,12 @@ class DialPipelineStack(Stack):
             log_retention=retention,
         )
 
-        # Grants: secrets by ARN, read-only; the dialer re-queues deferred tasks.
-        self.database.secret.grant_read(enrichment.function)
+        # Grants: secrets by ARN, read-only; the dialer re-queues deferred tasks. The enrichment
+        # reads only its read-only user's secret; the migration logs in as the admin and sets the
+        # reader's password from the reader secret.
+        self.database.reader_secret.grant_read(enrichment.function)
         self.database.secret.grant_read(migration.function)
+        self.database.reader_secret.grant_read(migration.function)
         self.cache.auth_token.grant_read(dialer.function)
         self.queues.queue.grant_send_messages(dialer.function)
         # The dialer reads the live MAX_CPS, one parameter, one action (not grant_read's four).
@@ -159,7 +162,8 @@ class DialPipelineStack(Stack):
         self.network.allow_ssm_from(dialer.function)
 
         # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
-        # Its own group too: the egress rules to the database and the endpoint live there.
+        # Its own group too: the egress rules to the database and the endpoint live there. The
+        # database construct holds the reader secret's attachment, whose password the migration sets.
         self.functions.run_migrations_after(self.database, self.network, migration.security_group)
 
         self.monitoring = Monitoring(

@@ -1,4 +1,4 @@
-"""RDS PostgreSQL with the campaigns table, its generated secret and, where needed, RDS Proxy."""
+"""RDS PostgreSQL with the campaigns table, its generated secrets and, where needed, RDS Proxy."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.V
 # PostgreSQL's default port, the only one RDS Proxy listens on.
 PORT = 5432
 ADMIN_USER = "campaigns_admin"
+# The enrichment's read-only role (migrations/0002_campaigns_reader.sql).
+READER_USER = "campaigns_reader"
 DATABASE_NAME = "campaigns"
 # The construct id of CDK's stack-wide LogRetention function (aws-cdk-lib aws-logs/log-retention).
 LOG_RETENTION_PROVIDER_ID = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 
 
 class Database(Construct):
-    """The instance, encrypted and SSL-only, with a generated secret rotated by a hosted function.
+    """The instance, encrypted and SSL-only, with a generated admin secret rotated by a hosted
+    function and the enrichment's read-only `campaigns_reader` secret, rotated by the admin.
 
     `endpoint_host` is where the enrichment connects: the proxy when there is one, otherwise the
     instance (the secret's own `host`). `client_connections` is what a client must be allowed into.
@@ -40,16 +43,33 @@ class Database(Construct):
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
     ) -> None:
-        """`removal_policy` applies to the secret and the PostgreSQL log group; the instance
+        """`removal_policy` applies to both secrets and the PostgreSQL log group; the instance
         always leaves a snapshot."""
         super().__init__(scope, construct_id)
 
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, description="PostgreSQL: campaigns", allow_all_outbound=False
         )
-        parameters = rds.ParameterGroup(
-            self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
+        self._secrets(removal_policy)
+        self._instance(vpc, subnets, settings)
+        # RDS creates the export's log group itself, kept forever, as soon as the instance logs. Its
+        # name holds the instance identifier CloudFormation generates, so the stack cannot create
+        # it first; a LogRetention custom resource sets the environment's retention on it instead
+        # (and creates it if RDS has not yet).
+        self.log_retention = logs.LogRetention(
+            self,
+            "PostgresqlLogRetention",
+            log_group_name=Fn.join("", ["/aws/rds/instance/", self.instance.instance_identifier, "/postgresql"]),
+            retention=log_retention,
+            removal_policy=removal_policy,
         )
+        self._acknowledge_log_retention_provider(deletes_log_group=removal_policy == RemovalPolicy.DESTROY)
+        self._rotation(vpc, settings, secrets_manager_endpoint, rotation_subnets)
+        self._proxy(vpc, subnets, settings)
+        self._acknowledge_instance(settings)
+
+    def _secrets(self, removal_policy: RemovalPolicy) -> None:
+        """The admin secret (the instance's master user) and the enrichment's read-only one."""
         # Generated here rather than by Credentials.from_generated_secret, which cannot name the
         # database: with `dbname` in the secret, the functions and the migration connect to
         # `campaigns` instead of falling back to `postgres`.
@@ -60,6 +80,24 @@ class Database(Construct):
             dbname=DATABASE_NAME,
             # As from_generated_secret does: a changed password policy means a new secret.
             replace_on_password_criteria_changes=True,
+        )
+        self.credentials_secret.apply_removal_policy(removal_policy)
+        # The role is created NOLOGIN by migrations/0002; the migration gives it LOGIN and this
+        # password (READER_SECRET_ARN). `masterarn` names the admin secret, with which the
+        # multi-user rotation changes this user's password.
+        self.reader_credentials_secret = rds.DatabaseSecret(
+            self,
+            "ReaderSecret",
+            username=READER_USER,
+            dbname=DATABASE_NAME,
+            master_secret=self.credentials_secret,
+        )
+        self.reader_credentials_secret.apply_removal_policy(removal_policy)
+
+    def _instance(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:
+        """The instance, and both secrets attached to it (they gain host, port and engine)."""
+        parameters = rds.ParameterGroup(
+            self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
         )
         self.instance = rds.DatabaseInstance(
             self,
@@ -93,22 +131,18 @@ class Database(Construct):
             ),
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
-        # RDS creates the export's log group itself, kept forever, as soon as the instance logs. Its
-        # name holds the instance identifier CloudFormation generates, so the stack cannot create
-        # it first; a LogRetention custom resource sets the environment's retention on it instead
-        # (and creates it if RDS has not yet).
-        self.log_retention = logs.LogRetention(
-            self,
-            "PostgresqlLogRetention",
-            log_group_name=Fn.join("", ["/aws/rds/instance/", self.instance.instance_identifier, "/postgresql"]),
-            retention=log_retention,
-            removal_policy=removal_policy,
-        )
-        self.credentials_secret.apply_removal_policy(removal_policy)
-        self._acknowledge_log_retention_provider(deletes_log_group=removal_policy == RemovalPolicy.DESTROY)
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
+        self.reader_secret: secretsmanager.ISecret = self.reader_credentials_secret.attach(self.instance)
 
-        # The rotation function runs in the VPC and reaches Secrets Manager through the endpoint.
+    def _rotation(
+        self,
+        vpc: ec2.IVpc,
+        settings: DatabaseSettings,
+        secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
+        rotation_subnets: ec2.SubnetSelection,
+    ) -> None:
+        """Hosted rotation of both secrets: the admin's by itself, the reader's by the admin."""
+        # The rotation functions run in the VPC and reach Secrets Manager through the endpoint.
         self.rotation_security_group = ec2.SecurityGroup(
             self,
             "RotationSecurityGroup",
@@ -117,41 +151,53 @@ class Database(Construct):
             # Egress only to the instance and the Secrets Manager endpoint, added with those connections.
             allow_all_outbound=False,
         )
-        # No rotation the moment the schedule is created: the deploy-time migration trigger reads
-        # the secret and logs in while that first rotation would be replacing the password. The
-        # first rotation comes after `credentials_rotation_days`.
-        self.rotation = self.instance.add_rotation_single_user(
+        # No rotation the moment a schedule is created: the deploy-time migration trigger reads
+        # the secrets and logs in (and gives the reader its password) while that first rotation
+        # would be replacing them. The first rotation comes after `credentials_rotation_days`.
+        options = dict(
             automatically_after=Duration.days(settings.credentials_rotation_days),
             rotate_immediately_on_update=False,
             endpoint=secrets_manager_endpoint,
             security_group=self.rotation_security_group,
             vpc_subnets=rotation_subnets,
         )
+        self.rotation = self.instance.add_rotation_single_user(**options)
+        # Multi-user: logged in as the admin, the rotation alternates campaigns_reader and
+        # campaigns_reader_clone (created at the first rotation with campaigns_reader's
+        # permissions), so containers holding the previous user's credentials keep working.
+        self.reader_rotation = self.instance.add_rotation_multi_user(
+            "ReaderRotation", secret=self.reader_secret, **options
+        )
 
+    def _proxy(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:
+        """RDS Proxy where the settings ask for it, holding both secrets; where clients connect."""
         self.proxy: Optional[rds.DatabaseProxy] = None
-        if settings.use_proxy:
-            self.proxy_security_group = ec2.SecurityGroup(
-                self, "ProxySecurityGroup", vpc=vpc, description="RDS Proxy for the campaigns database"
-            )
-            self.proxy = self.instance.add_proxy(
-                "Proxy",
-                # CloudFormation requires a name; the stack's keeps it unique in the account.
-                db_proxy_name=f"{Stack.of(self).stack_name}-campaigns",
-                vpc=vpc,
-                vpc_subnets=subnets,
-                secrets=[self.secret],
-                security_groups=[self.proxy_security_group],
-                require_tls=True,
-                iam_auth=False,
-                borrow_timeout=Duration.seconds(5),
-            )
-            self.instance.connections.allow_from(self.proxy, ec2.Port.tcp(PORT), "RDS Proxy")
-            self.endpoint_host: Optional[str] = self.proxy.endpoint
-            self.client_connections: ec2.Connections = self.proxy.connections
-        else:
-            self.endpoint_host = None
-            self.client_connections = self.instance.connections
+        if not settings.use_proxy:
+            self.endpoint_host: Optional[str] = None
+            self.client_connections: ec2.Connections = self.instance.connections
+            return
+        self.proxy_security_group = ec2.SecurityGroup(
+            self, "ProxySecurityGroup", vpc=vpc, description="RDS Proxy for the campaigns database"
+        )
+        self.proxy = self.instance.add_proxy(
+            "Proxy",
+            # CloudFormation requires a name; the stack's keeps it unique in the account.
+            db_proxy_name=f"{Stack.of(self).stack_name}-campaigns",
+            vpc=vpc,
+            vpc_subnets=subnets,
+            # The proxy lets in only the users whose secret it holds: the enrichment's is the reader.
+            secrets=[self.secret, self.reader_secret],
+            security_groups=[self.proxy_security_group],
+            require_tls=True,
+            iam_auth=False,
+            borrow_timeout=Duration.seconds(5),
+        )
+        self.instance.connections.allow_from(self.proxy, ec2.Port.tcp(PORT), "RDS Proxy")
+        self.endpoint_host = self.proxy.endpoint
+        self.client_connections = self.proxy.connections
 
+    def _acknowledge_instance(self, settings: DatabaseSettings) -> None:
+        """The instance's cdk-nag findings that are by design (per environment where they differ)."""
         if settings.enhanced_monitoring_seconds:
             Validations.of(self.instance.node.find_child("MonitoringRole")).acknowledge(
                 Acknowledgment(
@@ -165,7 +211,7 @@ class Database(Construct):
             Acknowledgment(
                 id="AwsSolutions-RDS11",
                 reason="PostgreSQL keeps port 5432: RDS Proxy only listens on the engine's default port and the "
-                "one generated secret (with its port) serves direct and proxied clients alike; only the "
+                "generated secrets (with their port) serve direct and proxied clients alike; only the "
                 "enrichment, migration, rotation and proxy security groups may connect.",
             )
         )

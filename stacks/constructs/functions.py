@@ -150,7 +150,8 @@ class Functions(Construct):
             environment={
                 **observability(ENRICHMENT_SERVICE),
                 **EnrichmentEnv.variables(
-                    secret_arn=database.secret.secret_arn,
+                    # The read-only campaigns_reader: SELECT on campaigns and do_not_call (migrations 0002, 0003).
+                    secret_arn=database.reader_secret.secret_arn,
                     # The proxy's endpoint where there is one; otherwise the secret's own host.
                     host=database.endpoint_host,
                     name=DATABASE_NAME,
@@ -191,8 +192,12 @@ class Functions(Construct):
             environment={
                 **observability(MIGRATION_SERVICE),
                 # Migrations run DDL against the instance itself, never through the proxy.
+                # With the reader's secret it gives campaigns_reader LOGIN and that secret's password.
                 **MigrationEnv.variables(
-                    secret_arn=database.secret.secret_arn, name=DATABASE_NAME, migrations_dir=PACKAGED_MIGRATIONS_DIR
+                    secret_arn=database.secret.secret_arn,
+                    name=DATABASE_NAME,
+                    migrations_dir=PACKAGED_MIGRATIONS_DIR,
+                    reader_secret_arn=database.reader_secret.secret_arn,
                 ),
             },
             extra_dirs=[MIGRATIONS_DIR],
@@ -201,12 +206,14 @@ class Functions(Construct):
         self.migration_trigger: triggers.Trigger | None = None
 
     def run_migrations_after(self, *dependencies: Construct) -> triggers.Trigger:
-        """Invoke the migration function on every deploy that changes it, after `dependencies`."""
+        """Invoke the migration function on every deploy that changes it, after `dependencies` and
+        before the enrichment is created or updated: its user gets LOGIN from the migration."""
         self.migration_trigger = triggers.Trigger(
             self,
             "RunMigrations",
             handler=self.migration.function,
             execute_after=list(dependencies),
+            execute_before=[self.enrichment.function],
             execute_on_handler_change=True,
             timeout=self.migration_timeout,
         )

@@ -249,13 +249,59 @@ def test_database_secret_is_generated_and_rotated(env):
         "AWS::SecretsManager::RotationSchedule",
         {"RotationRules": {"ScheduleExpression": f"rate({env.settings.database.credentials_rotation_days} days)"}},
     )
-    env.template.resource_count_is("AWS::Serverless::Application", 1)
+    # The admin's single-user rotation and the reader's multi-user one.
+    env.template.resource_count_is("AWS::Serverless::Application", 2)
 
 
 def test_rotation_does_not_start_while_the_migration_logs_in(env):
-    """An immediate rotation on creation races the migration trigger, which reads the secret then."""
-    [schedule] = resources(env, "AWS::SecretsManager::RotationSchedule").values()
-    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
+    """An immediate rotation on creation races the migration trigger, which reads the secrets then."""
+    schedules = resources(env, "AWS::SecretsManager::RotationSchedule").values()
+    assert len(schedules) == 2
+    for schedule in schedules:
+        assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
+
+
+def rotation_application(env, schedule: dict) -> tuple[str, dict]:
+    """(the hosted application's id, its parameters) behind a rotation schedule."""
+    app = schedule["Properties"]["RotationLambdaARN"]["Fn::GetAtt"][0]
+    props = env.template_json["Resources"][app]["Properties"]
+    mapping = props["Location"]["ApplicationId"]["Fn::FindInMap"][0]
+    return env.template_json["Mappings"][mapping]["aws"]["applicationId"], props["Parameters"]
+
+
+def test_reader_secret_is_campaigns_reader_attached_to_the_instance(env):
+    """The enrichment's read-only user (migrations/0002), with host and port from the attachment."""
+    attachment = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    props = env.template_json["Resources"][attachment]["Properties"]
+    instance, _ = only(env, "AWS::RDS::DBInstance")
+    assert props["TargetId"] == {"Ref": instance}
+    secret = props["SecretId"]["Ref"]
+    template = env.template_json["Resources"][secret]["Properties"]["GenerateSecretString"]["SecretStringTemplate"]
+    parts = template["Fn::Join"][1]
+    admin = env.template_json["Resources"][
+        logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    ]["Properties"]["SecretId"]
+    # masterarn: the admin secret, with which the multi-user rotation changes the reader's password.
+    assert parts == ['{"username":"campaigns_reader","dbname":"campaigns","masterarn":"', admin, '"}']
+
+
+def test_reader_secret_is_rotated_by_the_admin_like_the_admin_secret(env):
+    reader = {"Ref": logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
+    admin = {"Ref": logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
+    schedules = {
+        json.dumps(schedule["Properties"]["SecretId"]): schedule
+        for schedule in resources(env, "AWS::SecretsManager::RotationSchedule").values()
+    }
+    reader_app, reader_params = rotation_application(env, schedules[json.dumps(reader)])
+    admin_app, admin_params = rotation_application(env, schedules[json.dumps(admin)])
+    assert reader_app.endswith("/SecretsManagerRDSPostgreSQLRotationMultiUser")
+    assert admin_app.endswith("/SecretsManagerRDSPostgreSQLRotationSingleUser")
+    assert reader_params["masterSecretArn"] == admin
+    assert schedules[json.dumps(reader)]["Properties"]["RotationRules"] == (
+        schedules[json.dumps(admin)]["Properties"]["RotationRules"]
+    )
+    for key in ("vpcSubnetIds", "vpcSecurityGroupIds", "endpoint", "excludeCharacters"):
+        assert reader_params[key] == admin_params[key], key
 
 
 def test_database_secret_names_the_campaigns_database(env):
@@ -276,6 +322,11 @@ def test_rds_proxy_per_settings(env):
     if env.settings.database.use_proxy:
         [proxy] = proxies.values()
         assert proxy["Properties"]["RequireTLS"] is True
+        # The proxy lets in only the users whose secrets it holds: the admin and the reader.
+        assert [auth["SecretArn"] for auth in proxy["Properties"]["Auth"]] == [
+            {"Ref": logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")},
+            {"Ref": logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")},
+        ]
         assert proxy["Properties"]["EngineFamily"] == "POSTGRESQL"
         assert enrichment["Environment"]["Variables"]["DB_HOST"] == {
             "Fn::GetAtt": [next(iter(proxies)), "Endpoint"]
@@ -372,7 +423,7 @@ def test_prod_keeps_queues_secrets_and_database_logs_when_the_stack_is_deleted(e
     """Deleting the prod stack must not delete undelivered dial tasks, the DLQ or the credentials."""
     kept = "Retain" if env.settings.retain_on_delete else "Delete"
     data = {**resources(env, "AWS::SQS::Queue"), **resources(env, "AWS::SecretsManager::Secret")}
-    assert len(data) == 4
+    assert len(data) == 5  # two queues; the admin, reader and AUTH token secrets
     for lid in data:
         resource = env.template_json["Resources"][lid]
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (kept, kept), lid
@@ -491,8 +542,9 @@ def test_functions_runtime_arch_vpc_tracing_and_logs(env, name, handler):
 def test_enrichment_environment(env):
     _, props = function(env, "Enrichment")
     variables = props["Environment"]["Variables"]
-    db_secret = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
-    assert variables["DB_SECRET_ARN"] == {"Ref": db_secret}
+    # The read-only campaigns_reader, never the admin.
+    reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    assert variables["DB_SECRET_ARN"] == {"Ref": reader}
     assert variables["CAMPAIGN_CACHE_TTL_SECONDS"] == str(env.settings.campaign_cache_ttl_seconds)
     assert variables["POWERTOOLS_SERVICE_NAME"] == "enrich-dial-task"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == env.settings.metrics_namespace
@@ -528,6 +580,19 @@ def test_dialer_environment(env):
     }
 
 
+def test_migration_environment(env):
+    _, props = function(env, "Migration")
+    variables = props["Environment"]["Variables"]
+    admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    # Logs in as the admin (DDL, directly to the instance) and gives the reader its password.
+    assert variables["DB_SECRET_ARN"] == {"Ref": admin}
+    assert variables["READER_SECRET_ARN"] == {"Ref": reader}
+    assert variables["DB_NAME"] == "campaigns"
+    assert variables["MIGRATIONS_DIR"] == "/var/task/migrations"
+    assert "DB_HOST" not in variables
+
+
 def test_no_secret_value_reaches_an_environment_variable(env):
     for lid, fn in resources(env, "AWS::Lambda::Function").items():
         text = json.dumps(fn["Properties"].get("Environment", {}))
@@ -536,17 +601,21 @@ def test_no_secret_value_reaches_an_environment_variable(env):
 
 
 def test_secret_read_grants_by_arn(env):
-    db_secret = {"Ref": logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
-    token = {"Ref": logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")}
+    admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    token = logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")
 
-    def read_secrets(role_prefix):
-        return [
-            s["Resource"] for s in policy_statements(env, role_prefix)
+    def read_secrets(role_prefix) -> list[str]:
+        return sorted(
+            resource["Ref"]
+            for s in policy_statements(env, role_prefix)
             if "secretsmanager:GetSecretValue" in as_list(s["Action"])
-        ]
+            for resource in as_list(s["Resource"])
+        )
 
-    assert read_secrets("FunctionsEnrichmentRole") == [db_secret]
-    assert read_secrets("FunctionsMigrationRole") == [db_secret]
+    # The enrichment only its read-only user; the migration the admin (to log in) and the reader.
+    assert read_secrets("FunctionsEnrichmentRole") == [reader]
+    assert read_secrets("FunctionsMigrationRole") == sorted([admin, reader])
     assert read_secrets("FunctionsDialerRole") == [token]
 
 
@@ -585,6 +654,17 @@ def test_migrations_run_as_a_trigger_after_the_database(env):
     # The migration's own egress rules exist before it runs, or it cannot reach the database.
     assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "DatabaseSecurityGroup" in d for d in depends_on)
     assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "SecretsManagerEndpoint" in d for d in depends_on)
+    # It gives campaigns_reader its password: the reader secret and its attachment exist first.
+    assert logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment") in depends_on
+    assert logical_id(env, "DatabaseReaderSecret", "AWS::SecretsManager::Secret") in depends_on
+
+
+def test_enrichment_is_created_and_updated_only_after_the_migration_ran(env):
+    """The enrichment logs in as campaigns_reader, which has LOGIN and its password only once the
+    migration ran; the pipe, which invokes the enrichment, comes after the function."""
+    trigger, _ = only(env, "Custom::Trigger")
+    enrichment, _ = function(env, "Enrichment")
+    assert trigger in env.template_json["Resources"][enrichment]["DependsOn"]
 
 
 # -- monitoring ---------------------------------------------------------------------------------
