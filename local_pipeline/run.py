@@ -173,8 +173,12 @@ class LocalRun:
             **DialerEnv.variables(**self.dialer_fields()),
             "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint,
         }
+        unset = (EnrichmentEnv.env_name("secret_arn"), DialerEnv.env_name("auth_secret_arn"))
+        # Put back on close: a later run, or an AWS client in the same process, must not find
+        # this run's endpoints (its SQS server is gone by then).
+        self._saved_environ = {name: os.environ.get(name) for name in (*environment, *unset)}
         os.environ.update(environment)
-        for name in (EnrichmentEnv.env_name("secret_arn"), DialerEnv.env_name("auth_secret_arn")):
+        for name in unset:
             os.environ.pop(name, None)
         # A new run is a new set of containers: the handlers rebuild their clients from the
         # environment above on their next call.
@@ -275,3 +279,8 @@ class LocalRun:
         self.observer.detach()
         self.worker.stop()
         self.sqs.stop()
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
