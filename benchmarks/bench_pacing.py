@@ -91,6 +91,7 @@ def run_gcra(server, workers: int, seconds: float, max_cps: float) -> dict:
             calling_hours="00:00-24:00",
             default_time_zone="America/New_York",
             task_max_age_hours=0,
+            recipient_daily_limit=0,
         )
         dispatcher = Dispatcher(
             config=config,

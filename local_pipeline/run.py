@@ -149,6 +149,9 @@ class LocalRun:
             "calling_hours": self.settings.calling_hours,
             "default_time_zone": self.settings.default_time_zone,
             "task_max_age_hours": self.settings.task_max_age_hours,
+            "recipient_daily_limit": self.settings.recipient_daily_limit,
+            # Locally the hash key is the run's own; deployed it is a generated secret.
+            "recipient_hash_key": f"local-{self.key_prefix}",
             "defer_queue_url": self.queues.queue_url,
             # Runtime control as deployed, through a Redis key instead of SSM (live_rate_key).
             "max_cps_parameter_name": REDIS_SCHEME + LOCAL_KEY_NAME,

@@ -135,6 +135,7 @@ class DialPipelineStack(Stack):
         self.database.secret.grant_read(migration.function)
         self.database.reader_secret.grant_read(migration.function)
         self.cache.auth_token.grant_read(dialer.function)
+        self.cache.recipient_hash_key.grant_read(dialer.function)
         self.queues.queue.grant_send_messages(dialer.function)
         # The dialer reads the live MAX_CPS, one parameter, one action (not grant_read's four).
         dialer.role.add_to_policy(

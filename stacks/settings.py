@@ -162,6 +162,8 @@ class Settings:
     calling_hours: str = "08:00-21:00"
     default_time_zone: str = "America/New_York"
     task_max_age_hours: float = 24
+    # At most this many calls to one number in any 24 h, across campaigns (0: no limit).
+    recipient_daily_limit: int = 3
     # Lambda's concurrent-executions quota in the environment's account and region (Service Quotas
     # "Concurrent executions"; 1000 by default). Reservations may use all but LAMBDA_UNRESERVED_MINIMUM.
     account_concurrency_quota: int = 1_000

@@ -21,7 +21,18 @@ from dialer_worker.deferral import MAX_DELAY_SECONDS, Deferrer
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
 from dialer_worker.live_rate import LiveRate
-from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision, LocalPacer, RedisPacer
+from dialer_worker.pacing import (
+    DEFER,
+    DIAL,
+    DUPLICATE,
+    IN_FLIGHT,
+    LATE_TOLERANCE_S,
+    RECIPIENT_LIMIT,
+    Decision,
+    LocalPacer,
+    RedisPacer,
+)
+from dialer_worker.recipients import recipient_hash
 from dialer_worker.worker_client import Outcome, WorkerClient
 from shared.dial_task import EnrichedTask
 from shared.drops import Drop, DropReason
@@ -115,7 +126,9 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recipient_key: bytes | None = None,
     ) -> None:
+        """`recipient_key`: the secret the recipient limit hashes numbers with (None: no limit)."""
         self.config = config
         self.pacer = pacer
         self.worker = worker
@@ -127,6 +140,7 @@ class Dispatcher:
         self._clock = clock
         self._sleep = sleep
         self._wall_clock = wall_clock
+        self._recipient_key = recipient_key
         default_zone = zone(config.default_time_zone)
         self.compliance = Compliance(
             legal_hours=parse_hours(config.calling_hours),
@@ -190,6 +204,9 @@ class Dispatcher:
         for item, decision in zip(items, decisions, strict=True):
             if decision.kind == DUPLICATE:
                 report.counts[Metric.DUPLICATE_SUPPRESSED] += 1
+            elif decision.kind == RECIPIENT_LIMIT:
+                report.drops.append(Drop(DropReason.RECIPIENT_LIMIT, item.message_id, item.campaign_id, item.phone_number))
+                report.counts[Metric.DIALS_DROPPED] += 1
             elif decision.kind in (DEFER, IN_FLIGHT):
                 reason = "in_flight" if decision.kind == IN_FLIGHT else ("rate" if use_redis else "redis_down")
                 to_defer.append((item, max(decision.wait_us // 1000, 1), reason))
@@ -209,6 +226,9 @@ class Dispatcher:
         self._defer(to_defer, report)
         return report
 
+    def _recipient(self, item: EnrichedTask) -> str | None:
+        return recipient_hash(self._recipient_key, item.phone_number) if self._recipient_key else None
+
     @staticmethod
     def _wait_ms(now: datetime, until: datetime | None) -> int:
         """Until `until`, in one deferral hop at most (SQS delays stop at 900 s)."""
@@ -220,7 +240,7 @@ class Dispatcher:
         if self.health.usable():
             try:
                 reservation = self.pacer.reserve(
-                    [(i.call_id, i.campaign_id, i.config.max_cps) for i in items],
+                    [(i.call_id, i.campaign_id, i.config.max_cps, self._recipient(i)) for i in items],
                     max_cps=max_cps,
                     max_wait_ms=max_wait_ms,
                     lease_ms=remaining + 5000,
@@ -296,7 +316,16 @@ class Dispatcher:
                 self.pacer.slow_down(max_cps=max_cps)
             successes = report.counts[Metric.DIALS_SENT]
             raise_rate = successes if (report.effective_cps or 0) < max_cps else 0
-            self.pacer.finish(accepted=accepted, released=released, successes=raise_rate, max_cps=max_cps)
+            recipients = {i.call_id: self._recipient(i) for i in not_sent} | {
+                item.call_id: self._recipient(item) for item, _ in outcomes
+            }
+            self.pacer.finish(
+                accepted=accepted,
+                released=released,
+                successes=raise_rate,
+                max_cps=max_cps,
+                recipients={c: r for c, r in recipients.items() if r is not None},
+            )
         except (RedisError, OSError) as exc:
             # Claims stay "dialing" until their lease ends; a redelivery then re-sends with the
             # same Idempotency-Key and the worker answers 409. Nothing is dialed twice.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dialer_worker.calling_window import InvalidWindow, parse_hours, zone
-from shared.env_contract import above, at_least, variable
+from shared.env_contract import InvalidEnvironment, above, at_least, variable
 from shared.redis_client import RedisEnv
 
 
@@ -42,6 +42,12 @@ class DialerEnv(RedisEnv):
     default_time_zone: str = variable("DEFAULT_TIME_ZONE", check=_zone)
     # A task older than this since its first enqueue is dropped as expired (0: no limit).
     task_max_age_hours: float = variable("TASK_MAX_AGE_HOURS", check=at_least(0))
+    # At most this many calls to one number in any 24 h, across campaigns (0: no limit). The
+    # Redis key is a keyed hash of the number: the key comes from Secrets Manager when deployed
+    # (RECIPIENT_HASH_KEY_SECRET_ARN), from RECIPIENT_HASH_KEY locally.
+    recipient_daily_limit: int = variable("RECIPIENT_DAILY_LIMIT", check=at_least(0))
+    recipient_hash_key_secret_arn: str | None = variable("RECIPIENT_HASH_KEY_SECRET_ARN", default=None)
+    recipient_hash_key: str | None = variable("RECIPIENT_HASH_KEY", default=None)
     # Where tasks that must wait are re-sent with a delay; unset (tests), they come back as
     # batch item failures.
     defer_queue_url: str | None = variable("DEFER_QUEUE_URL", default=None)
@@ -50,6 +56,12 @@ class DialerEnv(RedisEnv):
     # The dialer paces at min(live, max_cps), reading it at most once per 10 s; 0 stops dialing.
     # Unset: MAX_CPS alone.
     max_cps_parameter_name: str | None = variable("MAX_CPS_PARAMETER_NAME", default=None)
+
+    def __post_init__(self) -> None:
+        if self.recipient_daily_limit and not (self.recipient_hash_key or self.recipient_hash_key_secret_arn):
+            raise InvalidEnvironment(
+                "DialerEnv: RECIPIENT_DAILY_LIMIT needs RECIPIENT_HASH_KEY_SECRET_ARN (or RECIPIENT_HASH_KEY locally)"
+            )
 
     @property
     def degraded_cps(self) -> float:

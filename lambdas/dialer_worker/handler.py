@@ -55,6 +55,17 @@ def build_live_rate(env: DialerEnv, redis: Any) -> LiveRate | None:
     return LiveRate.from_ssm(_ssm_client(), name, ceiling=env.max_cps)
 
 
+def recipient_key(env: DialerEnv) -> bytes | None:
+    """The recipient limit's hash key: Secrets Manager when deployed, the variable locally."""
+    if not env.recipient_daily_limit:
+        return None
+    if env.recipient_hash_key_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        return str(parameters.get_secret(env.recipient_hash_key_secret_arn, max_age=3600)).encode()
+    return (env.recipient_hash_key or "").encode()
+
+
 def build_dispatcher(env: DialerEnv) -> Dispatcher:
     from dialer_worker.deferral import Deferrer
     from dialer_worker.pacing import RedisPacer
@@ -63,7 +74,13 @@ def build_dispatcher(env: DialerEnv) -> Dispatcher:
     redis = redis_client(env)
     return Dispatcher(
         config=env,
-        pacer=RedisPacer(redis, prefix=env.key_prefix, claim_ttl_seconds=env.claim_ttl_seconds),
+        pacer=RedisPacer(
+            redis,
+            prefix=env.key_prefix,
+            claim_ttl_seconds=env.claim_ttl_seconds,
+            recipient_daily_limit=env.recipient_daily_limit,
+        ),
+        recipient_key=recipient_key(env),
         live_rate=build_live_rate(env, redis),
         worker=WorkerClient(env.worker_url),
         deferrer=Deferrer(env.defer_queue_url, _sqs_client),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Optional
 
 # Slots are spaced (1 + SLACK) / rate apart, so a one-second window can take calls from slots
 # spread over 1 + SLACK seconds and stay at or under the rate. That spread is shared between a
@@ -22,7 +23,9 @@ from typing import Optional, Sequence
 SLACK = 0.025
 LATE_TOLERANCE_S = 0.010
 
-DIAL, DEFER, DUPLICATE, IN_FLIGHT = 0, 1, 2, 3
+DIAL, DEFER, DUPLICATE, IN_FLIGHT, RECIPIENT_LIMIT = 0, 1, 2, 3, 4
+# The recipient limit counts admitted calls to one number over a rolling day.
+RECIPIENT_WINDOW_US = 24 * 3600 * 1_000_000
 
 # Every wait the script returns is in microseconds (wait_us).
 # A campaign-limited task takes the first free global slot on the global grid at or after its
@@ -39,6 +42,8 @@ local lease_us = tonumber(ARGV[3])
 local claim_ttl_ms = tonumber(ARGV[4])
 local slack = tonumber(ARGV[5])
 local hold_ms = tonumber(ARGV[6])
+local recipient_limit = tonumber(ARGV[7])
+local recipient_window_us = tonumber(ARGV[8])
 if hold_ms > 0 then redis.call('SET', KEYS[3], '1', 'NX', 'PX', hold_ms) end
 local held_us = redis.call('PTTL', KEYS[3]) * 1000
 local rate = tonumber(redis.call('GET', KEYS[2]) or max_cps)
@@ -61,18 +66,35 @@ local function free_from(x)
   end
   return x
 end
+-- Gate 2, the recipient limit: fewer than recipient_limit calls admitted to this number (its
+-- keyed hash) in the last window, across campaigns; 0 switches the gate off.
+local function recipient_full(rkey)
+  if recipient_limit <= 0 then return false end
+  redis.call('ZREMRANGEBYSCORE', rkey, '-inf', string.format('%d', now - recipient_window_us))
+  return redis.call('ZCARD', rkey) >= recipient_limit
+end
+local function count_recipient(rkey, claim_key, slot)
+  if recipient_limit <= 0 then return end
+  redis.call('ZADD', rkey, string.format('%d', slot), claim_key)
+  redis.call('PEXPIRE', rkey, math.floor((slot - now + recipient_window_us) / 1000) + 1000)
+end
 local ctats = {}
 local out = {}
-local n = (#KEYS - 4) / 2
+local per_task = 3
+local n = (#KEYS - 4) / per_task
 for i = 1, n do
-  local claim_key = KEYS[3 + 2 * i]
-  local ckey = KEYS[4 + 2 * i]
-  local ccps = tonumber(ARGV[6 + i])
+  local claim_key = KEYS[5 + per_task * (i - 1)]
+  local ckey = KEYS[6 + per_task * (i - 1)]
+  local rkey = KEYS[7 + per_task * (i - 1)]
+  local ccps = tonumber(ARGV[8 + i])
+  -- Gate 1, the claim: never dial a callId twice.
   local claim = redis.call('GET', claim_key)
   if claim == 'a' then
     out[#out + 1] = 2; out[#out + 1] = 0
   elseif claim and tonumber(claim) > now then
     out[#out + 1] = 3; out[#out + 1] = tonumber(claim) - now
+  elseif recipient_full(rkey) then
+    out[#out + 1] = 4; out[#out + 1] = 0
   elseif held_us > 0 then
     out[#out + 1] = 1; out[#out + 1] = held_us
   else
@@ -98,6 +120,7 @@ for i = 1, n do
       end
       if ccps > 0 then ctats[ckey] = slot + math.ceil((1 + slack) * 1000000 / ccps) end
       redis.call('SET', claim_key, string.format('%d', slot + lease_us), 'PX', claim_ttl_ms)
+      count_recipient(rkey, claim_key, slot)
       out[#out + 1] = 0; out[#out + 1] = slot - now
     end
   end
@@ -121,12 +144,17 @@ return out
 _FINISH = """
 local max_cps = tonumber(ARGV[1])
 local increase = tonumber(ARGV[2])
-for i = 2, #KEYS do
-  if ARGV[i + 1] == 'a' then
+local claims = tonumber(ARGV[3])
+for i = 2, claims + 1 do
+  if ARGV[i + 2] == 'a' then
     redis.call('SET', KEYS[i], 'a', 'KEEPTTL')
   else
     redis.call('DEL', KEYS[i])
   end
+end
+-- A released call did not go out: it no longer counts against its recipient.
+for i = claims + 2, #KEYS do
+  redis.call('ZREM', KEYS[i], ARGV[i + 2])
 end
 if increase > 0 then
   local r = tonumber(redis.call('GET', KEYS[1]) or max_cps) + increase
@@ -168,10 +196,11 @@ class Reservation:
 
 
 class RedisPacer:
-    def __init__(self, client, *, prefix: str, claim_ttl_seconds: int) -> None:
+    def __init__(self, client, *, prefix: str, claim_ttl_seconds: int, recipient_daily_limit: int = 0) -> None:
         self._redis = client
         self._tag = "{" + prefix + "}"
         self._claim_ttl_ms = claim_ttl_seconds * 1000
+        self.recipient_daily_limit = recipient_daily_limit
         self._reserve = client.register_script(_RESERVE)
         self._finish = client.register_script(_FINISH)
         self._slow_down = client.register_script(_SLOW_DOWN)
@@ -191,6 +220,10 @@ class RedisPacer:
     def _campaign_key(self, campaign_id: str) -> str:
         return f"{self._tag}:tat:campaign:{campaign_id}"
 
+    def recipient_key(self, recipient: str | None) -> str:
+        """`recipient` is the keyed hash of the number (never the number itself)."""
+        return f"{self._tag}:recipient:{recipient or '-'}"
+
     def reserve(
         self,
         tasks: Sequence[tuple[str, str, Optional[float]]],
@@ -200,28 +233,41 @@ class RedisPacer:
         lease_ms: int,
         hold_ms: int = 0,
     ) -> Reservation:
-        """tasks: (call_id, campaign_id, campaign max CPS or None). One round trip.
+        """tasks: (call_id, campaign_id, campaign max CPS or None[, recipient hash]). One round trip.
 
         hold_ms > 0 (sent by a container that has just got Redis back) starts a hold, unless one is
         already on: until it ends, every container defers instead of dialing, because containers
         that paced locally while Redis was away may still be dialing their local slots."""
         keys = [f"{self._tag}:tat", self.rate_key, self.hold_key, f"{self._tag}:tat:ahead"]
         args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK, hold_ms]
-        for call_id, campaign_id, campaign_cps in tasks:
-            keys += [self.claim_key(call_id), self._campaign_key(campaign_id)]
+        args += [self.recipient_daily_limit, RECIPIENT_WINDOW_US]
+        for call_id, campaign_id, campaign_cps, *recipient in tasks:
+            keys += [self.claim_key(call_id), self._campaign_key(campaign_id), self.recipient_key(next(iter(recipient), None))]
             args.append(campaign_cps or 0)
         self.round_trips += 1
         reply = self._reserve(keys=keys, args=args)
         decisions = [Decision(int(reply[2 * i]), int(reply[2 * i + 1])) for i in range(len(tasks))]
         return Reservation(decisions, int(reply[-1]) / 1000)
 
-    def finish(self, *, accepted: Sequence[str], released: Sequence[str], successes: int, max_cps: float) -> None:
-        """Marks accepted calls, releases claims of calls that surely did not go out, and raises the
+    def finish(
+        self,
+        *,
+        accepted: Sequence[str],
+        released: Sequence[str],
+        successes: int,
+        max_cps: float,
+        recipients: Mapping[str, str] | None = None,
+    ) -> None:
+        """Marks accepted calls, releases claims of calls that surely did not go out (and their
+        count against the recipient, `recipients`: call_id -> recipient hash), and raises the
         shared rate additively. Claims of ambiguous calls are left to their lease. One round trip."""
         if not accepted and not released and not successes:
             return
-        keys = [self.rate_key] + [self.claim_key(c) for c in (*accepted, *released)]
-        args = [max_cps, successes * INCREASE_SHARE * max_cps] + ["a"] * len(accepted) + ["d"] * len(released)
+        claims = [self.claim_key(c) for c in (*accepted, *released)]
+        uncounted = [(self.recipient_key(recipients[c]), self.claim_key(c)) for c in released if recipients and c in recipients]
+        keys = [self.rate_key, *claims, *(key for key, _ in uncounted)]
+        args = [max_cps, successes * INCREASE_SHARE * max_cps, len(claims)] + ["a"] * len(accepted) + ["d"] * len(released)
+        args += [member for _, member in uncounted]
         self.round_trips += 1
         self._finish(keys=keys, args=args)
 

@@ -30,6 +30,8 @@ class DropReason(enum.StrEnum):
     # maximum age (dialer, at dial time).
     DO_NOT_CALL = "do_not_call"
     EXPIRED = "expired"
+    # More calls to this number in the last 24 h than the platform allows, across campaigns.
+    RECIPIENT_LIMIT = "recipient_limit"
     # Its campaign.
     UNKNOWN_CAMPAIGN = "unknown_campaign"
     CAMPAIGN_INACTIVE = "campaign_inactive"

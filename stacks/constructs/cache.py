@@ -54,6 +54,24 @@ class Cache(Construct):
             )
         )
 
+        # The recipient limit keys its Redis counters by a keyed hash of the number, so the cache
+        # never holds phone numbers; this is the key.
+        self.recipient_hash_key = secretsmanager.Secret(
+            self,
+            "RecipientHashKey",
+            description="HMAC key for the dialer's per-recipient counters in Redis",
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=64),
+            removal_policy=removal_policy,
+        )
+        Validations.of(self.recipient_hash_key).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SMG4",
+                reason="A new key would give every number new counters: for 24 h after a rotation the "
+                "per-recipient daily limit would start from zero, so the key is changed only as a planned "
+                "operation, never on a schedule.",
+            )
+        )
+
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, description="ElastiCache: dialer pacing", allow_all_outbound=False
         )

@@ -180,6 +180,8 @@ class Functions(Construct):
                     calling_hours=settings.calling_hours,
                     default_time_zone=settings.default_time_zone,
                     task_max_age_hours=settings.task_max_age_hours,
+                    recipient_daily_limit=settings.recipient_daily_limit,
+                    recipient_hash_key_secret_arn=cache.recipient_hash_key.secret_arn,
                     defer_queue_url=defer_queue.queue_url,
                 ),
             },

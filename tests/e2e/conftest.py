@@ -12,7 +12,7 @@ GOOD_CONFIG = {**database.DIALABLE_CONFIG, "maxConcurrentCalls": 5}
 FAST = {"visibility_timeout_seconds": 2, "batching_window_seconds": 0.5, "parallel": 3}
 # These tests are about the pipe, pacing and failures: the compliance gates are switched off the
 # documented way (tests/e2e/test_compliance.py is about them).
-GATES_OFF = {"calling_hours": "00:00-24:00", "task_max_age_hours": 0}
+GATES_OFF = {"calling_hours": "00:00-24:00", "task_max_age_hours": 0, "recipient_daily_limit": 0}
 
 
 @pytest.fixture

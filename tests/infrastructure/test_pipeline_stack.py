@@ -143,7 +143,12 @@ def test_functions_egress_only_to_what_each_needs(env):
     secrets = ("NetworkVpcSecretsManagerEndpoint", 443)
     expected = {
         "FunctionsEnrichment": {(database, 5432), secrets},
-        "FunctionsDialer": {("Cache", env.settings.cache.port), secrets, ("NetworkVpcSqsEndpoint", 443)},
+        "FunctionsDialer": {
+            ("Cache", env.settings.cache.port),
+            secrets,
+            ("NetworkVpcSqsEndpoint", 443),
+            ("NetworkVpcSsmEndpoint", 443),  # the live MAX_CPS
+        },
         "FunctionsMigration": {("Database", 5432), secrets},
         "DatabaseRotation": {("Database", "db"), secrets},
     }
@@ -423,7 +428,7 @@ def test_prod_keeps_queues_secrets_and_database_logs_when_the_stack_is_deleted(e
     """Deleting the prod stack must not delete undelivered dial tasks, the DLQ or the credentials."""
     kept = "Retain" if env.settings.retain_on_delete else "Delete"
     data = {**resources(env, "AWS::SQS::Queue"), **resources(env, "AWS::SecretsManager::Secret")}
-    assert len(data) == 5  # two queues; the admin, reader and AUTH token secrets
+    assert len(data) == 6  # two queues; the admin, reader, AUTH token and recipient hash key secrets
     for lid in data:
         resource = env.template_json["Resources"][lid]
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (kept, kept), lid
@@ -577,6 +582,8 @@ def test_dialer_environment(env):
         "CALLING_HOURS": "08:00-21:00",
         "DEFAULT_TIME_ZONE": env.settings.default_time_zone,
         "TASK_MAX_AGE_HOURS": str(env.settings.task_max_age_hours),
+        "RECIPIENT_DAILY_LIMIT": str(env.settings.recipient_daily_limit),
+        "RECIPIENT_HASH_KEY_SECRET_ARN": {"Ref": logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")},
     }
 
 
@@ -604,6 +611,7 @@ def test_secret_read_grants_by_arn(env):
     admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     token = logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")
+    hash_key = logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")
 
     def read_secrets(role_prefix) -> list[str]:
         return sorted(
@@ -616,7 +624,7 @@ def test_secret_read_grants_by_arn(env):
     # The enrichment only its read-only user; the migration the admin (to log in) and the reader.
     assert read_secrets("FunctionsEnrichmentRole") == [reader]
     assert read_secrets("FunctionsMigrationRole") == sorted([admin, reader])
-    assert read_secrets("FunctionsDialerRole") == [token]
+    assert read_secrets("FunctionsDialerRole") == sorted([token, hash_key])
 
 
 def test_dialer_may_send_deferred_tasks_to_the_queue_and_nothing_else_may(env):

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from dialer_worker.env import DialerEnv
 
-GATES_OFF = {"calling_hours": "00:00-24:00", "default_time_zone": "America/New_York", "task_max_age_hours": 0}
+GATES_OFF = {
+    "calling_hours": "00:00-24:00",
+    "default_time_zone": "America/New_York",
+    "task_max_age_hours": 0,
+    "recipient_daily_limit": 0,
+}
 
 
 def dialer_env(**fields) -> DialerEnv:

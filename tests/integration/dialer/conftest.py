@@ -55,7 +55,9 @@ class Remaining:
 def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
     created = []
 
-    def make(max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None, recovery_hold_s=None):
+    def make(
+        max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None, recovery_hold_s=None, recipient_limit=0
+    ):
         config = dialer_env(
             max_cps=max_cps,
             worker_url=worker.url,
@@ -65,11 +67,16 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
             defer_queue_url=queue,
             host=redis_server.host,
             port=redis_port or redis_server.port,
+            recipient_daily_limit=recipient_limit,
+            recipient_hash_key="test-recipient-key" if recipient_limit else None,
         )
         client = redis_client(config)
         dispatcher = Dispatcher(
             config=config,
-            pacer=RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=3600),
+            pacer=RedisPacer(
+                client, prefix=redis_key_prefix, claim_ttl_seconds=3600, recipient_daily_limit=recipient_limit
+            ),
+            recipient_key=b"test-recipient-key" if recipient_limit else None,
             worker=WorkerClient(worker.url),
             deferrer=Deferrer(queue, lambda: sqs),
             executor=ThreadPoolExecutor(max_workers=10),

@@ -50,6 +50,7 @@ def test_degraded_rate_divides_max_cps_by_concurrency():
         calling_hours="08:00-21:00",
         default_time_zone="America/New_York",
         task_max_age_hours=24,
+        recipient_daily_limit=0,
     )
     assert DialerEnv.from_environ(variables).degraded_cps == 2
     with pytest.raises(InvalidEnvironment, match="MAX_CPS must be above 0"):
