@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 
 from local_pipeline.services import free_port
-from local_pipeline.sqs_queues import MAX_BATCH, Message, Queues, SqsError
+from local_pipeline.sqs_queues import MAX_BATCH, Message, Queues, SqsError, attributes_md5
 from local_pipeline.sqs_queues import list_message_move_tasks, start_message_move_task
 
 log = logging.getLogger("local_pipeline.sqs")
@@ -126,25 +126,35 @@ class SqsApi:
         return {"Attributes": attributes}
 
     def SendMessage(self, request: dict) -> dict:
-        _no_message_attributes(request)
+        _no_system_attributes(request)
         message = self.queues.send(
-            self._name(request), request.get("MessageBody"), request.get("DelaySeconds"), request.get("MessageGroupId")
+            self._name(request),
+            request.get("MessageBody"),
+            request.get("DelaySeconds"),
+            request.get("MessageGroupId"),
+            request.get("MessageAttributes"),
         )
-        return {"MessageId": message.message_id, "MD5OfMessageBody": message.md5_of_body}
+        return _sent(message)
 
     def SendMessageBatch(self, request: dict) -> dict:
         name = self._name(request)
         successful, failed = [], []
         for entry in _batch_entries(request):
             try:
-                _no_message_attributes(entry)
-                message = self.queues.send(name, entry.get("MessageBody"), entry.get("DelaySeconds"), entry.get("MessageGroupId"))
+                _no_system_attributes(entry)
+                message = self.queues.send(
+                    name,
+                    entry.get("MessageBody"),
+                    entry.get("DelaySeconds"),
+                    entry.get("MessageGroupId"),
+                    entry.get("MessageAttributes"),
+                )
             except SqsError as error:
                 if error.code == "QueueDoesNotExist":
                     raise
                 failed.append({"Id": entry["Id"], "SenderFault": True, "Code": error.code, "Message": str(error)})
                 continue
-            successful.append({"Id": entry["Id"], "MessageId": message.message_id, "MD5OfMessageBody": message.md5_of_body})
+            successful.append({"Id": entry["Id"], **_sent(message)})
         return {"Successful": successful, "Failed": failed}
 
     def ReceiveMessage(self, request: dict) -> dict:
@@ -155,7 +165,8 @@ class SqsApi:
             visibility_timeout=request.get("VisibilityTimeout"),
         )
         wanted = set(request.get("AttributeNames") or []) | set(request.get("MessageSystemAttributeNames") or [])
-        return {"Messages": [_message_document(m, wanted) for m in received]}
+        names = set(request.get("MessageAttributeNames") or [])
+        return {"Messages": [_message_document(m, wanted, names) for m in received]}
 
     def DeleteMessage(self, request: dict) -> dict:
         self.queues.delete(self._name(request), request.get("ReceiptHandle"))
@@ -207,12 +218,19 @@ def _batch_entries(request: dict) -> list[dict]:
     return entries
 
 
-def _no_message_attributes(request: dict) -> None:
-    if request.get("MessageAttributes") or request.get("MessageSystemAttributes"):
-        raise SqsError("InvalidParameterValue", "The local SQS endpoint does not keep message attributes; the pipeline sends none.")
+def _no_system_attributes(request: dict) -> None:
+    if request.get("MessageSystemAttributes"):
+        raise SqsError("InvalidParameterValue", "The local SQS endpoint keeps no message system attributes (X-Ray).")
 
 
-def _message_document(message: Message, wanted: set) -> dict:
+def _sent(message: Message) -> dict:
+    reply = {"MessageId": message.message_id, "MD5OfMessageBody": message.md5_of_body}
+    if message.attributes:
+        reply["MD5OfMessageAttributes"] = attributes_md5(message.attributes)
+    return reply
+
+
+def _message_document(message: Message, wanted: set, attribute_names: set = frozenset()) -> dict:
     attributes = {
         "ApproximateReceiveCount": str(message.receive_count),
         "SentTimestamp": str(message.sent_timestamp_ms),
@@ -229,6 +247,14 @@ def _message_document(message: Message, wanted: set) -> dict:
     }
     if wanted:
         document["Attributes"] = attributes if "All" in wanted else {k: v for k, v in attributes.items() if k in wanted}
+    chosen = {
+        name: value
+        for name, value in (message.attributes or {}).items()
+        if {"All", ".*"} & attribute_names or name in attribute_names
+    }
+    if chosen:
+        document["MessageAttributes"] = chosen
+        document["MD5OfMessageAttributes"] = attributes_md5(chosen)
     return document
 
 

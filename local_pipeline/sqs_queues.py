@@ -18,6 +18,7 @@ purge and tags.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
 import itertools
@@ -73,6 +74,8 @@ class Message:
     receipt_handle: Optional[str] = None
     delayed: bool = False
     group_id: Optional[str] = None
+    # As SendMessage takes them: {name: {"DataType": ..., "StringValue" | "BinaryValue": ...}}.
+    attributes: Optional[dict] = None
 
 
 class VisibleMessages:
@@ -225,7 +228,7 @@ class Queues:
             return attributes
 
     # --- messages ------------------------------------------------------------------------
-    def send(self, name: str, body, delay_seconds=None, group_id=None) -> Message:
+    def send(self, name: str, body, delay_seconds=None, group_id=None, attributes=None) -> Message:
         if not isinstance(body, str) or not body:
             raise SqsError("MissingParameter", "The request must contain the parameter MessageBody.")
         if group_id is not None and not _valid_group_id(group_id):
@@ -247,6 +250,7 @@ class Queues:
                 sent_timestamp_ms=int(time.time() * 1000),
                 visible_at=now + delay,
                 group_id=group_id,
+                attributes=checked_attributes(attributes),
             )
             queue.messages[message.message_id] = message
             if delay:
@@ -393,6 +397,8 @@ def start_message_move_task(queues: Queues, source_arn, destination_arn=None) ->
                 md5_of_body=message.md5_of_body,
                 sent_timestamp_ms=int(time.time() * 1000),
                 visible_at=now,
+                group_id=message.group_id,
+                attributes=message.attributes,
             )
             destination.messages[copy.message_id] = copy
             destination.visible.append(copy.message_id)
@@ -437,6 +443,42 @@ def _left_flight(queue: Queue, message: Message) -> None:
     left = queue.in_flight_by_group.pop(message.group_id) - 1
     if left:
         queue.in_flight_by_group[message.group_id] = left
+
+
+MAX_MESSAGE_ATTRIBUTES = 10
+
+
+def checked_attributes(attributes) -> Optional[dict]:
+    """Message attributes as SQS accepts them: at most ten, each with a String, Number or Binary
+    data type and the matching value."""
+    if not attributes:
+        return None
+    if not isinstance(attributes, dict) or len(attributes) > MAX_MESSAGE_ATTRIBUTES:
+        raise invalid(f"Number of message attributes must be at most {MAX_MESSAGE_ATTRIBUTES}.")
+    for name, value in attributes.items():
+        kind = str((value or {}).get("DataType", "")).split(".")[0]
+        field = "BinaryValue" if kind == "Binary" else "StringValue"
+        if kind not in ("String", "Number", "Binary") or (value or {}).get(field) in (None, ""):
+            raise invalid(f"Message attribute {name!r} needs a DataType of String, Number or Binary and a {field}.")
+    return attributes
+
+
+def attributes_md5(attributes: Optional[dict]) -> Optional[str]:
+    """SQS's MD5OfMessageAttributes (boto3 checks it): name, type and value, length-prefixed, by name."""
+    if not attributes:
+        return None
+    digest = hashlib.md5()
+    for name in sorted(attributes):
+        value = attributes[name]
+        binary = value["DataType"].startswith("Binary")
+        payload = value["BinaryValue"] if binary else value["StringValue"].encode()
+        if isinstance(payload, str):
+            payload = base64.b64decode(payload)
+        for part in (name.encode(), value["DataType"].encode()):
+            digest.update(len(part).to_bytes(4, "big") + part)
+        digest.update(b"\x02" if binary else b"\x01")
+        digest.update(len(payload).to_bytes(4, "big") + payload)
+    return digest.hexdigest()
 
 
 def _valid_group_id(group_id) -> bool:

@@ -203,6 +203,22 @@ def test_local_only_an_oversized_entry_fails_alone_in_its_batch(local_endpoint):
     assert [f["Id"] for f in reply["Failed"]] == ["big"] and reply["Failed"][0]["SenderFault"]
 
 
+def test_message_attributes_come_back_as_sent_with_the_checksum_boto3_verifies(sqs):
+    """A deferred copy keeps the scheduler's attributes, and its first enqueue time in one."""
+    url, _ = make_queue(sqs)
+    attributes = {
+        "source": {"DataType": "String", "StringValue": "crm"},
+        "firstSentTimestamp": {"DataType": "Number", "StringValue": "1700000000000"},
+    }
+    sent = sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "{}", "MessageAttributes": attributes, "DelaySeconds": 0}]
+    )
+    assert sent["Successful"][0]["MD5OfMessageAttributes"]  # boto3 checked it against what it sent
+    [message] = receive(sqs, url, MessageAttributeNames=["All"])
+    assert message["MessageAttributes"] == attributes
+    assert message["MD5OfMessageAttributes"]
+
+
 def test_an_unknown_queue_is_an_error_boto3_maps(sqs):
     url, _ = make_queue(sqs)
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
