@@ -63,3 +63,11 @@ def seed_campaigns(dsn: str, campaigns: Iterable[tuple[str, str, dict]]) -> None
 def set_campaign_status(dsn: str, campaign_id: str, status: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE campaigns SET status = %s, updated_at = now() WHERE id = %s", (status, campaign_id))
+
+
+def add_to_do_not_call(dsn: str, phone_number: str, source: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO do_not_call (phone_number, source) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (phone_number, source),
+        )

@@ -13,7 +13,10 @@ import json
 import os
 import random
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from local_pipeline.database import DIALABLE_CONFIG
 
@@ -26,13 +29,53 @@ CAMPAIGNS = [
 ]
 
 
-def task_mix(count: int, seed: int = 1) -> list:
+# The demo's recipients are in whichever of these zones it is closest to 1 pm in, so the legal
+# calling hours (08:00-21:00 local) are open whenever the demo runs; the tasks say so (timeZone).
+DEMO_ZONES = (
+    "Pacific/Honolulu", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York",
+    "America/Sao_Paulo", "Atlantic/Azores", "Europe/London", "Europe/Berlin", "Europe/Athens", "Asia/Dubai",
+    "Asia/Kolkata", "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+)  # fmt: skip
+# A campaign whose own window opens a minute after the demo starts: its task waits, then goes out.
+OPENS_SOON = "opens-soon"
+DO_NOT_CALL_NUMBER = "+14155550199"
+
+
+def demo_zone(now: datetime) -> str:
+    def hours_from_1pm(zone: str) -> float:
+        local = now.astimezone(ZoneInfo(zone))
+        return abs(local.hour + local.minute / 60 - 13)
+
+    return min(DEMO_ZONES, key=hours_from_1pm)
+
+
+def opens_soon_campaign(now: datetime, zone: str) -> tuple[str, str, dict]:
+    local = (now + timedelta(minutes=1)).astimezone(ZoneInfo(zone))
+    weekday = local.strftime("%A").upper()
+    window = {"timeZone": zone, "openHours": {weekday: [[local.strftime("%H:%M"), "21:00"]]}}
+    return OPENS_SOON, "active", {**GOOD_CONFIG, "callingWindow": window}
+
+
+def compliance_tasks(now: datetime, zone: str) -> list:
+    """A task outside its campaign's window (it opens in a minute), an expired one, and one to a
+    number on the do-not-call list."""
+    return [
+        {"campaignId": OPENS_SOON, "contactId": "opens-soon-1", "phoneNumber": "+14155550198", "timeZone": zone},
+        {"campaignId": "spring-sale", "contactId": "expired", "phoneNumber": "+14155550197", "timeZone": zone,
+         "expiresAt": (now - timedelta(minutes=1)).isoformat()},
+        {"campaignId": "spring-sale", "contactId": "do-not-call", "phoneNumber": DO_NOT_CALL_NUMBER, "timeZone": zone},
+    ]  # fmt: skip
+
+
+def task_mix(count: int, seed: int = 1, zone: str = "America/Los_Angeles") -> list:
     """Mostly valid tasks, plus one of every kind of bad input and some duplicates."""
     rng = random.Random(seed)
     bodies: list = []
     for n in range(count):
         campaign = "renewals" if n % 10 == 0 else "spring-sale"
-        bodies.append({"campaignId": campaign, "contactId": f"contact-{n}", "phoneNumber": f"+1415{rng.randrange(10**7):07d}", "attempts": 0})
+        # A dialable US number: the exchange starts with 2-9.
+        phone = f"+1415{rng.randrange(2, 10)}{rng.randrange(10**6):06d}"
+        bodies.append({"campaignId": campaign, "contactId": f"contact-{n}", "phoneNumber": phone, "attempts": 0, "timeZone": zone})
     bad = [
         {"campaignId": "spring-sale", "contactId": "bad-phone", "phoneNumber": "0501234567"},
         {"campaignId": "no-such-campaign", "contactId": "ghost", "phoneNumber": "+14155550001"},
@@ -93,11 +136,15 @@ def _run(settings, args):
     redis, redis_throwaway = reuse_or_start_redis()
     dbname = "dialpipe_local"
     try:
-        database.prepare(pg, dbname, CAMPAIGNS)
+        now = datetime.now(UTC)
+        zone = demo_zone(now)
+        dsn = database.prepare(pg, dbname, [*CAMPAIGNS, opens_soon_campaign(now, zone)])
+        database.add_to_do_not_call(dsn, DO_NOT_CALL_NUMBER, "demo")
         run = LocalRun(settings, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
                        visibility_timeout_seconds=args.visibility_timeout)  # fmt: skip
         try:
-            run.enqueue(task_mix(args.tasks))
+            started = time.monotonic()
+            run.enqueue(task_mix(args.tasks, zone=zone) + compliance_tasks(now, zone))
             total = run.enqueued
 
             def progress(depth):
@@ -113,6 +160,9 @@ def _run(settings, args):
             summary = run.run(timeout=args.timeout, progress=progress)
             print(file=sys.stderr)
             summary.extra["calls_per_second"] = _per_second([c.at_monotonic for c in run.worker.calls])
+            summary.extra["recipients_zone"] = zone
+            opened = [c.at_monotonic - started for c in run.worker.accepted() if c.body["campaignId"] == OPENS_SOON]
+            summary.extra["opens_soon_dialed_after_s"] = round(min(opened), 1) if opened else None
             return summary
         finally:
             run.close()
@@ -149,6 +199,8 @@ def _print(s, env, log_path):
         ("MAX_CPS", s.max_cps),
         ("achieved CPS", s.achieved_cps),
         ("peak rolling-second rate", s.peak_rolling_second),
+        ("recipients' zone (every task's timeZone)", s.extra.get("recipients_zone")),
+        ("task outside its window: dialed after (s)", s.extra.get("opens_soon_dialed_after_s")),
     ]
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
