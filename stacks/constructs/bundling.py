@@ -52,7 +52,7 @@ class PipLocalBundling:
             *platforms, "--only-binary=:all:", "--implementation", "cp",
             "--python-version", PYTHON_VERSION, "--no-compile",
             # Each requirements.txt pins its whole closure; --no-deps keeps out what the Lambda
-            # runtime already provides (botocore, via aws-xray-sdk).
+            # runtime already provides (boto3, botocore).
             "--no-deps",
             "--target", output_dir, "-r", str(self.requirements),
         ]  # fmt: skip
