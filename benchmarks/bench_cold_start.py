@@ -16,6 +16,10 @@ package, as /var/runtime is), timing `import <function>.handler` only, not inter
 The machine is shared: compare the ratios within one run, and read the load average printed
 with each table.
 
+A last section times a new Redis connection to a local TLS redis-server with AUTH, phase by
+phase (TCP connect, TLS context, handshake, AUTH, first command), against the connect and command
+timeouts of lambdas/shared/redis_client.py.
+
 Run: `.venv/bin/python benchmarks/bench_cold_start.py [--runs 15] [--python /path/to/python3.13]`
 """
 
@@ -63,10 +67,13 @@ _CHILD = (
     "sys.path[:0] = sys.argv[1:3]\n"
     "t = time.perf_counter()\n"
     "importlib.import_module(sys.argv[3])\n"
-    "handler = time.perf_counter() - t\n"
+    "handler = time.perf_counter() - t, time.process_time()\n"
     "for name in sys.argv[4:]: importlib.import_module(name)\n"
-    "print(handler, time.perf_counter() - t)\n"
+    "print(*handler, time.perf_counter() - t, time.process_time())\n"
 )
+# Wall time is what a cold start waits; CPU time (the child's, from its start, so interpreter
+# start-up included alike in every variant) is much less disturbed by other load on the machine.
+METRICS = ("wall", "cpu", "wall+first use", "cpu+first use")
 
 
 def load() -> str:
@@ -143,26 +150,24 @@ class Variant:
     function: str
     path: Path
     bytecode: bool
-    samples: list[float] = field(default_factory=list)  # import <function>.handler, s
-    with_first_use: list[float] = field(default_factory=list)  # and what a first invocation imports, s
+    samples: dict[str, list[float]] = field(default_factory=lambda: {metric: [] for metric in METRICS})  # s
 
-    def median_ms(self, first_use: bool = False) -> float:
-        return statistics.median(self.with_first_use if first_use else self.samples) * 1000
+    def median_ms(self, metric: str = "wall") -> float:
+        return statistics.median(self.samples[metric]) * 1000
 
-    def p90_ms(self, first_use: bool = False) -> float:
-        ordered = sorted(self.with_first_use if first_use else self.samples)
+    def p90_ms(self, metric: str = "wall") -> float:
+        ordered = sorted(self.samples[metric])
         return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))] * 1000
 
 
-def import_once(python: str, variant: Variant, runtime: Path) -> tuple[float, float]:
+def import_once(python: str, variant: Variant, runtime: Path) -> dict[str, float]:
     flags = ["-I", "-S"] + ([] if variant.bytecode else ["-B"])
     result = subprocess.run(
         [python, *flags, "-c", _CHILD, str(variant.path), str(runtime), f"{variant.function}.handler",
          *FIRST_USE[variant.function]],
         check=True, capture_output=True, text=True, env={"PATH": os.environ["PATH"], **LAMBDA_ENV},
     )  # fmt: skip
-    handler, total = result.stdout.strip().splitlines()[-1].split()
-    return float(handler), float(total)
+    return dict(zip(METRICS, map(float, result.stdout.strip().splitlines()[-1].split()), strict=True))
 
 
 def importtime_top(python: str, variant: Variant, runtime: Path, count: int = 8) -> list[tuple[int, str]]:
@@ -183,6 +188,82 @@ def importtime_top(python: str, variant: Variant, runtime: Path, count: int = 8)
     return sorted(rows, reverse=True)[:count]
 
 
+def tls_connection_phases(runs: int) -> None:
+    """Connect, handshake and AUTH to a local TLS redis-server, with plain TCP beside it."""
+    import socket
+    import ssl
+
+    sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
+    from aws_lambda_powertools.utilities import parameters
+
+    from local_pipeline.services import HOST, ThrowawayRedis
+    from shared.redis_client import COMMAND_TIMEOUT_S, CONNECT_TIMEOUT_S, RedisEnv, redis_client
+
+    token = "bench-token"
+    auth = f"*2\r\n$4\r\nAUTH\r\n${len(token)}\r\n{token}\r\n".encode()
+    tls_server = ThrowawayRedis(tls=True, password=token).start()
+    plain_server = ThrowawayRedis(password=token).start()
+    phases: dict[str, list[float]] = {}
+
+    def timed(name: str, start: float) -> float:
+        now = time.perf_counter()
+        phases.setdefault(name, []).append(now - start)
+        return now
+
+    def request(sock: socket.socket, payload: bytes) -> None:
+        sock.sendall(payload)
+        if not sock.recv(64).startswith(b"+"):
+            raise RuntimeError("Redis refused")
+
+    for _ in range(runs):  # ElastiCache's certificate chains to the system's CAs: the real cost
+        t = time.perf_counter()
+        ssl.create_default_context()
+        timed("TLS context (system CA bundle)", t)
+    original_get_secret = parameters.get_secret
+    parameters.get_secret = lambda arn, **_: token  # the client's AUTH token, as from its secret
+    os.environ["SSL_CERT_FILE"] = tls_server.ca_file  # the throwaway CA stands for the system's
+    try:
+        for _ in range(runs):
+            t = time.perf_counter()
+            raw = socket.create_connection((HOST, tls_server.port))
+            t = timed("TCP connect", t)
+            context = ssl.create_default_context()  # what redis-py does for every new connection
+            t = timed("TLS context (throwaway CA)", t)
+            sock = context.wrap_socket(raw, server_hostname=HOST)
+            t = timed("TLS handshake", t)
+            request(sock, auth)
+            t = timed("AUTH", t)
+            request(sock, b"*1\r\n$4\r\nPING\r\n")
+            timed("first command (PING)", t)
+            sock.close()
+
+            t = time.perf_counter()
+            client = redis_client(RedisEnv(host=HOST, port=tls_server.port, tls=True, auth_secret_arn="bench"))
+            client.ping()
+            timed("redis_client: TLS connect+AUTH+PING", t)
+            client.close()
+            t = time.perf_counter()
+            client = redis_client(RedisEnv(host=HOST, port=plain_server.port, auth_secret_arn="bench"))
+            client.ping()
+            timed("redis_client: TCP connect+AUTH+PING", t)
+            client.close()
+    finally:
+        parameters.get_secret = original_get_secret
+        os.environ.pop("SSL_CERT_FILE", None)
+        tls_server.destroy()
+        plain_server.destroy()
+
+    print(f"\nNew Redis connection to a local TLS redis-server with AUTH, {runs} runs, ms   [{load()}]")
+    print(
+        f"(timeouts: connect {CONNECT_TIMEOUT_S * 1000:.0f} ms covers TCP+TLS+AUTH, command {COMMAND_TIMEOUT_S * 1000:.0f} ms)"
+    )
+    print(f"{'phase':<38} {'median':>7} {'p90':>7} {'max':>7}   (max: mostly the first, cold, connection)")
+    for name, samples in phases.items():
+        ordered = sorted(samples)
+        p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+        print(f"{name:<38} {statistics.median(ordered) * 1000:7.2f} {p90 * 1000:7.2f} {ordered[-1] * 1000:7.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15)
@@ -190,7 +271,12 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="interpreter to import with (default: this one)")
     parser.add_argument("--no-lambda-build", action="store_true", help="skip the Lambda packages (sizes)")
     parser.add_argument("--importtime", action="store_true", help="also show where the import time goes")
+    parser.add_argument("--tls-runs", type=int, default=50, help="new TLS Redis connections to time (0: none)")
+    parser.add_argument("--tls-only", action="store_true", help="only the TLS Redis connection section")
     args = parser.parse_args()
+    if args.tls_only:
+        tls_connection_phases(args.tls_runs)
+        return
     base = args.base or subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
                                        check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
     python = args.python
@@ -227,31 +313,26 @@ def main() -> None:
             import_once(python, variant, runtime)
         for _ in range(args.runs):
             for variant in variants:  # round robin: a burst of load hits every variant alike
-                handler, total = import_once(python, variant, runtime)
-                variant.samples.append(handler)
-                variant.with_first_use.append(total)
+                for metric, value in import_once(python, variant, runtime).items():
+                    variant.samples[metric].append(value)
 
         by_key = {(v.function, v.label, v.bytecode): v for v in variants}
-        for first_use, what in (
-            (False, "import <function>.handler"),
-            (True, "the same plus a first invocation's imports"),
-        ):
-            print(f"\nCold {what}, {args.runs} fresh interpreters each, ms   [{load()}]")
-            print(
-                f"{'function':<18} {'bytecode':<9} {'before med':>10} {'p90':>6} {'after med':>10} {'p90':>6} {'after/before':>12}"
-            )
+        for metric in METRICS:
+            what = "import <function>.handler" + (", then a first invocation's imports" if "first" in metric else "")
+            print(f"\nCold {what}: {metric.split('+')[0]} ms, {args.runs} fresh interpreters each   [{load()}]")
+            print(f"{'function':<18} {'bytecode':<9} {'before med':>10} {'p90':>6} {'after med':>10} {'p90':>6} {'after/before':>12}")  # fmt: skip
             for function in FUNCTIONS:
                 for bytecode in (False, True):
                     b, a = by_key[(function, "before", bytecode)], by_key[(function, "after", bytecode)]
-                    print(f"{function:<18} {'yes' if bytecode else 'no':<9} {b.median_ms(first_use):10.0f} "
-                          f"{b.p90_ms(first_use):6.0f} {a.median_ms(first_use):10.0f} {a.p90_ms(first_use):6.0f} "
-                          f"{a.median_ms(first_use) / b.median_ms(first_use):12.2f}")  # fmt: skip
-        print(f"\nAs shipped: before without bytecode -> after with bytecode, median ms   [{load()}]")
+                    print(f"{function:<18} {'yes' if bytecode else 'no':<9} {b.median_ms(metric):10.0f} "
+                          f"{b.p90_ms(metric):6.0f} {a.median_ms(metric):10.0f} {a.p90_ms(metric):6.0f} "
+                          f"{a.median_ms(metric) / b.median_ms(metric):12.2f}")  # fmt: skip
+        print(f"\nAs shipped: before (no bytecode) -> after (bytecode), median wall ms   [{load()}]")
         for function in FUNCTIONS:
             b, a = by_key[(function, "before", False)], by_key[(function, "after", True)]
             print(f"{function:<18} handler {b.median_ms():5.0f} -> {a.median_ms():4.0f} ({a.median_ms() / b.median_ms():.2f}x)"
-                  f"   with first use {b.median_ms(True):5.0f} -> {a.median_ms(True):4.0f} "
-                  f"({a.median_ms(True) / b.median_ms(True):.2f}x)")  # fmt: skip
+                  f"   with first use {b.median_ms('wall+first use'):5.0f} -> {a.median_ms('wall+first use'):4.0f} "
+                  f"({a.median_ms('wall+first use') / b.median_ms('wall+first use'):.2f}x)")  # fmt: skip
 
         if args.importtime:
             for variant in variants:
@@ -260,6 +341,8 @@ def main() -> None:
                           f"largest cumulative imports (µs)   [{load()}]")  # fmt: skip
                     for micros, name in importtime_top(python, variant, runtime):
                         print(f"  {micros:>8} {name}")
+    if args.tls_runs:
+        tls_connection_phases(args.tls_runs)
 
 
 if __name__ == "__main__":
