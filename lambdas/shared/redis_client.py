@@ -47,7 +47,7 @@ def redis_client(env: RedisEnv) -> Any:
         retry=Retry(NoBackoff(), 1),
         health_check_interval=30,
     )
-    return redis.Redis(connection_pool=pool)
+    return redis.Redis.from_pool(pool)  # the client owns the pool: close() disconnects it, as before
 
 
 def _connect_timeout_covers_handshake(base: type) -> type:

@@ -163,3 +163,12 @@ def test_a_handshake_that_never_completes_fails_within_the_connect_timeouts(tls_
         assert time.monotonic() - started < 2 * CONNECT_TIMEOUT_S + 0.5
     finally:
         client.close()
+
+
+def test_closing_the_client_closes_its_connections(tls_redis, tls_env):
+    client = redis_client(RedisEnv(**tls_env(tls_redis.port)))
+    client.ping()
+    connection = client.connection_pool.get_connection()
+    client.connection_pool.release(connection)
+    client.close()
+    assert connection._sock is None, "the client owns its pool, as redis.Redis(...) did"
