@@ -55,7 +55,7 @@ def _connect_timeout_covers_handshake(base: type) -> type:
     and AUTH already run under socket_timeout. This subclass keeps the connect timeout on the
     socket until the connection is set up (TLS, AUTH, HELLO), then switches to the command timeout."""
 
-    class HandshakeUnderConnectTimeout(base):  # type: ignore[misc, valid-type]
+    class HandshakeUnderConnectTimeout(base):
         def _connect(self):
             command_timeout = self.socket_timeout
             self.socket_timeout = self.socket_connect_timeout  # what base._connect leaves on the socket
