@@ -132,9 +132,10 @@ class ThrowawayRedis:
         self.port = port or free_port()
         self.tls = tls
         self.password = password
-        self._binary = shutil.which("redis-server")
-        if not self._binary:
+        binary = shutil.which("redis-server")
+        if not binary:
             raise RuntimeError("redis-server not found; install Redis (Debian: apt-get install redis-server)")
+        self._binary: str = binary
         self._proc: Optional[subprocess.Popen] = None
         self._dir: Optional[str] = None
         if tls:
