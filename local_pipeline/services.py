@@ -133,25 +133,49 @@ class ThrowawayPostgres:
 
 
 class ThrowawayRedis:
-    """A private redis-server that keeps nothing on disk, stoppable and restartable."""
+    """A private redis-server that keeps nothing on disk, stoppable and restartable.
 
-    def __init__(self, port: Optional[int] = None) -> None:
+    With `tls=True` it accepts only TLS, with a certificate for 127.0.0.1 and localhost signed by
+    a throwaway CA (`ca_file`), as ElastiCache with in-transit encryption does; with `password`
+    it requires AUTH, as ElastiCache with an auth token does."""
+
+    def __init__(self, port: Optional[int] = None, *, tls: bool = False, password: Optional[str] = None) -> None:
         self.port = port or free_port()
-        self._binary = shutil.which("redis-server")
-        if not self._binary:
+        self.tls = tls
+        self.password = password
+        binary = shutil.which("redis-server")
+        if not binary:
             raise RuntimeError("redis-server not found; install Redis (Debian: apt-get install redis-server)")
+        self._binary: str = binary
         self._proc: Optional[subprocess.Popen] = None
+        self._dir: Optional[str] = None
+        if tls:
+            self._dir = tempfile.mkdtemp(prefix="dialpipe-redis-tls-")
+            _make_certificates(self._dir)
 
     @property
     def server(self) -> RedisServer:
         return RedisServer(HOST, self.port)
 
+    @property
+    def ca_file(self) -> str:
+        """The throwaway CA that signed the server's certificate (tls=True only)."""
+        if self._dir is None:
+            raise RuntimeError("this Redis has no TLS")
+        return os.path.join(self._dir, "ca.crt")
+
     def start(self) -> "ThrowawayRedis":
-        self._proc = subprocess.Popen(
-            [self._binary, "--bind", HOST, "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        argv = [self._binary, "--bind", HOST, "--save", "", "--appendonly", "no"]
+        if self._dir is not None:
+            argv += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+                     "--tls-cert-file", os.path.join(self._dir, "server.crt"),
+                     "--tls-key-file", os.path.join(self._dir, "server.key"),
+                     "--tls-ca-cert-file", self.ca_file]  # fmt: skip
+        else:
+            argv += ["--port", str(self.port)]
+        if self.password:
+            argv += ["--requirepass", self.password]
+        self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for_port(self.port, 10, "throwaway Redis")
         return self
 
@@ -163,6 +187,23 @@ class ThrowawayRedis:
 
     def destroy(self) -> None:
         self.stop()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _make_certificates(directory: str) -> None:
+    """ca.crt/ca.key and server.crt/server.key (for 127.0.0.1 and localhost), with openssl."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dialpipe throwaway CA",
+            "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr")
+    with open(os.path.join(directory, "san.ext"), "w") as ext:
+        ext.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
 
 
 def reuse_or_start_postgres() -> tuple[PostgresServer, Optional[ThrowawayPostgres]]:

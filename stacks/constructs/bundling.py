@@ -3,7 +3,9 @@ any extra directories, and its pinned requirements installed for the Lambda plat
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -18,15 +20,35 @@ ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
 MIGRATIONS_DIR = ROOT / "migrations"
 
-# The newest runtime all pinned dependencies ship wheels for (psycopg-binary 3.3.9 has cp314
-# manylinux_2_28 aarch64 wheels; the rest are pure Python).
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+# Python 3.13, not 3.14: the package ships bytecode, which only the runtime's own minor version
+# can compile, and where we build (Debian 12, pyenv) there is a 3.13 but no 3.14. Like 3.14, the
+# 3.13 runtime is Amazon Linux 2023 (glibc 2.34), where psycopg-binary's manylinux_2_28 wheels load.
+RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 PYTHON_VERSION = RUNTIME.name.removeprefix("python")
 # psycopg-binary 3.3 publishes aarch64 wheels for glibc 2.28 only; the Python 3.12+ runtimes run
 # on Amazon Linux 2023 (glibc 2.34), so both tags install.
 PIP_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+# Where to look for an interpreter of the runtime's version, besides PATH.
+BYTECODE_PYTHON_ENV = "LAMBDA_BYTECODE_PYTHON"
+
+
+def bytecode_python() -> str:
+    """An interpreter of the runtime's minor version (bytecode is specific to it): the one named by
+    $LAMBDA_BYTECODE_PYTHON, else python3.X on PATH, else pyenv's newest 3.X."""
+    pyenv = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{PYTHON_VERSION}.*/bin/python{PYTHON_VERSION}")))
+    candidates = [os.environ.get(BYTECODE_PYTHON_ENV), shutil.which(f"python{PYTHON_VERSION}"), *reversed(pyenv)]
+    for candidate in filter(None, candidates):
+        probe = [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        found = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if found.returncode == 0 and found.stdout.strip() == PYTHON_VERSION:
+            return candidate
+    raise RuntimeError(
+        f"no Python {PYTHON_VERSION} to compile the Lambda bytecode with (the runtime is python{PYTHON_VERSION}): "
+        f"install it (pyenv install {PYTHON_VERSION}) or set {BYTECODE_PYTHON_ENV} to one"
+    )
+
 
 @jsii.implements(ILocalBundling)
 class PipLocalBundling:
@@ -50,16 +72,25 @@ class PipLocalBundling:
         return [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             *platforms, "--only-binary=:all:", "--implementation", "cp",
+            # No compile here: pip would compile with this interpreter's version (compile_command does it).
             "--python-version", PYTHON_VERSION, "--no-compile",
             # Each requirements.txt pins its whole closure; --no-deps keeps out what the Lambda
-            # runtime already provides (botocore, via aws-xray-sdk).
+            # runtime already provides (boto3, botocore).
             "--no-deps",
             "--target", output_dir, "-r", str(self.requirements),
         ]  # fmt: skip
 
+    @staticmethod
+    def compile_command(output_dir: str, python: str) -> list[str]:
+        """Bytecode for the whole package: without it, every cold start compiles every module from
+        source (/var/task is read-only, so nothing is cached). unchecked-hash: the CDK zips assets
+        with one fixed timestamp, which timestamp-checked .pyc files would never match (they would
+        be ignored), and the read-only sources cannot drift from their bytecode."""
+        return [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", output_dir]
+
     def asset_hash(self) -> str:
         """Changes exactly when what goes into the package changes (sources, pins, target)."""
-        digest = hashlib.sha256(f"{PYTHON_VERSION}|{PIP_PLATFORMS}|{self.function}".encode())
+        digest = hashlib.sha256(f"{PYTHON_VERSION}|{PIP_PLATFORMS}|{self.function}|unchecked-hash".encode())
         for source in self.sources:
             files = sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
             for path in files:
@@ -73,9 +104,11 @@ class PipLocalBundling:
         for needed in [*self.sources, self.requirements]:
             if not needed.exists():
                 raise FileNotFoundError(f"cannot bundle {self.function}: {needed} is missing")
+        python = bytecode_python()  # before any work: a package without bytecode must not ship
         for source in self.sources:
             shutil.copytree(source, Path(output_dir) / source.name, ignore=_IGNORE, dirs_exist_ok=True)
         subprocess.run(self.pip_command(output_dir), check=True)
+        subprocess.run(self.compile_command(output_dir, python), check=True)
         return True
 
 

@@ -530,7 +530,7 @@ def test_pipe_role_is_least_privilege_and_trusted_by_pipes(env):
 def test_functions_runtime_arch_vpc_tracing_and_logs(env, name, handler):
     sizes = {"Enrichment": env.settings.enrichment, "Dialer": env.settings.dialer, "Migration": env.settings.migration}[name]
     _, props = function(env, name)
-    assert props["Runtime"] == "python3.14"
+    assert props["Runtime"] == "python3.13"  # the version the bundler can compile bytecode for
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == handler
     assert props["MemorySize"] == sizes.memory_mb

@@ -1,0 +1,174 @@
+"""The dialer's Redis client against a TLS redis-server with AUTH, as ElastiCache with in-transit
+encryption and an auth token: commands over TLS, and a slow handshake that is not an outage."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+
+from dialer_worker.deferral import Deferrer
+from dialer_worker.dispatch import Dispatcher
+from dialer_worker.env import DialerEnv
+from dialer_worker.pacing import RedisPacer
+from dialer_worker.worker_client import WorkerClient
+from local_pipeline.services import HOST, ThrowawayRedis
+from shared.redis_client import COMMAND_TIMEOUT_S, CONNECT_TIMEOUT_S, RedisEnv, redis_client
+
+from .conftest import Remaining, item
+
+TOKEN = "throwaway-auth-token"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis-auth"
+# Slower than a command may take, well within what a connection may take to set up.
+HANDSHAKE_DELAY_S = 0.8
+
+
+class DelayingProxy:
+    """Forwards TCP connections to `port`, holding the server's first bytes (the TLS ServerHello)
+    back for `delay_s`: a slow handshake. Closes its connections when stopped."""
+
+    def __init__(self, port: int, delay_s: float) -> None:
+        self.port_to, self.delay_s = port, delay_s
+        self._listener = socket.create_server((HOST, 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((HOST, self.port_to))
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self.delay_s), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, first_delay_s: float) -> None:
+        try:
+            while data := source.recv(65536):
+                time.sleep(first_delay_s)
+                first_delay_s = 0.0
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        for s in self._sockets:
+            s.close()
+
+
+@pytest.fixture(scope="module")
+def tls_redis():
+    server = ThrowawayRedis(tls=True, password=TOKEN).start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def tls_env(tls_redis, monkeypatch):
+    """RedisEnv for a port, as deployed: TLS, the auth token from its secret, the system's CAs
+    (here the throwaway CA, through SSL_CERT_FILE)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    monkeypatch.setenv("SSL_CERT_FILE", tls_redis.ca_file)
+    monkeypatch.setattr(parameters, "get_secret", lambda arn, **_: TOKEN if arn == SECRET_ARN else None)
+    return lambda port: dict(host=HOST, port=port, tls=True, auth_secret_arn=SECRET_ARN)
+
+
+@pytest.fixture
+def delaying_proxy(tls_redis):
+    proxies = []
+
+    def make(delay_s: float) -> DelayingProxy:
+        proxies.append(DelayingProxy(tls_redis.port, delay_s))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
+
+
+def test_client_runs_commands_over_tls_with_auth(tls_redis, tls_env, redis_key_prefix):
+    client = redis_client(RedisEnv(**tls_env(tls_redis.port)))
+    try:
+        client.set(f"{{{redis_key_prefix}}}:tls", "1")
+        assert client.get(f"{{{redis_key_prefix}}}:tls") == b"1"
+        assert issubclass(client.connection_pool.connection_class, redis.SSLConnection)
+        connection = client.connection_pool.get_connection()
+        assert connection._sock.gettimeout() == COMMAND_TIMEOUT_S, "commands run under the command timeout"
+        client.connection_pool.release(connection)
+    finally:
+        client.close()
+    # The server does require the token: a client without it is refused.
+    anonymous = redis.Redis(host=HOST, port=tls_redis.port, ssl=True, ssl_ca_certs=tls_redis.ca_file)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
+    anonymous.close()
+
+
+def test_handshake_slower_than_a_command_but_within_the_connect_timeout_connects(tls_env, delaying_proxy):
+    assert COMMAND_TIMEOUT_S < HANDSHAKE_DELAY_S < CONNECT_TIMEOUT_S
+    client = redis_client(RedisEnv(**tls_env(delaying_proxy(HANDSHAKE_DELAY_S).port)))
+    try:
+        started = time.monotonic()
+        assert client.ping()
+        assert time.monotonic() - started >= HANDSHAKE_DELAY_S
+    finally:
+        client.close()
+
+
+def test_a_slow_handshake_on_a_cold_start_is_not_a_redis_outage(tls_env, delaying_proxy, worker, sqs, queue_url, redis_key_prefix):  # fmt: skip
+    config = DialerEnv(
+        max_cps=50.0, worker_url=worker.url, reserved_concurrency=5, claim_ttl_seconds=3600,
+        redis_quarantine_seconds=15, key_prefix=redis_key_prefix, defer_queue_url=queue_url,
+        **tls_env(delaying_proxy(HANDSHAKE_DELAY_S).port),
+    )  # fmt: skip
+    client = redis_client(config)
+    dispatcher = Dispatcher(
+        config=config,
+        pacer=RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=3600),
+        worker=WorkerClient(worker.url),
+        deferrer=Deferrer(queue_url, lambda: sqs),
+        executor=ThreadPoolExecutor(max_workers=2),
+    )
+    try:
+        report = dispatcher.run([item(1)], Remaining(15))
+    finally:
+        dispatcher.executor.shutdown(wait=True)
+        client.close()
+    assert not report.redis_unavailable, report.redis_error
+    assert report.counts["DialsSent"] == 1 and report.failures == []
+
+
+def test_a_handshake_that_never_completes_fails_within_the_connect_timeouts(tls_env, delaying_proxy):
+    client = redis_client(RedisEnv(**tls_env(delaying_proxy(60).port)))
+    try:
+        started = time.monotonic()
+        with pytest.raises(redis.TimeoutError):
+            client.ping()
+        # One try and one retry, each bounded by the connect timeout.
+        assert time.monotonic() - started < 2 * CONNECT_TIMEOUT_S + 0.5
+    finally:
+        client.close()
+
+
+def test_closing_the_client_closes_its_connections(tls_redis, tls_env):
+    client = redis_client(RedisEnv(**tls_env(tls_redis.port)))
+    client.ping()
+    connection = client.connection_pool.get_connection()
+    client.connection_pool.release(connection)
+    client.close()
+    assert connection._sock is None, "the client owns its pool, as redis.Redis(...) did"
