@@ -29,6 +29,9 @@ PYTHON_VERSION = RUNTIME.name.removeprefix("python")
 # psycopg-binary 3.3 publishes aarch64 wheels for glibc 2.28 only; the Python 3.12+ runtimes run
 # on Amazon Linux 2023 (glibc 2.34), so both tags install.
 PIP_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
+# Data a handler never loads, left out of every package: libphonenumber's geocoder (40 MB) and
+# carrier (2.4 MB) data; the dialer uses only its number metadata and time zones.
+NEVER_LOADED = ("phonenumbers/geodata", "phonenumbers/carrierdata")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 # Where to look for an interpreter of the runtime's version, besides PATH.
 BYTECODE_PYTHON_ENV = "LAMBDA_BYTECODE_PYTHON"
@@ -108,8 +111,20 @@ class PipLocalBundling:
         for source in self.sources:
             shutil.copytree(source, Path(output_dir) / source.name, ignore=_IGNORE, dirs_exist_ok=True)
         subprocess.run(self.pip_command(output_dir), check=True)
+        prune(output_dir)
         subprocess.run(self.compile_command(output_dir, python), check=True)
         return True
+
+
+def prune(output_dir: str) -> list[str]:
+    """Removes NEVER_LOADED from a package; returns what was there."""
+    removed = []
+    for relative in NEVER_LOADED:
+        path = Path(output_dir) / relative
+        if path.exists():
+            shutil.rmtree(path)
+            removed.append(relative)
+    return removed
 
 
 def function_code(function: str, *, extra_dirs: Sequence[Path] = ()) -> lambda_.Code:

@@ -148,3 +148,14 @@ def test_synth_fails_when_environments_in_one_account_together_exceed_the_quota(
     apart = [dataclasses.replace(s, account=f"11111111111{i}") for i, s in enumerate(small)]
     check_account_concurrency(apart)
     check_account_concurrency(ENVIRONMENTS.values())
+
+
+def test_bundling_leaves_out_the_phone_data_no_handler_loads(tmp_path):
+    from stacks.constructs.bundling import NEVER_LOADED, prune
+
+    for relative in (*NEVER_LOADED, "phonenumbers/data", "phonenumbers/tzdata", "phonenumbers/shortdata"):
+        (tmp_path / relative).mkdir(parents=True)
+        (tmp_path / relative / "__init__.py").write_text("")
+    assert prune(str(tmp_path)) == list(NEVER_LOADED)
+    left = sorted(p.name for p in (tmp_path / "phonenumbers").iterdir())
+    assert left == ["data", "shortdata", "tzdata"]  # parsing, short numbers and time zones stay
