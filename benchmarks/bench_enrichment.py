@@ -28,7 +28,11 @@ def records(i: int) -> list[dict]:
         {
             "messageId": f"m-{i}-{j}",
             "body": json.dumps(
-                {"campaignId": f"c-{(i * 10 + j) % CAMPAIGNS}", "contactId": f"k-{i}-{j}", "phoneNumber": f"+1415{i:04d}{j:03d}"}
+                {
+                    "campaignId": f"c-{(i * 10 + j) % CAMPAIGNS}",
+                    "contactId": f"k-{i}-{j}",
+                    "phoneNumber": f"+1415{i:04d}{j:03d}",
+                }
             ),
         }
         for j in range(10)
@@ -73,7 +77,9 @@ def main() -> None:
     print(f"enrichment, batches of 10, {BATCHES} batches each, {CAMPAIGNS} campaigns")
     print(f"{'cache':<6} {'queries/batch':>14} {'batches/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for label, row in (("cold", cold), ("warm", warm)):
-        print(f"{label:<6} {row['queries/batch']:>14.2f} {row['batches/s']:>10.0f} {row['p50 ms']:>8.3f} {row['p99 ms']:>8.3f}")
+        print(
+            f"{label:<6} {row['queries/batch']:>14.2f} {row['batches/s']:>10.0f} {row['p50 ms']:>8.3f} {row['p99 ms']:>8.3f}"
+        )
 
 
 if __name__ == "__main__":

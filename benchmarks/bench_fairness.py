@@ -42,6 +42,7 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import redis  # noqa: E402
+from old_reserve import OldRedisPacer  # noqa: E402
 
 from dialer_worker.config import DialerConfig  # noqa: E402
 from dialer_worker.deferral import delay_for  # noqa: E402
@@ -50,18 +51,17 @@ from dialer_worker.pacing import SLACK, RedisPacer  # noqa: E402
 from dialer_worker.worker_client import WorkerClient  # noqa: E402
 from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis  # noqa: E402
 from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max  # noqa: E402
-from old_reserve import OldRedisPacer  # noqa: E402
 
 CONFIG = {"audioFileUrl": "s3://a.wav", "ivrFlow": {"start": "menu"}}
 
 
 def load() -> str:
-    return "%.2f %.2f %.2f" % os.getloadavg()
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def min_span(times: list[float], max_cps: int) -> float:
     """The shortest time any max_cps + 1 consecutive calls took: under 1 s is a rolling second over."""
-    spans = [b - a for a, b in zip(times, times[max_cps:])]
+    spans = [b - a for a, b in zip(times, times[max_cps:], strict=False)]
     return min(spans) if spans else float("nan")
 
 
@@ -136,7 +136,7 @@ def run_mixed(server, pacer_class, *, dialers: int, seconds: float, max_cps: flo
         try:
             while time.monotonic() < stop_at:
                 deadline = time.monotonic() + 15  # a 15 s dialer's budget: slots at most 10 s ahead
-                dispatcher.run(backlog.take(10), lambda: int((deadline - time.monotonic()) * 1000))
+                dispatcher.run(backlog.take(10), lambda d=deadline: int((d - time.monotonic()) * 1000))
         except Exception as exc:  # shown in the table, not swallowed
             errors.append(repr(exc))
         finally:
@@ -190,14 +190,20 @@ def run_pipeline(pg, redis_server, *, fair: bool, big: int, small: int, max_cps:
             run = LocalRun(DEV, postgres=pg, dbname=dbname, redis=redis_server, max_cps=max_cps,
                            visibility_timeout_seconds=30, batching_window_seconds=0.5)  # fmt: skip
             run.sqs.queues.fair_receives = fair
-            tasks = [{"campaignId": "big", "contactId": f"b-{i}", "phoneNumber": f"+1415{i:07d}", "attempts": 0} for i in range(big)]
+            tasks = [
+                {"campaignId": "big", "contactId": f"b-{i}", "phoneNumber": f"+1415{i:07d}", "attempts": 0}
+                for i in range(big)
+            ]
             run.enqueue(tasks)
             pipe = run.pipe().start(run.parallel)
             try:
                 while not run.worker.accepted():  # the big campaign is dialing: its backlog is in flight
                     time.sleep(0.05)
                 enqueued_at = time.monotonic()
-                run.enqueue({"campaignId": "small", "contactId": f"s-{i}", "phoneNumber": f"+1650{i:07d}", "attempts": 0} for i in range(small))
+                run.enqueue(
+                    {"campaignId": "small", "contactId": f"s-{i}", "phoneNumber": f"+1650{i:07d}", "attempts": 0}
+                    for i in range(small)
+                )
                 deadline = enqueued_at + timeout
                 while time.monotonic() < deadline:
                     done = {c.body["contactId"] for c in run.worker.accepted() if c.body["campaignId"] == "small"}

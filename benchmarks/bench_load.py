@@ -21,7 +21,6 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("LOG_LEVEL", "INFO")
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=10_000)
@@ -39,7 +38,10 @@ def main() -> None:
     redis, redis_throwaway = reuse_or_start_redis()
     sink = io.StringIO()  # the handlers' JSON logs and metrics; the summary reads their reports
     try:
-        with throwaway_database(pg, [("load", "active", DIALABLE_CONFIG)], prefix="bench") as dbname, contextlib.redirect_stdout(sink):
+        with (
+            throwaway_database(pg, [("load", "active", DIALABLE_CONFIG)], prefix="bench") as dbname,
+            contextlib.redirect_stdout(sink),
+        ):
             run = LocalRun(DEV, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
                            visibility_timeout_seconds=30, parallel=args.parallel)  # fmt: skip
             tasks = [
@@ -48,7 +50,11 @@ def main() -> None:
             ]
 
             run.enqueue(tasks)
-            wall0, cpu0, rss0 = time.monotonic(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            wall0, cpu0, rss0 = (
+                time.monotonic(),
+                time.process_time(),
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            )
             summary = run.run(timeout=args.tasks / args.max_cps * 3 + 120)
             wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
             run.close()
@@ -62,8 +68,11 @@ def main() -> None:
         ("pipe executions in flight", args.parallel),
         ("MAX_CPS", f"{args.max_cps:g}"),
         ("pacing's rate, MAX_CPS / (1 + SLACK)", f"{args.max_cps / (1 + SLACK):.1f}"),
-        ("achieved CPS (accepted calls)", f"{summary.achieved_cps:.1f} ({summary.achieved_cps / args.max_cps:.1%} of MAX_CPS, "
-                                          f"{summary.achieved_cps * (1 + SLACK) / args.max_cps:.1%} of the pacing's rate)"),  # fmt: skip
+        (
+            "achieved CPS (accepted calls)",
+            f"{summary.achieved_cps:.1f} ({summary.achieved_cps / args.max_cps:.1%} of MAX_CPS, "
+            f"{summary.achieved_cps * (1 + SLACK) / args.max_cps:.1%} of the pacing's rate)",
+        ),  # fmt: skip
         ("peak rolling-second rate", summary.peak_rolling_second),
         ("queue drained", summary.drained),
         ("dialed / not dialed", f"{summary.dialed} / {args.tasks - summary.dialed}"),
@@ -72,7 +81,10 @@ def main() -> None:
         ("deferred / in DLQ", f"{summary.deferred} / {summary.in_dlq}"),
         ("wall time (s)", f"{wall:.1f}"),
         ("process CPU (s), share of one core", f"{cpu:.1f}, {cpu / wall:.0%}"),
-        ("max RSS (MB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} (before the run {rss0 / 1024:.0f})"),
+        (
+            "max RSS (MB)",
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} (before the run {rss0 / 1024:.0f})",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print("load through the local pipe")

@@ -104,7 +104,7 @@ def run_gcra(server, workers: int, seconds: float, max_cps: float) -> dict:
         while time.monotonic() < stop_at:
             # A budget like a 15 s dialer's: slots at most 10 s ahead, the rest deferred.
             deadline = time.monotonic() + 15
-            report = dispatcher.run(batch(k, n), lambda: int((deadline - time.monotonic()) * 1000))
+            report = dispatcher.run(batch(k, n), lambda d=deadline: int((d - time.monotonic()) * 1000))
             deferred[0] += len(report.failures)
             n += 1
         dispatcher.executor.shutdown()
@@ -156,7 +156,7 @@ def run_seed(server, workers: int, seconds: float, max_cps: float) -> dict:
 
 def summarize(name: str, times: list[float], round_trips: int, not_dialed: int) -> dict:
     times.sort()
-    gaps = sorted((b - a) * 1000 for a, b in zip(times, times[1:]))
+    gaps = sorted((b - a) * 1000 for a, b in zip(times, times[1:], strict=False))
     return {
         "algorithm": name,
         "dials": len(times),
@@ -184,7 +184,9 @@ def main() -> None:
     finally:
         if throwaway:
             throwaway.destroy()
-    print(f"pacing: {args.workers} concurrent workers, {args.seconds:.0f} s, MAX_CPS={args.max_cps:.0f}, ideal gap {1000 / args.max_cps:.1f} ms")
+    print(
+        f"pacing: {args.workers} concurrent workers, {args.seconds:.0f} s, MAX_CPS={args.max_cps:.0f}, ideal gap {1000 / args.max_cps:.1f} ms"
+    )
     cols = list(rows[0])
     print(" | ".join(f"{c:>16}" if i else f"{c:<26}" for i, c in enumerate(cols)))
     for row in rows:

@@ -8,8 +8,8 @@ today's SLACK, so a comparison shows the script's difference alone.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
@@ -82,7 +82,7 @@ class OldRedisPacer(RedisPacer):
 
     def reserve(
         self,
-        tasks: Sequence[tuple[str, str, Optional[float]]],
+        tasks: Sequence[tuple[str, str, float | None]],
         *,
         max_cps: float,
         max_wait_ms: int,

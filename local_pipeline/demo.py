@@ -75,7 +75,9 @@ def task_mix(count: int, seed: int = 1, zone: str = "America/Los_Angeles") -> li
         campaign = "renewals" if n % 10 == 0 else "spring-sale"
         # A dialable US number: the exchange starts with 2-9.
         phone = f"+1415{rng.randrange(2, 10)}{rng.randrange(10**6):06d}"
-        bodies.append({"campaignId": campaign, "contactId": f"contact-{n}", "phoneNumber": phone, "attempts": 0, "timeZone": zone})
+        bodies.append(
+            {"campaignId": campaign, "contactId": f"contact-{n}", "phoneNumber": phone, "attempts": 0, "timeZone": zone}
+        )
     bad = [
         {"campaignId": "spring-sale", "contactId": "bad-phone", "phoneNumber": "0501234567"},
         {"campaignId": "no-such-campaign", "contactId": "ghost", "phoneNumber": "+14155550001"},

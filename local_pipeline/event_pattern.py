@@ -8,7 +8,8 @@ element matches. That covers every operator the stacks use, and the common ones 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _MISSING = object()
 

@@ -15,7 +15,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 DEFAULT_PG_PORT = 5432
 DEFAULT_REDIS_PORT = 6379
@@ -63,11 +62,17 @@ class PostgresServer:
     password: str = ""
     dbname: str = "postgres"
 
-    def params(self, dbname: Optional[str] = None) -> dict:
+    def params(self, dbname: str | None = None) -> dict:
         """Keyword arguments for psycopg.connect()."""
-        return {"host": self.host, "port": self.port, "user": self.user, "password": self.password, "dbname": dbname or self.dbname}
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": dbname or self.dbname,
+        }
 
-    def dsn(self, dbname: Optional[str] = None) -> str:
+    def dsn(self, dbname: str | None = None) -> str:
         auth = f"{self.user}:{self.password}@" if self.password else f"{self.user}@"
         return f"postgresql://{auth}{self.host}:{self.port}/{dbname or self.dbname}"
 
@@ -90,7 +95,7 @@ class ThrowawayPostgres:
     with that password; without it every client is trusted.
     """
 
-    def __init__(self, port: Optional[int] = None, password: Optional[str] = None) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None) -> None:
         self.port = port or free_port()
         self.password = password
         self._dir = tempfile.mkdtemp(prefix="dialpipe-pg-")
@@ -117,9 +122,11 @@ class ThrowawayPostgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    def start(self) -> "ThrowawayPostgres":
+    def start(self) -> ThrowawayPostgres:
         opts = f"-c listen_addresses={HOST} -p {self.port} -c unix_socket_directories={self._dir} -c fsync=off"
-        self._run([_pg_bin("pg_ctl"), "-D", self.data_dir, "-o", opts, "-l", os.path.join(self._dir, "log"), "-w", "start"])
+        self._run(
+            [_pg_bin("pg_ctl"), "-D", self.data_dir, "-o", opts, "-l", os.path.join(self._dir, "log"), "-w", "start"]
+        )
         _wait_for_port(self.port, 30, "throwaway PostgreSQL")
         return self
 
@@ -139,7 +146,7 @@ class ThrowawayRedis:
     a throwaway CA (`ca_file`), as ElastiCache with in-transit encryption does; with `password`
     it requires AUTH, as ElastiCache with an auth token does."""
 
-    def __init__(self, port: Optional[int] = None, *, tls: bool = False, password: Optional[str] = None) -> None:
+    def __init__(self, port: int | None = None, *, tls: bool = False, password: str | None = None) -> None:
         self.port = port or free_port()
         self.tls = tls
         self.password = password
@@ -147,8 +154,8 @@ class ThrowawayRedis:
         if not binary:
             raise RuntimeError("redis-server not found; install Redis (Debian: apt-get install redis-server)")
         self._binary: str = binary
-        self._proc: Optional[subprocess.Popen] = None
-        self._dir: Optional[str] = None
+        self._proc: subprocess.Popen | None = None
+        self._dir: str | None = None
         if tls:
             self._dir = tempfile.mkdtemp(prefix="dialpipe-redis-tls-")
             _make_certificates(self._dir)
@@ -164,7 +171,7 @@ class ThrowawayRedis:
             raise RuntimeError("this Redis has no TLS")
         return os.path.join(self._dir, "ca.crt")
 
-    def start(self) -> "ThrowawayRedis":
+    def start(self) -> ThrowawayRedis:
         argv = [self._binary, "--bind", HOST, "--save", "", "--appendonly", "no"]
         if self._dir is not None:
             argv += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
@@ -199,14 +206,16 @@ def _make_certificates(directory: str) -> None:
 
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dialpipe throwaway CA",
             "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr")
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"
+    )
     with open(os.path.join(directory, "san.ext"), "w") as ext:
         ext.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
             "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
 
 
-def reuse_or_start_postgres() -> tuple[PostgresServer, Optional[ThrowawayPostgres]]:
+def reuse_or_start_postgres() -> tuple[PostgresServer, ThrowawayPostgres | None]:
     """The PostgreSQL on DB_HOST/DB_PORT (default 127.0.0.1:5432) if it answers, else a
     throwaway one. The second value is the throwaway instance to destroy, or None."""
     host = os.environ.get("DB_HOST", HOST)
@@ -220,7 +229,7 @@ def reuse_or_start_postgres() -> tuple[PostgresServer, Optional[ThrowawayPostgre
     return pg.server, pg
 
 
-def reuse_or_start_redis() -> tuple[RedisServer, Optional[ThrowawayRedis]]:
+def reuse_or_start_redis() -> tuple[RedisServer, ThrowawayRedis | None]:
     """The Redis on REDIS_HOST/REDIS_PORT (default 127.0.0.1:6379) if it answers, else a
     throwaway one. The second value is the throwaway instance to destroy, or None."""
     host = os.environ.get("REDIS_HOST", HOST)

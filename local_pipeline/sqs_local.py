@@ -15,8 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 
 from local_pipeline.services import free_port
-from local_pipeline.sqs_queues import MAX_BATCH, Message, Queues, SqsError, attributes_md5
-from local_pipeline.sqs_queues import list_message_move_tasks, start_message_move_task
+from local_pipeline.sqs_queues import (
+    MAX_BATCH,
+    Message,
+    Queues,
+    SqsError,
+    attributes_md5,
+    list_message_move_tasks,
+    start_message_move_task,
+)
 
 log = logging.getLogger("local_pipeline.sqs")
 
@@ -65,7 +72,7 @@ class LocalSqsServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "LocalSqsServer":
+    def start(self) -> LocalSqsServer:
         self._thread.start()
         return self
 
@@ -81,7 +88,9 @@ class LocalSqsServer:
             QueueName=name,
             Attributes={
                 "VisibilityTimeout": str(visibility_timeout_seconds),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
             },
         )["QueueUrl"]
         arn = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -187,7 +196,9 @@ class SqsApi:
         return {"Successful": successful, "Failed": failed}
 
     def ChangeMessageVisibility(self, request: dict) -> dict:
-        self.queues.change_visibility(self._name(request), request.get("ReceiptHandle"), request.get("VisibilityTimeout"))
+        self.queues.change_visibility(
+            self._name(request), request.get("ReceiptHandle"), request.get("VisibilityTimeout")
+        )
         return {}
 
     def StartMessageMoveTask(self, request: dict) -> dict:
@@ -201,7 +212,11 @@ class SqsApi:
 def _batch_entries(request: dict) -> list[dict]:
     entries = request.get("Entries") or []
     if not entries:
-        raise SqsError("EmptyBatchRequest", "There should be at least one entry in the request.", query_code="AWS.SimpleQueueService.EmptyBatchRequest")
+        raise SqsError(
+            "EmptyBatchRequest",
+            "There should be at least one entry in the request.",
+            query_code="AWS.SimpleQueueService.EmptyBatchRequest",
+        )
     if len(entries) > MAX_BATCH:
         raise SqsError(
             "TooManyEntriesInBatchRequest",
@@ -275,7 +290,9 @@ def _handler_for(api: SqsApi) -> type[BaseHTTPRequestHandler]:
                 self._reply(error.status, {"__type": f"com.amazonaws.sqs#{error.code}", "message": str(error)},
                             query_error=f"{error.query_code};Sender")  # fmt: skip
             except ValueError:
-                self._reply(400, {"__type": "com.amazonaws.sqs#InvalidParameterValue", "message": "The body is not JSON."})
+                self._reply(
+                    400, {"__type": "com.amazonaws.sqs#InvalidParameterValue", "message": "The body is not JSON."}
+                )
             except Exception as error:  # a bug here must show as a 500, not as a hung client
                 log.exception("local SQS failed on %s", target)
                 self._reply(500, {"__type": "com.amazonaws.sqs#InternalError", "message": str(error)})

@@ -29,7 +29,6 @@ import uuid
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Optional
 
 MAX_BATCH = 10
 MAX_BODY_BYTES = 262_144  # a queue's default maximum message size (it can be raised to 1 MiB)
@@ -43,7 +42,7 @@ class SqsError(Exception):
     """An error SQS itself would return: `code` is the shape name boto3 maps to an exception,
     `query_code` the legacy code botocore reports in `Error.Code`."""
 
-    def __init__(self, code: str, message: str, *, query_code: Optional[str] = None, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, *, query_code: str | None = None, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
         self.query_code = query_code or code
@@ -58,7 +57,9 @@ def bounded_int(value, name: str, low: int, high: int, default: int) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise invalid(f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer from {low} to {high}.")
+        raise invalid(
+            f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer from {low} to {high}."
+        )
     return value
 
 
@@ -70,12 +71,12 @@ class Message:
     sent_timestamp_ms: int
     visible_at: float  # monotonic seconds
     receive_count: int = 0
-    first_receive_timestamp_ms: Optional[int] = None
-    receipt_handle: Optional[str] = None
+    first_receive_timestamp_ms: int | None = None
+    receipt_handle: str | None = None
     delayed: bool = False
-    group_id: Optional[str] = None
+    group_id: str | None = None
     # As SendMessage takes them: {name: {"DataType": ..., "StringValue" | "BinaryValue": ...}}.
-    attributes: Optional[dict] = None
+    attributes: dict | None = None
 
 
 class VisibleMessages:
@@ -84,7 +85,7 @@ class VisibleMessages:
     group), each oldest first; `popleft` takes from the group with the fewest messages in flight,
     then the oldest (with the queue's fair receives off: the oldest of all)."""
 
-    def __init__(self, queue: "Queue") -> None:
+    def __init__(self, queue: Queue) -> None:
         self._queue = queue
         self._groups: dict = {}  # group id -> deque of (seq, message id)
         self._seq = itertools.count()
@@ -121,9 +122,9 @@ class Queue:
     arn: str
     visibility_timeout: int = 30
     delay_seconds: int = 0
-    dead_letter_queue: Optional["Queue"] = None
-    max_receive_count: Optional[int] = None
-    redrive_policy: Optional[str] = None
+    dead_letter_queue: Queue | None = None
+    max_receive_count: int | None = None
+    redrive_policy: str | None = None
     messages: dict = field(default_factory=dict)  # message id -> Message, every stored message
     visible: VisibleMessages = field(init=False)  # message ids, by group, oldest first
     hidden: list = field(default_factory=list)  # heap of (visible_at, seq, message id, receipt handle)
@@ -174,7 +175,9 @@ class Queues:
         with self._lock:
             if name in self._queues:
                 return self._queues[name]
-            queue = Queue(name=name, arn=f"arn:aws:sqs:{self.region}:{self.account}:{name}", fair_receives=self._fair_receives)
+            queue = Queue(
+                name=name, arn=f"arn:aws:sqs:{self.region}:{self.account}:{name}", fair_receives=self._fair_receives
+            )
             self._set_attributes(queue, attributes)
             self._queues[name] = queue
             self._by_arn[queue.arn] = queue
@@ -191,12 +194,18 @@ class Queues:
                     policy = json.loads(value)
                     target_arn, max_receives = policy["deadLetterTargetArn"], policy["maxReceiveCount"]
                 except (TypeError, ValueError, KeyError):
-                    raise invalid("Value for parameter RedrivePolicy is invalid. Reason: Redrive policy is not a valid JSON map.") from None
+                    raise invalid(
+                        "Value for parameter RedrivePolicy is invalid. Reason: Redrive policy is not a valid JSON map."
+                    ) from None
                 target = self._by_arn.get(target_arn)
                 if target is None:
-                    raise invalid("Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist.")
+                    raise invalid(
+                        "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist."
+                    )
                 queue.dead_letter_queue = target
-                queue.max_receive_count = bounded_int(_int(max_receives, "maxReceiveCount"), "maxReceiveCount", 1, 1000, 10)
+                queue.max_receive_count = bounded_int(
+                    _int(max_receives, "maxReceiveCount"), "maxReceiveCount", 1, 1000, 10
+                )
                 queue.redrive_policy = value
             elif key in ("MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled"):
                 pass  # accepted; retention never runs out on a test run
@@ -238,7 +247,9 @@ class Queues:
             )
         encoded = body.encode()
         if len(encoded) > MAX_BODY_BYTES:
-            raise invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {MAX_BODY_BYTES} bytes.")
+            raise invalid(
+                f"One or more parameters are invalid. Reason: Message must be shorter than {MAX_BODY_BYTES} bytes."
+            )
         with self._arrived:
             queue = self.queue_named(name)
             delay = bounded_int(delay_seconds, "DelaySeconds", 0, MAX_DELAY_SECONDS, queue.delay_seconds)
@@ -268,7 +279,9 @@ class Queues:
         deadline = time.monotonic() + wait
         with self._arrived:
             queue = self.queue_named(name)
-            timeout = bounded_int(visibility_timeout, "VisibilityTimeout", 0, MAX_VISIBILITY_SECONDS, queue.visibility_timeout)
+            timeout = bounded_int(
+                visibility_timeout, "VisibilityTimeout", 0, MAX_VISIBILITY_SECONDS, queue.visibility_timeout
+            )
             while True:
                 now = time.monotonic()
                 self._promote(queue, now)
@@ -296,7 +309,9 @@ class Queues:
             message.visible_at = now + timeout
             queue.in_flight += 1
             queue.in_flight_by_group[message.group_id] = queue.in_flight_by_group.get(message.group_id, 0) + 1
-            heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle))
+            heapq.heappush(
+                queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle)
+            )
             received.append(_snapshot(message))
         return received
 
@@ -324,7 +339,7 @@ class Queues:
                 message.receipt_handle = None
             queue.visible.append(message_id)
 
-    def _in_flight_message(self, queue: Queue, receipt_handle) -> Optional[Message]:
+    def _in_flight_message(self, queue: Queue, receipt_handle) -> Message | None:
         """The message this receipt handle belongs to, if it is still in flight with this very
         handle; SQS accepts an older handle but, as here, the message may then stay."""
         if not isinstance(receipt_handle, str) or "#" not in receipt_handle:
@@ -351,9 +366,15 @@ class Queues:
             timeout = bounded_int(visibility_timeout, "VisibilityTimeout", 0, MAX_VISIBILITY_SECONDS, 0)
             message = self._in_flight_message(queue, receipt_handle)
             if message is None:
-                raise SqsError("MessageNotInflight", "Message is not in flight.", query_code="AWS.SimpleQueueService.MessageNotInflight")
+                raise SqsError(
+                    "MessageNotInflight",
+                    "Message is not in flight.",
+                    query_code="AWS.SimpleQueueService.MessageNotInflight",
+                )
             message.visible_at = time.monotonic() + timeout
-            heapq.heappush(queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle))
+            heapq.heappush(
+                queue.hidden, (message.visible_at, next(self._seq), message.message_id, message.receipt_handle)
+            )
             self._arrived.notify_all()
 
 
@@ -383,7 +404,10 @@ def start_message_move_task(queues: Queues, source_arn, destination_arn=None) ->
             raise invalid("The local SQS endpoint needs a DestinationArn for a DLQ shared by several queues.")
         tasks = _MOVE_TASKS.setdefault(queues, [])
         if any(t["SourceArn"] == source_arn and t["Status"] == "RUNNING" for t in tasks):
-            raise SqsError("UnsupportedOperation", "There is already a task running. Only one active task is allowed for a source queue arn at a given time.")
+            raise SqsError(
+                "UnsupportedOperation",
+                "There is already a task running. Only one active task is allowed for a source queue arn at a given time.",
+            )
         now = time.monotonic()
         queues._promote(source, now)
         moved = 0
@@ -448,7 +472,7 @@ def _left_flight(queue: Queue, message: Message) -> None:
 MAX_MESSAGE_ATTRIBUTES = 10
 
 
-def checked_attributes(attributes) -> Optional[dict]:
+def checked_attributes(attributes) -> dict | None:
     """Message attributes as SQS accepts them: at most ten, each with a String, Number or Binary
     data type and the matching value."""
     if not attributes:
@@ -463,7 +487,7 @@ def checked_attributes(attributes) -> Optional[dict]:
     return attributes
 
 
-def attributes_md5(attributes: Optional[dict]) -> Optional[str]:
+def attributes_md5(attributes: dict | None) -> str | None:
     """SQS's MD5OfMessageAttributes (boto3 checks it): name, type and value, length-prefixed, by name."""
     if not attributes:
         return None
@@ -483,7 +507,11 @@ def attributes_md5(attributes: Optional[dict]) -> Optional[str]:
 
 def _valid_group_id(group_id) -> bool:
     # SQS: 1 to 128 characters, alphanumeric or punctuation (printable ASCII without the space).
-    return isinstance(group_id, str) and 0 < len(group_id) <= MAX_GROUP_ID_LENGTH and all("!" <= c <= "~" for c in group_id)
+    return (
+        isinstance(group_id, str)
+        and 0 < len(group_id) <= MAX_GROUP_ID_LENGTH
+        and all("!" <= c <= "~" for c in group_id)
+    )
 
 
 def _snapshot(message: Message) -> Message:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
@@ -15,7 +15,7 @@ from stacks.pipeline_stack import DialPipelineStack
 from stacks.settings import ENVIRONMENTS, Settings, check_account_concurrency
 
 
-def build_app(app: App, environments: Optional[Iterable[Settings]] = None) -> dict[str, DialPipelineStack]:
+def build_app(app: App, environments: Iterable[Settings] | None = None) -> dict[str, DialPipelineStack]:
     environments = list(environments or ENVIRONMENTS.values())
     # Before any construct: a clear error instead of a failed deploy.
     check_account_concurrency(environments)

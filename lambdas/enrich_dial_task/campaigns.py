@@ -4,8 +4,8 @@ cached for a short while per container, do-not-call entries never."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
 
 import psycopg
 
@@ -37,7 +37,7 @@ class Campaign:
 
 @dataclass(frozen=True)
 class Lookup:
-    campaigns: dict[str, Optional[Campaign]]  # None: no such campaign
+    campaigns: dict[str, Campaign | None]  # None: no such campaign
     do_not_call: frozenset[str]
 
 
@@ -64,13 +64,13 @@ class CampaignStore:
         self._connect = connect
         self._ttl = ttl_seconds
         self._clock = clock
-        self._conn: Optional[psycopg.Connection] = None
-        self._cache: dict[str, tuple[float, Optional[Campaign]]] = {}
+        self._conn: psycopg.Connection | None = None
+        self._cache: dict[str, tuple[float, Campaign | None]] = {}
         self.queries = 0
         self.reconnects = 0
         self.credential_refreshes = 0
 
-    def get_many(self, ids: Iterable[str]) -> dict[str, Optional[Campaign]]:
+    def get_many(self, ids: Iterable[str]) -> dict[str, Campaign | None]:
         """{id: Campaign, or None when no such campaign}; no query when all are cached."""
         return self.lookup(ids, ()).campaigns
 
@@ -80,7 +80,7 @@ class CampaignStore:
         now = self._clock()
         phones = sorted(set(phone_numbers))
         wanted = set(ids)
-        found: dict[str, Optional[Campaign]] = {}
+        found: dict[str, Campaign | None] = {}
         missing = []
         for campaign_id in wanted:
             cached = self._cache.get(campaign_id)

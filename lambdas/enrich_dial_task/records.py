@@ -47,9 +47,7 @@ def parse_record(record: Any) -> Record | Drop:
     task = parse_task(decoded)
     if isinstance(task, DropReason):
         campaign_id = decoded.get("campaignId")
-        return Drop(
-            task, message_id, campaign_id if isinstance(campaign_id, str) else None, decoded.get("phoneNumber")
-        )
+        return Drop(task, message_id, campaign_id if isinstance(campaign_id, str) else None, decoded.get("phoneNumber"))
     attributes = record.get("attributes")
     attributes = attributes if isinstance(attributes, dict) else {}
     group = attributes.get("MessageGroupId")

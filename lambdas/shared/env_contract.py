@@ -86,9 +86,7 @@ class EnvContract:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(fields))
         missing = sorted(
-            name
-            for name, f in fields.items()
-            if f.default is dataclasses.MISSING and values.get(name) is None
+            name for name, f in fields.items() if f.default is dataclasses.MISSING and values.get(name) is None
         )
         if unknown or missing:
             raise InvalidEnvironment(f"{cls.__name__}: unknown fields {unknown}, missing required fields {missing}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
-from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations, aws_ec2 as ec2, aws_logs as logs
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -171,9 +171,9 @@ class Database(Construct):
 
     def _proxy(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:
         """RDS Proxy where the settings ask for it, holding both secrets; where clients connect."""
-        self.proxy: Optional[rds.DatabaseProxy] = None
+        self.proxy: rds.DatabaseProxy | None = None
         if not settings.use_proxy:
-            self.endpoint_host: Optional[str] = None
+            self.endpoint_host: str | None = None
             self.client_connections: ec2.Connections = self.instance.connections
             return
         self.proxy_security_group = ec2.SecurityGroup(

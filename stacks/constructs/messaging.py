@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
-from aws_cdk import aws_pipes as pipes, aws_sqs as sqs
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_pipes as pipes
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.settings import PipeSettings, QueueSettings
@@ -64,9 +68,7 @@ class DialTaskPipe(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-        )
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
         self.role = iam.Role(
             self,
             "Role",

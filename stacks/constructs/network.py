@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import Fn, RemovalPolicy, aws_ec2 as ec2, aws_logs as logs
+from aws_cdk import Fn, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
 from constructs import Construct
-
 
 # CDK's rule that matches no traffic (ICMP type 252 code 86 to 255.255.255.255/32).
 NO_TRAFFIC_EGRESS = {
@@ -59,9 +60,7 @@ class Network(Construct):
             nat_gateways=nat_gateways,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(
-                    name="functions", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
-                ),
+                ec2.SubnetConfiguration(name="functions", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22),
                 ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
             ],
         )

@@ -40,7 +40,10 @@ def test_windows_expiry_do_not_call_and_the_recipient_limit(local_run):
 
     dialable = [task("open", f"ok-{i}", f"+1415555{i:04d}") for i in range(20)]
     waiting = [task("closed-today", f"later-{i}", f"+1415556{i:04d}") for i in range(3)]
-    expired = [task("open", f"old-{i}", f"+1415557{i:04d}", expiresAt=(now - timedelta(minutes=5)).isoformat()) for i in range(3)]
+    expired = [
+        task("open", f"old-{i}", f"+1415557{i:04d}", expiresAt=(now - timedelta(minutes=5)).isoformat())
+        for i in range(3)
+    ]
     listed = [task("open", "listed", "+14155550140")]
     # Ten calls to one number from two campaigns: at most three may go out in 24 h.
     same_number = [task("open" if i % 2 else "other", f"same-{i}", SHARED_NUMBER) for i in range(10)]

@@ -19,9 +19,7 @@ def test_the_app_synthesizes_without_validation_errors(synthesized_app):
 
 def test_no_unacknowledged_findings(env):
     report = AwsSolutionsChecks().validate_scope(env.stack)
-    findings = [
-        f"{v.rule_name} at {r.construct_path}" for v in report.violations for r in v.violating_resources
-    ]
+    findings = [f"{v.rule_name} at {r.construct_path}" for v in report.violations for r in v.violating_resources]
     assert findings == []
     assert report.success
 
@@ -46,9 +44,7 @@ def test_every_acknowledgement_is_still_needed(monkeypatch):
     """Without the acknowledgements, cdk-nag reports exactly the acknowledged findings: none is stale."""
     app = App(context=cdk_context())
     stacks = build_app(app, ENVIRONMENTS.values())
-    acknowledged = {
-        (path, rule) for stack in stacks.values() for path, rule, _ in acknowledgements(stack)
-    }
+    acknowledged = {(path, rule) for stack in stacks.values() for path, rule, _ in acknowledgements(stack)}
 
     bare_app = App(context=cdk_context())
     monkeypatch.setattr(Validations, "acknowledge", lambda self, *rules: None)

@@ -8,13 +8,12 @@ import subprocess
 import sys
 
 import pytest
-
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
+from stacks.app_builder import build_app
 from stacks.constructs.bundling import BYTECODE_PYTHON_ENV, MIGRATIONS_DIR, PipLocalBundling, bytecode_python
 from stacks.pipeline_stack import DialPipelineStack
-from stacks.app_builder import build_app
 from stacks.settings import DEV, ENVIRONMENTS, PROD, check_account_concurrency
 
 from .conftest import cdk_context
@@ -118,11 +117,14 @@ def test_worker_url_from_settings_is_validated_and_becomes_the_default():
         dataclasses.replace(DEV, node_worker_url="http://dial-worker.dev.example.com:8080")
 
 
-@pytest.mark.parametrize("port,good,bad", [
-    (443, "https://w.example.com", "http://w.example.com"),
-    (80, "http://w.example.com:80/api", "https://w.example.com"),
-    (8080, "http://w.example.com:8080", "http://w.example.com"),
-])
+@pytest.mark.parametrize(
+    "port,good,bad",
+    [
+        (443, "https://w.example.com", "http://w.example.com"),
+        (80, "http://w.example.com:80/api", "https://w.example.com"),
+        (8080, "http://w.example.com:8080", "http://w.example.com"),
+    ],
+)
 def test_worker_url_must_use_the_port_the_dialer_may_reach(port, good, bad):
     settings = dataclasses.replace(DEV, node_worker_port=port)
     assert re.fullmatch(settings.worker_url_pattern, good)
@@ -131,12 +133,16 @@ def test_worker_url_must_use_the_port_the_dialer_may_reach(port, good, bad):
 
 def test_reserved_concurrency_per_environment():
     assert {name: s.reserved_concurrency_total for name, s in ENVIRONMENTS.items()} == {
-        "dev": 11, "staging": 41, "prod": 151
+        "dev": 11,
+        "staging": 41,
+        "prod": 151,
     }
 
 
 def test_synth_fails_when_one_environment_reserves_more_than_the_quota():
-    with pytest.raises(ValueError, match=r"prod: the functions reserve 151 .* more than the 100 the account may reserve"):
+    with pytest.raises(
+        ValueError, match=r"prod: the functions reserve 151 .* more than the 100 the account may reserve"
+    ):
         dataclasses.replace(PROD, account_concurrency_quota=200)
 
 

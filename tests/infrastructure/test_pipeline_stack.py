@@ -50,9 +50,7 @@ def as_list(value):
 
 def test_stack_name_and_max_cps_parameter(env):
     assert env.stack.stack_name == f"DialPipeline-{env.settings.name}"
-    env.template.has_parameter(
-        "MaxCps", {"Type": "Number", "Default": env.settings.max_cps, "MinValue": 1}
-    )
+    env.template.has_parameter("MaxCps", {"Type": "Number", "Default": env.settings.max_cps, "MinValue": 1})
 
 
 def test_worker_url_is_a_required_parameter_that_feeds_the_dialer(env):
@@ -65,8 +63,15 @@ def test_worker_url_is_a_required_parameter_that_feeds_the_dialer(env):
     accepts = lambda value: re.fullmatch(parameter["AllowedPattern"], value) is not None  # noqa: E731
     assert accepts("https://dial-worker.example.com")
     assert accepts("https://dial-worker.example.com:443/v1")
-    for wrong in ("", "dial-worker.example.com", "ftp://dial-worker.example.com", "https://dial-worker.example.com:8080",
-                  "http://dial-worker.example.com", "https://dial worker.example.com", "https://host/dial?x=1"):
+    for wrong in (
+        "",
+        "dial-worker.example.com",
+        "ftp://dial-worker.example.com",
+        "https://dial-worker.example.com:8080",
+        "http://dial-worker.example.com",
+        "https://dial worker.example.com",
+        "https://host/dial?x=1",
+    ):
         assert not accepts(wrong), wrong
 
 
@@ -92,7 +97,10 @@ def test_flow_logs_to_cloudwatch_with_retention(env):
         "AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"}
     )
     flow_log_group = logical_id(env, "NetworkFlowLogGroup", "AWS::Logs::LogGroup")
-    assert env.template_json["Resources"][flow_log_group]["Properties"]["RetentionInDays"] >= env.settings.log_retention_days
+    assert (
+        env.template_json["Resources"][flow_log_group]["Properties"]["RetentionInDays"]
+        >= env.settings.log_retention_days
+    )
 
 
 def test_only_the_endpoints_the_functions_need(env):
@@ -118,7 +126,11 @@ def test_security_groups_open_to_each_other_by_group_never_by_cidr(env):
 
 
 NO_TRAFFIC = {
-    "CidrIp": "255.255.255.255/32", "Description": "Disallow all traffic", "IpProtocol": "icmp", "FromPort": 252, "ToPort": 86
+    "CidrIp": "255.255.255.255/32",
+    "Description": "Disallow all traffic",
+    "IpProtocol": "icmp",
+    "FromPort": 252,
+    "ToPort": 86,
 }
 
 
@@ -153,8 +165,11 @@ def test_functions_egress_only_to_what_each_needs(env):
         "DatabaseRotation": {("Database", "db"), secrets},
     }
     worker = {
-        "CidrIp": "0.0.0.0/0", "Description": "Node.js dial worker (WorkerUrl), outside the VPC",
-        "IpProtocol": "tcp", "FromPort": env.settings.node_worker_port, "ToPort": env.settings.node_worker_port,
+        "CidrIp": "0.0.0.0/0",
+        "Description": "Node.js dial worker (WorkerUrl), outside the VPC",
+        "IpProtocol": "tcp",
+        "FromPort": env.settings.node_worker_port,
+        "ToPort": env.settings.node_worker_port,
     }
     for prefix, destinations in expected.items():
         group = logical_id(env, f"{prefix}SecurityGroup", "AWS::EC2::SecurityGroup")
@@ -302,8 +317,9 @@ def test_reader_secret_is_rotated_by_the_admin_like_the_admin_secret(env):
     assert reader_app.endswith("/SecretsManagerRDSPostgreSQLRotationMultiUser")
     assert admin_app.endswith("/SecretsManagerRDSPostgreSQLRotationSingleUser")
     assert reader_params["masterSecretArn"] == admin
-    assert schedules[json.dumps(reader)]["Properties"]["RotationRules"] == (
-        schedules[json.dumps(admin)]["Properties"]["RotationRules"]
+    assert (
+        schedules[json.dumps(reader)]["Properties"]["RotationRules"]
+        == (schedules[json.dumps(admin)]["Properties"]["RotationRules"])
     )
     for key in ("vpcSubnetIds", "vpcSecurityGroupIds", "endpoint", "excludeCharacters"):
         assert reader_params[key] == admin_params[key], key
@@ -333,9 +349,7 @@ def test_rds_proxy_per_settings(env):
             {"Ref": logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")},
         ]
         assert proxy["Properties"]["EngineFamily"] == "POSTGRESQL"
-        assert enrichment["Environment"]["Variables"]["DB_HOST"] == {
-            "Fn::GetAtt": [next(iter(proxies)), "Endpoint"]
-        }
+        assert enrichment["Environment"]["Variables"]["DB_HOST"] == {"Fn::GetAtt": [next(iter(proxies)), "Endpoint"]}
     else:
         assert proxies == {}
         assert "DB_HOST" not in enrichment["Environment"]["Variables"]
@@ -375,9 +389,7 @@ def test_cache_encrypted_with_auth_token_from_secrets_manager(env):
             "MultiAZEnabled": cache.multi_az,
             "AutomaticFailoverEnabled": cache.replicas > 0,
             "Port": cache.port,
-            "AuthToken": {
-                "Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": token_secret}, ":SecretString:::}}"]]
-            },
+            "AuthToken": {"Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": token_secret}, ":SecretString:::}}"]]},
             "CacheSubnetGroupName": {"Ref": Match.string_like_regexp("CacheSubnets")},
         },
     )
@@ -440,7 +452,9 @@ def test_prod_keeps_queues_secrets_and_database_logs_when_the_stack_is_deleted(e
 
 def test_only_prod_retains():
     assert {name: s.retain_on_delete for name, s in ENVIRONMENTS.items()} == {
-        "dev": False, "staging": False, "prod": True
+        "dev": False,
+        "staging": False,
+        "prod": True,
     }
 
 
@@ -509,7 +523,9 @@ def test_pipe_role_is_least_privilege_and_trusted_by_pipes(env):
     statements = {s["Sid"]: s for s in policy_statements(env, "PipeRole")}
     assert set(statements) == {"ReadSourceQueue", "InvokeEnrichmentAndTarget", "WritePipeLogs"}
     assert sorted(statements["ReadSourceQueue"]["Action"]) == [
-        "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
     ]
     assert statements["ReadSourceQueue"]["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
     assert statements["InvokeEnrichmentAndTarget"]["Action"] == "lambda:InvokeFunction"
@@ -522,13 +538,18 @@ def test_pipe_role_is_least_privilege_and_trusted_by_pipes(env):
 # -- functions ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,handler", [
-    ("Enrichment", "enrich_dial_task.handler.handler"),
-    ("Dialer", "dialer_worker.handler.handler"),
-    ("Migration", "db_migrate.handler.handler"),
-])
+@pytest.mark.parametrize(
+    "name,handler",
+    [
+        ("Enrichment", "enrich_dial_task.handler.handler"),
+        ("Dialer", "dialer_worker.handler.handler"),
+        ("Migration", "db_migrate.handler.handler"),
+    ],
+)
 def test_functions_runtime_arch_vpc_tracing_and_logs(env, name, handler):
-    sizes = {"Enrichment": env.settings.enrichment, "Dialer": env.settings.dialer, "Migration": env.settings.migration}[name]
+    sizes = {"Enrichment": env.settings.enrichment, "Dialer": env.settings.dialer, "Migration": env.settings.migration}[
+        name
+    ]
     _, props = function(env, name)
     assert props["Runtime"] == "python3.13"  # the version the bundler can compile bytecode for
     assert props["Architectures"] == ["arm64"]
@@ -583,7 +604,9 @@ def test_dialer_environment(env):
         "DEFAULT_TIME_ZONE": env.settings.default_time_zone,
         "TASK_MAX_AGE_HOURS": str(env.settings.task_max_age_hours),
         "RECIPIENT_DAILY_LIMIT": str(env.settings.recipient_daily_limit),
-        "RECIPIENT_HASH_KEY_SECRET_ARN": {"Ref": logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")},
+        "RECIPIENT_HASH_KEY_SECRET_ARN": {
+            "Ref": logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")
+        },
     }
 
 
@@ -634,7 +657,10 @@ def test_dialer_may_send_deferred_tasks_to_the_queue_and_nothing_else_may(env):
         for prefix in ("FunctionsEnrichmentRole", "FunctionsDialerRole", "FunctionsMigrationRole", "PipeRole")
     }
     assert senders == {
-        "FunctionsEnrichmentRole": [], "FunctionsDialerRole": [queue], "FunctionsMigrationRole": [], "PipeRole": []
+        "FunctionsEnrichmentRole": [],
+        "FunctionsDialerRole": [queue],
+        "FunctionsMigrationRole": [],
+        "PipeRole": [],
     }
 
 
@@ -663,7 +689,9 @@ def test_migrations_run_as_a_trigger_after_the_database(env):
     assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "DatabaseSecurityGroup" in d for d in depends_on)
     assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "SecretsManagerEndpoint" in d for d in depends_on)
     # It gives campaigns_reader its password: the reader secret and its attachment exist first.
-    assert logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment") in depends_on
+    assert (
+        logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment") in depends_on
+    )
     assert logical_id(env, "DatabaseReaderSecret", "AWS::SecretsManager::Secret") in depends_on
 
 
@@ -706,7 +734,11 @@ def test_alarm_email_is_a_required_parameter_where_settings_say_so(env):
     assert parameter["Type"] == "String"
     [subscription] = resources(env, "AWS::SNS::Subscription").values()
     topic, _ = only(env, "AWS::SNS::Topic")
-    assert subscription["Properties"] == {"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}, "TopicArn": {"Ref": topic}}
+    assert subscription["Properties"] == {
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+        "TopicArn": {"Ref": topic},
+    }
     accepts = lambda value: re.fullmatch(parameter["AllowedPattern"], value) is not None  # noqa: E731
     assert accepts("oncall@example.com") and not accepts("oncall") and not accepts("a b@example.com")
     if env.settings.alarm_email_required:
@@ -725,7 +757,9 @@ def test_alarm_email_is_a_required_parameter_where_settings_say_so(env):
 
 def test_staging_and_prod_require_an_alarm_email():
     assert {name: s.alarm_email_required for name, s in ENVIRONMENTS.items()} == {
-        "dev": False, "staging": True, "prod": True
+        "dev": False,
+        "staging": True,
+        "prod": True,
     }
 
 
@@ -746,13 +780,16 @@ def test_topic_policy_allows_cloudwatch_to_publish_for_this_account_only(env):
     assert allow["Resource"] == {"Ref": topic}
     assert _from_own_alarms(allow)
     # The enforce-SSL Deny stays.
-    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
 
 
 def test_key_lets_cloudwatch_use_it_for_this_account_only(env):
     _, key = only(env, "AWS::KMS::Key")
     [statement] = [
-        s for s in key["Properties"]["KeyPolicy"]["Statement"]
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
         if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     ]
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
@@ -761,7 +798,11 @@ def test_key_lets_cloudwatch_use_it_for_this_account_only(env):
 
 def test_queue_alarms(env):
     dlq = alarm(env, "DlqMessages")
-    assert (dlq["MetricName"], dlq["Namespace"], dlq["Threshold"]) == ("ApproximateNumberOfMessagesVisible", "AWS/SQS", 0)
+    assert (dlq["MetricName"], dlq["Namespace"], dlq["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        "AWS/SQS",
+        0,
+    )
     assert dlq["ComparisonOperator"] == "GreaterThanThreshold"
     assert dlq["Dimensions"][0]["Value"]["Fn::GetAtt"][0].startswith("QueuesDeadLetterQueue")
     oldest = alarm(env, "OldestDialTask")
@@ -777,7 +818,8 @@ def test_function_error_rate_and_throttle_alarms(env, name):
     [expression] = [m for m in rate["Metrics"] if "Expression" in m]
     assert expression["Expression"] == "100 * errors / invocations"
     assert sorted(m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m) == [
-        "Errors", "Invocations"
+        "Errors",
+        "Invocations",
     ]
     throttles = alarm(env, f"{name}Throttles")
     assert (throttles["MetricName"], throttles["Threshold"]) == ("Throttles", 0)
@@ -785,11 +827,18 @@ def test_function_error_rate_and_throttle_alarms(env, name):
     assert throttles["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": fn}}]
 
 
-@pytest.mark.parametrize("metric", [
-    "ExecutionFailed", "EnrichmentStageFailed", "TargetStageFailed",
-    # A worker outage fails some records of each batch, and a slow one times executions out.
-    "TargetStagePartiallyFailed", "ExecutionPartiallyFailed", "ExecutionTimeout",
-])
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "ExecutionFailed",
+        "EnrichmentStageFailed",
+        "TargetStageFailed",
+        # A worker outage fails some records of each batch, and a slow one times executions out.
+        "TargetStagePartiallyFailed",
+        "ExecutionPartiallyFailed",
+        "ExecutionTimeout",
+    ],
+)
 def test_pipe_alarms(env, metric):
     props = alarm(env, f"Pipe{metric}")
     pipe, _ = only(env, "AWS::Pipes::Pipe")
@@ -834,7 +883,9 @@ def test_dialer_metric_alarms(env):
         assert stat["Metric"]["MetricName"] in {"Deferred", "DialsSent"}
     redis = alarm(env, "RedisUnavailable")
     assert (redis["Namespace"], redis["MetricName"], redis["Threshold"]) == (
-        env.settings.metrics_namespace, "RedisUnavailable", 0
+        env.settings.metrics_namespace,
+        "RedisUnavailable",
+        0,
     )
     assert redis["Dimensions"] == [{"Name": "service", "Value": "dialer-worker"}]
 
@@ -843,9 +894,17 @@ def test_dashboard_shows_queue_depth_and_achieved_cps_on_top(env):
     _, dashboard = only(env, "AWS::CloudWatch::Dashboard")
     assert dashboard["Properties"]["DashboardName"] == env.settings.stack_name
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    titles = ["Queue depth", "Achieved CPS", "Rate-limited share", "Redis unavailable", "Pipe failures", "RDS", "ElastiCache"]
+    titles = [
+        "Queue depth",
+        "Achieved CPS",
+        "Rate-limited share",
+        "Redis unavailable",
+        "Pipe failures",
+        "RDS",
+        "ElastiCache",
+    ]
     positions = [body.find(t) for t in titles]
-    assert -1 not in positions, dict(zip(titles, positions))
+    assert -1 not in positions, dict(zip(titles, positions, strict=False))
     assert positions[:2] == sorted(positions)[:2]
     assert "sent / PERIOD(sent)" in body
 

@@ -35,5 +35,7 @@ def test_template_snapshot(env, snapshot_json):
 def test_masking_hides_hashes_only():
     template = {"S3Key": "a" * 64 + ".zip", "Ref": "FnCurrentVersion5EC6188E" + "b" * 32, "Keep": "abc"}
     assert masked(template) == {
-        "S3Key": "<asset-hash>.zip", "Ref": "FnCurrentVersion5EC6188E<code-hash>", "Keep": "abc"
+        "S3Key": "<asset-hash>.zip",
+        "Ref": "FnCurrentVersion5EC6188E<code-hash>",
+        "Keep": "abc",
     }

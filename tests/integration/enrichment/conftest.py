@@ -23,7 +23,12 @@ def campaigns_db(postgres_server, fresh_database):
             conn.execute(
                 "INSERT INTO campaigns (id, name, status, config) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, config = EXCLUDED.config",
-                (campaign_id, name or f"Campaign {campaign_id}", status, Jsonb(GOOD_CONFIG if config is None else config)),
+                (
+                    campaign_id,
+                    name or f"Campaign {campaign_id}",
+                    status,
+                    Jsonb(GOOD_CONFIG if config is None else config),
+                ),
             )
 
     seed.dsn = dsn

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from db_migrate.migrate import apply_migrations
 from enrich_dial_task.campaigns import CampaignStore, connect_with
 from local_pipeline.services import ThrowawayPostgres
-from db_migrate.migrate import apply_migrations
 
 
 class Clock:

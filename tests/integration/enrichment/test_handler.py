@@ -6,11 +6,11 @@ import json
 
 import psycopg
 import pytest
+from support.emf import emitted, metric_value
 
 from enrich_dial_task.env import EnrichmentEnv
-from shared.dial_task import EnrichedTask
 from local_pipeline.lambda_context import LocalLambdaContext
-from support.emf import emitted, metric_value
+from shared.dial_task import EnrichedTask
 
 from .conftest import GOOD_CONFIG, sqs_record, task
 
@@ -155,10 +155,11 @@ def test_unicode_and_oversized_fields(campaigns_db, enrich):
 
 
 def test_database_down_raises_and_the_next_call_recovers(monkeypatch):
+    import psycopg
+
+    from db_migrate.migrate import apply_migrations
     from enrich_dial_task import handler as module
     from local_pipeline.services import ThrowawayPostgres
-    import psycopg
-    from db_migrate.migrate import apply_migrations
 
     pg = ThrowawayPostgres().start()
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from support.startup_proxy import REFUSAL, StartupOptionsRefusingProxy
 
 from enrich_dial_task.campaigns import STATEMENT_TIMEOUT_MS, CampaignStore, connect_with
-from support.startup_proxy import REFUSAL, StartupOptionsRefusingProxy
 
 
 @pytest.fixture

@@ -43,17 +43,28 @@ def make_queue(sqs, *, visibility=30, max_receive_count=None):
     if max_receive_count:
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)})
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+        )
     return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"], dlq_url
 
 
 def receive(sqs, url, n=10, wait=0, **kwargs):
-    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=n, WaitTimeSeconds=wait, AttributeNames=["All"], **kwargs).get("Messages", [])
+    return sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=n, WaitTimeSeconds=wait, AttributeNames=["All"], **kwargs
+    ).get("Messages", [])
 
 
 def depth(sqs, url):
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return tuple(int(attributes[k]) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"))
+    return tuple(
+        int(attributes[k])
+        for k in (
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        )
+    )
 
 
 def test_a_message_is_received_with_its_id_body_checksum_and_receive_count_then_deleted(sqs):
@@ -62,7 +73,11 @@ def test_a_message_is_received_with_its_id_body_checksum_and_receive_count_then_
     sent = sqs.send_message(QueueUrl=url, MessageBody=body)
     assert sent["MD5OfMessageBody"] == hashlib.md5(body.encode()).hexdigest()
     [message] = receive(sqs, url)
-    assert (message["MessageId"], message["Body"], message["MD5OfBody"]) == (sent["MessageId"], body, sent["MD5OfMessageBody"])
+    assert (message["MessageId"], message["Body"], message["MD5OfBody"]) == (
+        sent["MessageId"],
+        body,
+        sent["MD5OfMessageBody"],
+    )
     assert message["Attributes"]["ApproximateReceiveCount"] == "1"
     assert depth(sqs, url) == (0, 1, 0)
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
@@ -93,7 +108,10 @@ def test_after_max_receive_count_receives_the_message_is_moved_to_the_dlq(sqs):
 
 def test_a_delayed_message_is_counted_as_delayed_and_received_only_after_its_delay(sqs):
     url, _ = make_queue(sqs)
-    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "later", "MessageBody": "later", "DelaySeconds": 1}, {"Id": "now", "MessageBody": "now"}])
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": "later", "MessageBody": "later", "DelaySeconds": 1}, {"Id": "now", "MessageBody": "now"}],
+    )
     assert depth(sqs, url) == (1, 0, 1)
     assert [m["Body"] for m in receive(sqs, url)] == ["now"]
     time.sleep(1.2)
@@ -116,15 +134,23 @@ def test_a_receive_returns_at_most_ten_oldest_first_and_every_message_exactly_on
     while batch := receive(sqs, url):
         assert len(batch) <= 10
         seen += [int(m["Body"]) for m in batch]
-        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
     assert sorted(seen) == list(range(30))
 
 
 @pytest.mark.parametrize(
     "entries, code",
     [
-        ([{"Id": str(i), "MessageBody": "x"} for i in range(11)], "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
-        ([{"Id": "same", "MessageBody": "x"}, {"Id": "same", "MessageBody": "y"}], "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
+        (
+            [{"Id": str(i), "MessageBody": "x"} for i in range(11)],
+            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+        ),
+        (
+            [{"Id": "same", "MessageBody": "x"}, {"Id": "same", "MessageBody": "y"}],
+            "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+        ),
     ],
 )
 def test_a_malformed_batch_is_refused_whole(sqs, entries, code):
@@ -138,10 +164,19 @@ def test_a_malformed_batch_is_refused_whole(sqs, entries, code):
 def test_a_message_group_id_on_a_standard_queue_comes_back_as_a_system_attribute(sqs):
     url, _ = make_queue(sqs)
     sqs.send_message(QueueUrl=url, MessageBody="a", MessageGroupId="campaign-a")
-    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "b", "MessageBody": "b", "MessageGroupId": "campaign-b"}, {"Id": "c", "MessageBody": "c"}])
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": "b", "MessageBody": "b", "MessageGroupId": "campaign-b"}, {"Id": "c", "MessageBody": "c"}],
+    )
     everything = receive(sqs, url, VisibilityTimeout=0)
-    assert {m["Body"]: m["Attributes"].get("MessageGroupId") for m in everything} == {"a": "campaign-a", "b": "campaign-b", "c": None}
-    asked = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"], VisibilityTimeout=0)
+    assert {m["Body"]: m["Attributes"].get("MessageGroupId") for m in everything} == {
+        "a": "campaign-a",
+        "b": "campaign-b",
+        "c": None,
+    }
+    asked = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"], VisibilityTimeout=0
+    )
     assert {m["Body"]: m.get("Attributes", {}) for m in asked["Messages"]} == {
         "a": {"MessageGroupId": "campaign-a"},
         "b": {"MessageGroupId": "campaign-b"},
@@ -158,11 +193,18 @@ def test_local_only_receives_favour_the_group_with_fewer_messages_in_flight(loca
     sqs = boto3.client("sqs", endpoint_url=local_server.endpoint, region_name="us-east-1")
     url, _ = make_queue(sqs)
     for start in range(0, 30, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"big-{start + i}", "MessageGroupId": "big"} for i in range(10)])
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": f"big-{start + i}", "MessageGroupId": "big"} for i in range(10)],
+        )
     assert [m["Body"] for m in receive(sqs, url)] == [f"big-{i}" for i in range(10)]
-    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"small-{i}", "MessageGroupId": "small"} for i in range(5)])
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"small-{i}", "MessageGroupId": "small"} for i in range(5)]
+    )
     # 10 of big in flight, none of small: small first, then big again, each oldest first.
-    assert [m["Body"] for m in receive(sqs, url)] == [f"small-{i}" for i in range(5)] + [f"big-{i}" for i in range(10, 15)]
+    assert [m["Body"] for m in receive(sqs, url)] == [f"small-{i}" for i in range(5)] + [
+        f"big-{i}" for i in range(10, 15)
+    ]
     # 15 of big in flight and 5 of small: only big is left to receive.
     assert [m["Body"] for m in receive(sqs, url)] == [f"big-{i}" for i in range(15, 25)]
     assert depth(sqs, url) == (5, 30, 0)
@@ -171,8 +213,12 @@ def test_local_only_receives_favour_the_group_with_fewer_messages_in_flight(loca
 def test_local_only_fair_receives_can_be_turned_off_for_comparisons(local_server):
     sqs = boto3.client("sqs", endpoint_url=local_server.endpoint, region_name="us-east-1")
     url, _ = make_queue(sqs)
-    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"big-{i}", "MessageGroupId": "big"} for i in range(10)])
-    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"small-{i}", "MessageGroupId": "small"} for i in range(2)])
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"big-{i}", "MessageGroupId": "big"} for i in range(10)]
+    )
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"small-{i}", "MessageGroupId": "small"} for i in range(2)]
+    )
     local_server.queues.fair_receives = False
     try:
         assert [m["Body"] for m in receive(sqs, url, n=5)] == [f"big-{i}" for i in range(5)]
@@ -187,8 +233,11 @@ def test_local_only_a_message_group_id_sqs_would_refuse_is_refused(local_endpoin
     url, _ = make_queue(sqs)
     reply = sqs.send_message_batch(
         QueueUrl=url,
-        Entries=[{"Id": "ok", "MessageBody": "x", "MessageGroupId": "c-1"}, {"Id": "space", "MessageBody": "x", "MessageGroupId": "a b"},
-                 {"Id": "long", "MessageBody": "x", "MessageGroupId": "g" * 129}],  # fmt: skip
+        Entries=[
+            {"Id": "ok", "MessageBody": "x", "MessageGroupId": "c-1"},
+            {"Id": "space", "MessageBody": "x", "MessageGroupId": "a b"},
+            {"Id": "long", "MessageBody": "x", "MessageGroupId": "g" * 129},
+        ],  # fmt: skip
     )
     assert [s["Id"] for s in reply["Successful"]] == ["ok"]
     assert sorted(f["Id"] for f in reply["Failed"]) == ["long", "space"]
@@ -198,7 +247,9 @@ def test_local_only_an_oversized_entry_fails_alone_in_its_batch(local_endpoint):
     """As SQS does with a body over the queue's default 256 KiB; moto does not check the size."""
     sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
     url, _ = make_queue(sqs)
-    reply = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "ok", "MessageBody": "x"}, {"Id": "big", "MessageBody": "x" * 262_145}])
+    reply = sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": "ok", "MessageBody": "x"}, {"Id": "big", "MessageBody": "x" * 262_145}]
+    )
     assert [s["Id"] for s in reply["Successful"]] == ["ok"]
     assert [f["Id"] for f in reply["Failed"]] == ["big"] and reply["Failed"][0]["SenderFault"]
 

@@ -20,7 +20,9 @@ from dialer_worker.calling_window import (
 )
 
 LEGAL = parse_hours("08:00-21:00")
-NEW_YORK, LONDON, DENVER, CHICAGO = (ZoneInfo(z) for z in ("America/New_York", "Europe/London", "America/Denver", "America/Chicago"))
+NEW_YORK, LONDON, DENVER, CHICAGO = (
+    ZoneInfo(z) for z in ("America/New_York", "Europe/London", "America/Denver", "America/Chicago")
+)
 DEFAULT = ZoneInfo("America/New_York")
 
 

@@ -4,13 +4,12 @@ ceiling), one read per 10 s, the kill switch. Fakes only: no SSM, no Redis."""
 from __future__ import annotations
 
 import pytest
-
-from dialer_worker.dispatch import STOPPED_DEFER_MS, Dispatcher
-from dialer_worker.env import DialerEnv
-from dialer_worker.live_rate import LiveRate, redis_key
 from support.env import dialer_env
 from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
 from support.items import item
+
+from dialer_worker.dispatch import STOPPED_DEFER_MS, Dispatcher
+from dialer_worker.live_rate import LiveRate, redis_key
 
 
 class FakeSsm:

@@ -6,23 +6,35 @@ import pytest
 
 from dialer_worker.deferral import delay_for
 from dialer_worker.env import DialerEnv
-from shared.dial_task import call_id_for
-from shared.env_contract import InvalidEnvironment
 from dialer_worker.pacing import DEFER, DIAL, LATE_TOLERANCE_S, SLACK, LocalPacer
 from dialer_worker.worker_client import Outcome, classify
+from shared.dial_task import call_id_for
+from shared.env_contract import InvalidEnvironment
 
 
 def test_call_id_is_deterministic_and_distinguishes_attempts():
     assert call_id_for("c", "k", 0) == call_id_for("c", "k", 0)
-    assert len({call_id_for("c", "k", 0), call_id_for("c", "k", 1), call_id_for("c", "k2", 0), call_id_for("c2", "k", 0)}) == 4
+    assert (
+        len({call_id_for("c", "k", 0), call_id_for("c", "k", 1), call_id_for("c", "k2", 0), call_id_for("c2", "k", 0)})
+        == 4
+    )
     # Separator: ("a", "bc") and ("ab", "c") are different tasks.
     assert call_id_for("a", "bc", 0) != call_id_for("ab", "c", 0)
 
 
 @pytest.mark.parametrize(
     "status, outcome",
-    [(200, Outcome.ACCEPTED), (202, Outcome.ACCEPTED), (409, Outcome.ALREADY_ACCEPTED), (429, Outcome.OVERLOADED),
-     (503, Outcome.OVERLOADED), (400, Outcome.REJECTED), (422, Outcome.REJECTED), (500, Outcome.FAILED), (502, Outcome.FAILED)],
+    [
+        (200, Outcome.ACCEPTED),
+        (202, Outcome.ACCEPTED),
+        (409, Outcome.ALREADY_ACCEPTED),
+        (429, Outcome.OVERLOADED),
+        (503, Outcome.OVERLOADED),
+        (400, Outcome.REJECTED),
+        (422, Outcome.REJECTED),
+        (500, Outcome.FAILED),
+        (502, Outcome.FAILED),
+    ],
 )
 def test_worker_replies(status, outcome):
     assert classify(status) is outcome

@@ -61,9 +61,25 @@ def test_unknown_operator_is_an_error_not_a_silent_match():
 
 
 def test_record_shape_is_what_pipes_sends():
-    message = {"MessageId": "m-1", "ReceiptHandle": "rh", "Body": "{}", "MD5OfBody": "d41d", "Attributes": {"ApproximateReceiveCount": "1"}}
+    message = {
+        "MessageId": "m-1",
+        "ReceiptHandle": "rh",
+        "Body": "{}",
+        "MD5OfBody": "d41d",
+        "Attributes": {"ApproximateReceiveCount": "1"},
+    }
     record = pipes_record(message, "arn:aws:sqs:us-east-1:000000000000:q")
-    assert set(record) == {"messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody", "eventSource", "eventSourceARN", "awsRegion"}
+    assert set(record) == {
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    }
     assert record["eventSource"] == "aws:sqs" and record["body"] == "{}"
 
 
