@@ -11,6 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import boto3
 
@@ -34,7 +35,7 @@ class LocalQueues:
     queue_url: str
     dlq_url: str
     queue_arn: str
-    client: object
+    client: Any  # a boto3 SQS client
 
     def depth(self) -> dict[str, int]:
         attrs = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]
@@ -46,7 +47,7 @@ class LocalQueues:
 
     def dlq_bodies(self) -> list[str]:
         """Every message in the DLQ (received with a long visibility so each is seen once)."""
-        bodies = []
+        bodies: list[str] = []
         while True:
             reply = self.client.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=3600)
             messages = reply.get("Messages", [])
@@ -124,7 +125,7 @@ class SqsApi:
         return {"QueueUrl": f"{self.endpoint}/{self.queues.account}/{name}"}
 
     def GetQueueUrl(self, request: dict) -> dict:
-        queue = self.queues.queue_named(request.get("QueueName"))
+        queue = self.queues.queue_named(str(request.get("QueueName") or ""))
         return {"QueueUrl": f"{self.endpoint}/{self.queues.account}/{queue.name}"}
 
     def GetQueueAttributes(self, request: dict) -> dict:
@@ -241,11 +242,11 @@ def _no_system_attributes(request: dict) -> None:
 def _sent(message: Message) -> dict:
     reply = {"MessageId": message.message_id, "MD5OfMessageBody": message.md5_of_body}
     if message.attributes:
-        reply["MD5OfMessageAttributes"] = attributes_md5(message.attributes)
+        reply["MD5OfMessageAttributes"] = attributes_md5(message.attributes) or ""
     return reply
 
 
-def _message_document(message: Message, wanted: set, attribute_names: set = frozenset()) -> dict:
+def _message_document(message: Message, wanted: set, attribute_names: frozenset | set = frozenset()) -> dict:
     attributes = {
         "ApproximateReceiveCount": str(message.receive_count),
         "SentTimestamp": str(message.sent_timestamp_ms),
@@ -254,7 +255,7 @@ def _message_document(message: Message, wanted: set, attribute_names: set = froz
     }
     if message.group_id is not None:
         attributes["MessageGroupId"] = message.group_id
-    document = {
+    document: dict[str, Any] = {
         "MessageId": message.message_id,
         "ReceiptHandle": message.receipt_handle,
         "MD5OfBody": message.md5_of_body,

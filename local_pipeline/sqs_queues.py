@@ -293,13 +293,14 @@ class Queues:
                 self._arrived.wait(max(0.001, until - now))
 
     def _take(self, queue: Queue, count: int, now: float, timeout: int) -> list[Message]:
-        received = []
+        received: list[Message] = []
         while queue.visible and len(received) < count:
             message = queue.messages.get(queue.visible.popleft())
             if message is None:
                 continue
             if queue.max_receive_count and message.receive_count >= queue.max_receive_count:
                 del queue.messages[message.message_id]
+                assert queue.dead_letter_queue is not None  # max_receive_count comes with a redrive policy
                 self._move_to_dead_letter_queue(queue.dead_letter_queue, message)
                 continue
             message.receive_count += 1

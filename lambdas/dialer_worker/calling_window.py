@@ -152,7 +152,7 @@ def open_everywhere(window: CallingWindow, zones: Sequence[ZoneInfo], instant: d
 
 def _changes(window: CallingWindow, zones: Sequence[ZoneInfo], start: datetime, days: int) -> list[datetime]:
     """Every instant in [start, start + days] where some zone's rule may change, ascending."""
-    found = set()
+    found: set[datetime] = set()
     for z in zones:
         first = start.astimezone(z).date() - timedelta(days=1)
         for offset in range(days + 2):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
@@ -154,7 +156,7 @@ class Database(Construct):
         # No rotation the moment a schedule is created: the deploy-time migration trigger reads
         # the secrets and logs in (and gives the reader its password) while that first rotation
         # would be replacing them. The first rotation comes after `credentials_rotation_days`.
-        options = dict(
+        options: dict[str, Any] = dict(
             automatically_after=Duration.days(settings.credentials_rotation_days),
             rotate_immediately_on_update=False,
             endpoint=secrets_manager_endpoint,
