@@ -74,6 +74,7 @@ class Summary:
     achieved_cps: float
     peak_rolling_second: int
     lost: int
+    waiting: int  # still in the queue (delayed, visible or in flight) when the run ended
     drained: bool
     seconds: float
     extra: dict = field(default_factory=dict)
@@ -248,9 +249,13 @@ class LocalRun:
         in_dlq = len(self.queues.dlq_bodies())
         counts = self.observer.dial_counts
         dropped = dict(self.observer.drops)
-        # Every message that entered the queue (the producer's, and the copies the dialer
-        # re-queued when deferring) must have been deleted by the pipe or moved to the DLQ.
-        lost = self.enqueued + counts["Deferred"] - len(pipe.stats.deleted_ids) - in_dlq
+        # Counted by the queue's own store, not from what the pipe attempted (a delete with a stale
+        # receipt handle does nothing, in SQS too): every message that arrived (the producer's and
+        # the dialer's deferred copies) was deleted, moved to the DLQ, or is still stored.
+        queue = self.sqs.queues.queue_named(self.queues.queue_url.rsplit("/", 1)[1])
+        ledger = queue.ledger
+        waiting = len(queue.messages)
+        lost = ledger["arrived"] - ledger["deleted"] - ledger["dead_lettered"] - waiting
         achieved = (len(accepted_times) - 1) / (accepted_times[-1] - accepted_times[0]) if len(accepted_times) > 1 else 0.0
         return Summary(
             enqueued=self.enqueued,
@@ -267,6 +272,7 @@ class LocalRun:
             achieved_cps=round(achieved, 2),
             peak_rolling_second=rolling_window_max(times),
             lost=lost,
+            waiting=waiting,
             drained=drained,
             seconds=round(seconds, 2),
             extra={

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 MAX_BATCH = 10
@@ -132,6 +132,9 @@ class Queue:
     in_flight_by_group: dict = field(default_factory=dict)  # group id -> messages in flight
     delayed: int = 0
     fair_receives: bool = True
+    # What happened to every message stored here, counted by the store itself: "arrived" (sent
+    # or moved in), "deleted" (by a valid receipt handle), "dead_lettered" (moved to the DLQ).
+    ledger: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.visible = VisibleMessages(self)
@@ -264,6 +267,7 @@ class Queues:
                 attributes=checked_attributes(attributes),
             )
             queue.messages[message.message_id] = message
+            queue.ledger["arrived"] += 1
             if delay:
                 message.delayed = True
                 queue.delayed += 1
@@ -302,6 +306,7 @@ class Queues:
                 del queue.messages[message.message_id]
                 assert queue.dead_letter_queue is not None  # max_receive_count comes with a redrive policy
                 self._move_to_dead_letter_queue(queue.dead_letter_queue, message)
+                queue.ledger["dead_lettered"] += 1
                 continue
             message.receive_count += 1
             if message.first_receive_timestamp_ms is None:
@@ -359,6 +364,7 @@ class Queues:
             message = self._in_flight_message(queue, receipt_handle)
             if message is not None:
                 del queue.messages[message.message_id]
+                queue.ledger["deleted"] += 1
                 _left_flight(queue, message)
 
     def change_visibility(self, name: str, receipt_handle, visibility_timeout) -> None:
@@ -426,6 +432,7 @@ def start_message_move_task(queues: Queues, source_arn, destination_arn=None) ->
                 attributes=message.attributes,
             )
             destination.messages[copy.message_id] = copy
+            destination.ledger["arrived"] += 1
             destination.visible.append(copy.message_id)
             moved += 1
         queues._arrived.notify_all()

@@ -299,6 +299,25 @@ def test_local_only_a_stale_receipt_handle_leaves_the_message_in_place(local_end
     assert depth(sqs, url) == (0, 0, 0)
 
 
+def test_local_only_the_ledger_counts_what_happened_not_what_was_attempted(local_server):
+    """The local runner counts lost tasks from this ledger: a delete with a stale handle is no
+    deletion, and a message moved to the DLQ is counted once, as such."""
+    sqs = boto3.client("sqs", endpoint_url=local_server.endpoint, region_name="us-east-1")
+    url, _ = make_queue(sqs, visibility=1, max_receive_count=2)
+    queue = local_server.queues.queue_named(url.rsplit("/", 1)[1])
+    sqs.send_message(QueueUrl=url, MessageBody="a")
+    sqs.send_message(QueueUrl=url, MessageBody="b")
+    first = {m["Body"]: m["ReceiptHandle"] for m in receive(sqs, url)}
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["b"])
+    time.sleep(1.2)
+    [again] = receive(sqs, url)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["a"])  # stale: "a" stays
+    assert queue.ledger == {"arrived": 2, "deleted": 1} and len(queue.messages) == 1
+    time.sleep(1.2)
+    assert receive(sqs, url) == []  # its third receive moves it to the DLQ
+    assert queue.ledger == {"arrived": 2, "deleted": 1, "dead_lettered": 1} and not queue.messages
+
+
 def test_local_only_an_operation_it_does_not_serve_is_a_clear_error(local_endpoint):
     sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
     url, _ = make_queue(sqs)
