@@ -74,7 +74,9 @@ def main() -> None:
     finally:
         if throwaway:
             throwaway.destroy()
-    print(f"enrichment, batches of 10, {BATCHES} batches each, {CAMPAIGNS} campaigns")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"enrichment, batches of 10, {BATCHES} batches each, {CAMPAIGNS} campaigns; load average {load}")
+    print("one query per batch, cache or not: the do-not-call list is read uncached with the campaigns")
     print(f"{'cache':<6} {'queries/batch':>14} {'batches/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for label, row in (("cold", cold), ("warm", warm)):
         print(
