@@ -61,7 +61,7 @@ class StartupOptionsRefusingProxy:
         self._closing = False
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
-    def __enter__(self) -> "StartupOptionsRefusingProxy":
+    def __enter__(self) -> StartupOptionsRefusingProxy:
         self._thread.start()
         return self
 

@@ -3,7 +3,7 @@ concurrent dialers, never counted for a call that did not go out, keyed by a has
 
 from __future__ import annotations
 
-import threading
+from support.concurrency import in_threads
 
 from .conftest import Remaining, item
 
@@ -16,20 +16,11 @@ def same_number(n, campaign):
 
 def test_concurrent_dialers_admit_at_most_the_limit_for_one_number(make_dispatcher, worker):
     dispatchers = [make_dispatcher(max_cps=50, recipient_limit=3) for _ in range(4)]
-    reports, errors = [], []
 
     def invoke(d, k):
-        try:
-            reports.append(d.run([same_number(k * 10 + i, f"campaign-{k}") for i in range(5)], Remaining(15)))
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
+        return d.run([same_number(k * 10 + i, f"campaign-{k}") for i in range(5)], Remaining(15))
 
-    threads = [threading.Thread(target=invoke, args=(d, k)) for k, d in enumerate(dispatchers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    reports = in_threads(invoke, [(d, k) for k, d in enumerate(dispatchers)])
     assert len(worker.accepted()) == 3
     dropped = [str(d.reason) for r in reports for d in r.drops]
     assert dropped == ["recipient_limit"] * 17

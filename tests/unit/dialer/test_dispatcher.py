@@ -6,30 +6,36 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
-from dialer_worker.dispatch import Dispatcher
-from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision
 from support.env import dialer_env
 from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
 from support.items import enriched_task, item
 
+from dialer_worker.dispatch import Dispatcher
+from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision
+
 ENV = dialer_env()
 
 
-@pytest.fixture
-def parts():
+def dispatcher_with(env, **options):
+    """A Dispatcher on in-memory parts; returns it with them."""
     clock = FakeClock()
     pacer, worker, deferrer = FakePacer(), FakeWorker(), FakeDeferrer()
     dispatcher = Dispatcher(
-        config=ENV,
+        config=env,
         pacer=pacer,
         worker=worker,
         deferrer=deferrer,
         executor=InlineExecutor(),
         clock=clock,
         sleep=clock.sleep,
+        **options,
     )
     return dispatcher, pacer, worker, deferrer, clock
+
+
+@pytest.fixture
+def parts():
+    return dispatcher_with(ENV)
 
 
 def remaining(seconds=15.0):
@@ -100,7 +106,10 @@ def test_what_each_worker_reply_does_to_the_task_and_its_claim(parts, status, se
 def test_a_call_that_would_leave_late_goes_back_to_the_queue_and_releases_its_claim(parts):
     dispatcher, pacer, worker, deferrer, clock = parts
     # The executor runs the POST after the clock has moved past the slot and its tolerance.
-    dispatcher.executor.submit = lambda fn, *args: (clock.sleep(LATE_TOLERANCE_S * 2), InlineExecutor().submit(fn, *args))[1]
+    dispatcher.executor.submit = lambda fn, *args: (
+        clock.sleep(LATE_TOLERANCE_S * 2),
+        InlineExecutor().submit(fn, *args),
+    )[1]
     report = dispatcher.run([item(1)], remaining())
     assert worker.commands == [] and report.counts["Deferred"] == 1
     assert pacer.finished[0]["released"] == [enriched_task(1).call_id]
@@ -140,19 +149,7 @@ COMPLIANT = dialer_env(calling_hours="08:00-21:00", default_time_zone="America/N
 
 
 def compliant_dispatcher(wall: datetime):
-    clock = FakeClock()
-    pacer, worker, deferrer = FakePacer(), FakeWorker(), FakeDeferrer()
-    dispatcher = Dispatcher(
-        config=COMPLIANT,
-        pacer=pacer,
-        worker=worker,
-        deferrer=deferrer,
-        executor=InlineExecutor(),
-        clock=clock,
-        sleep=clock.sleep,
-        wall_clock=lambda: wall,
-    )
-    return dispatcher, pacer, worker, deferrer
+    return dispatcher_with(COMPLIANT, wall_clock=lambda: wall)[:4]
 
 
 def test_a_task_outside_its_window_waits_for_the_opening_without_a_claim_or_a_slot():
