@@ -150,6 +150,8 @@ class LocalRun:
             "default_time_zone": self.settings.default_time_zone,
             "task_max_age_hours": self.settings.task_max_age_hours,
             "recipient_daily_limit": self.settings.recipient_daily_limit,
+            "max_concurrent_calls": self.settings.max_concurrent_calls,
+            "max_call_seconds": self.settings.max_call_seconds,
             # Locally the hash key is the run's own; deployed it is a generated secret.
             "recipient_hash_key": f"local-{self.key_prefix}",
             "defer_queue_url": self.queues.queue_url,
