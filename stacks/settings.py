@@ -180,6 +180,9 @@ class Settings:
     answer_rate_window: int = 50
     answer_rate_min_samples: int = 20
     answer_rate_cool_down_seconds: int = 30
+    # Alarm when dials are sent but no call event has come for this long: the worker stopped
+    # reporting, and live calls would sit at their leases (max_call_seconds) meanwhile.
+    call_events_silence_alarm_minutes: int = 15
     # Lambda's concurrent-executions quota in the environment's account and region (Service Quotas
     # "Concurrent executions"; 1000 by default). Reservations may use all but LAMBDA_UNRESERVED_MINIMUM.
     account_concurrency_quota: int = 1_000
@@ -278,6 +281,11 @@ class Settings:
         """After Redis fails, slots reserved there may still be dialed by their owners for up to
         one dialer timeout: the dialer paces locally only after that."""
         return self.dialer.timeout_seconds
+
+    @property
+    def call_events_visibility_timeout_seconds(self) -> int:
+        """AWS guidance for an SQS event source: at least six times the function's timeout."""
+        return 6 * self.call_events.timeout_seconds
 
     @property
     def visibility_timeout_seconds(self) -> int:
