@@ -126,9 +126,9 @@ class SqsApi:
         return {"Attributes": attributes}
 
     def SendMessage(self, request: dict) -> dict:
-        _no_message_attributes(request)
+        attributes = _message_attributes(request)
         message = self.queues.send(
-            self._name(request), request.get("MessageBody"), request.get("DelaySeconds"), request.get("MessageGroupId")
+            self._name(request), request.get("MessageBody"), request.get("DelaySeconds"), request.get("MessageGroupId"), attributes
         )
         return {"MessageId": message.message_id, "MD5OfMessageBody": message.md5_of_body}
 
@@ -137,8 +137,10 @@ class SqsApi:
         successful, failed = [], []
         for entry in _batch_entries(request):
             try:
-                _no_message_attributes(entry)
-                message = self.queues.send(name, entry.get("MessageBody"), entry.get("DelaySeconds"), entry.get("MessageGroupId"))
+                attributes = _message_attributes(entry)
+                message = self.queues.send(
+                    name, entry.get("MessageBody"), entry.get("DelaySeconds"), entry.get("MessageGroupId"), attributes
+                )
             except SqsError as error:
                 if error.code == "QueueDoesNotExist":
                     raise
@@ -155,7 +157,8 @@ class SqsApi:
             visibility_timeout=request.get("VisibilityTimeout"),
         )
         wanted = set(request.get("AttributeNames") or []) | set(request.get("MessageSystemAttributeNames") or [])
-        return {"Messages": [_message_document(m, wanted) for m in received]}
+        names = set(request.get("MessageAttributeNames") or [])
+        return {"Messages": [_message_document(m, wanted, names) for m in received]}
 
     def DeleteMessage(self, request: dict) -> dict:
         self.queues.delete(self._name(request), request.get("ReceiptHandle"))
@@ -207,12 +210,28 @@ def _batch_entries(request: dict) -> list[dict]:
     return entries
 
 
-def _no_message_attributes(request: dict) -> None:
-    if request.get("MessageAttributes") or request.get("MessageSystemAttributes"):
-        raise SqsError("InvalidParameterValue", "The local SQS endpoint does not keep message attributes; the pipeline sends none.")
+# What the dialer's deferred copies carry (firstSentTimestamp) and SQS allows per message.
+MAX_MESSAGE_ATTRIBUTES = 10
+_ATTRIBUTE_TYPES = ("String", "Number", "Binary")
 
 
-def _message_document(message: Message, wanted: set) -> dict:
+def _message_attributes(request: dict) -> dict:
+    """String, Number and Binary message attributes are kept; system attributes are refused."""
+    if request.get("MessageSystemAttributes"):
+        raise SqsError("InvalidParameterValue", "The local SQS endpoint does not keep message system attributes.")
+    attributes = request.get("MessageAttributes") or {}
+    if len(attributes) > MAX_MESSAGE_ATTRIBUTES:
+        raise SqsError("InvalidParameterValue", f"Number of message attributes [{len(attributes)}] exceeds the allowed maximum [10].")
+    for name, value in attributes.items():
+        kind = value.get("DataType", "") if isinstance(value, dict) else ""
+        if kind.split(".", 1)[0] not in _ATTRIBUTE_TYPES:
+            raise SqsError("InvalidParameterValue", f"The message attribute '{name}' has an invalid message attribute type.")
+        if value.get("StringValue") is None and value.get("BinaryValue") is None:
+            raise SqsError("InvalidParameterValue", f"The message attribute '{name}' must contain a non-empty value.")
+    return {name: dict(value) for name, value in attributes.items()}
+
+
+def _message_document(message: Message, wanted: set, names: set | None = None) -> dict:
     attributes = {
         "ApproximateReceiveCount": str(message.receive_count),
         "SentTimestamp": str(message.sent_timestamp_ms),
@@ -229,6 +248,10 @@ def _message_document(message: Message, wanted: set) -> dict:
     }
     if wanted:
         document["Attributes"] = attributes if "All" in wanted else {k: v for k, v in attributes.items() if k in wanted}
+    names = names or set()
+    chosen = {k: v for k, v in message.attributes.items() if "All" in names or ".*" in names or k in names}
+    if chosen:
+        document["MessageAttributes"] = chosen
     return document
 
 

@@ -73,6 +73,8 @@ class Message:
     receipt_handle: Optional[str] = None
     delayed: bool = False
     group_id: Optional[str] = None
+    # Message attributes as SendMessage takes them: {name: {"DataType", "StringValue"}}.
+    attributes: dict = field(default_factory=dict)
 
 
 class VisibleMessages:
@@ -225,7 +227,7 @@ class Queues:
             return attributes
 
     # --- messages ------------------------------------------------------------------------
-    def send(self, name: str, body, delay_seconds=None, group_id=None) -> Message:
+    def send(self, name: str, body, delay_seconds=None, group_id=None, attributes=None) -> Message:
         if not isinstance(body, str) or not body:
             raise SqsError("MissingParameter", "The request must contain the parameter MessageBody.")
         if group_id is not None and not _valid_group_id(group_id):
@@ -247,6 +249,7 @@ class Queues:
                 sent_timestamp_ms=int(time.time() * 1000),
                 visible_at=now + delay,
                 group_id=group_id,
+                attributes=dict(attributes or {}),
             )
             queue.messages[message.message_id] = message
             if delay:
