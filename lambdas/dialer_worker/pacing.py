@@ -7,6 +7,7 @@ serverless caches. The clock is Redis `TIME`: no Lambda's own clock is trusted.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from collections.abc import Mapping, Sequence
 from typing import Optional
@@ -296,6 +297,8 @@ class RedisPacer:
         self._finish = client.register_script(_FINISH)
         self._slow_down = client.register_script(_SLOW_DOWN)
         self.round_trips = 0
+        # Round trips per script (reserve, finish, slow_down): what the benchmark reports per dial.
+        self.calls: Counter = Counter()
 
     @property
     def rate_key(self) -> str:
@@ -355,6 +358,7 @@ class RedisPacer:
             ]
             args += [campaign_cps or 0, max_live or 0, -1 if min_rate is None else min_rate, call_id]
         self.round_trips += 1
+        self.calls["reserve"] += 1
         reply = self._reserve(keys=keys, args=args)
         decisions = [Decision(int(reply[3 * i]), int(reply[3 * i + 1])) for i in range(len(tasks))]
         live = {task[1]: int(reply[3 * i + 2]) for i, task in enumerate(tasks)}
@@ -388,6 +392,7 @@ class RedisPacer:
         # One member per pair of keys, at the position of the pair's first key.
         args += [m for call_id in ended for m in (call_id, "")]
         self.round_trips += 1
+        self.calls["finish"] += 1
         self._finish(keys=keys, args=args)
 
     def live_calls(self, campaign_id: str | None = None) -> int:
@@ -398,6 +403,7 @@ class RedisPacer:
     def slow_down(self, *, max_cps: float) -> Optional[float]:
         """Halves the shared rate unless another worker did so within the cool-down."""
         self.round_trips += 1
+        self.calls["slow_down"] += 1
         reply = self._slow_down(
             keys=[self.rate_key, f"{self._tag}:cooldown"],
             args=[max_cps, DECREASE_FACTOR, max(0.5, max_cps * MIN_RATE_SHARE), COOL_DOWN_MS],
