@@ -47,12 +47,17 @@ FAST = {"visibility_timeout_seconds": 5, "batching_window_seconds": 0.5}
 
 
 def load() -> str:
-    return "%.2f %.2f %.2f" % os.getloadavg()
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def tasks(n, campaign, start=0):
     return [
-        {"campaignId": campaign, "contactId": f"{campaign}-{i}", "phoneNumber": f"+1415555{i % 10000:04d}", "attempts": 0}
+        {
+            "campaignId": campaign,
+            "contactId": f"{campaign}-{i}",
+            "phoneNumber": f"+1415555{i % 10000:04d}",
+            "attempts": 0,
+        }
         for i in range(start, start + n)
     ]
 
@@ -64,7 +69,10 @@ def dialer_calls() -> Counter:
 
 def live_calls(pg, rd, max_cps) -> tuple[dict, Counter]:
     limits = {"small": 5, "medium": 8, "open": None}
-    campaigns = [(c, "active", {**database.DIALABLE_CONFIG, **({"maxConcurrentCalls": m} if m else {})}) for c, m in limits.items()]
+    campaigns = [
+        (c, "active", {**database.DIALABLE_CONFIG, **({"maxConcurrentCalls": m} if m else {})})
+        for c, m in limits.items()
+    ]
     with database.throwaway_database(pg, campaigns, prefix="bench_loop") as db:
         run = LocalRun(DEV, postgres=pg, dbname=db, redis=rd, max_cps=max_cps, parallel=4,
                        dialer_overrides={**GATES_OFF, "max_concurrent_calls": 12}, **FAST)  # fmt: skip
@@ -147,10 +155,14 @@ def pacing(pg, rd, max_cps, cool_down=5) -> tuple[dict, Counter]:
     fmt = lambda v: "never" if v is None else f"{v:.1f}"  # noqa: E731
     return {
         "cool-down (s)": cool_down,
-        "evidence -> factor <= 0.5 (s, polled every 0.5 s)": fmt(marks.get("slowed", None) and marks["slowed"] - evidence),
+        "evidence -> factor <= 0.5 (s, polled every 0.5 s)": fmt(
+            marks.get("slowed", None) and marks["slowed"] - evidence
+        ),
         "evidence -> calls <= half rate (s)": fmt(half and half - evidence),
         "lowest pace factor": lowest[0],
-        "answers recover -> factor 1 (s)": fmt(marks.get("recovered") and marks["recovered"] - marks["answers_recover"]),
+        "answers recover -> factor 1 (s)": fmt(
+            marks.get("recovered") and marks["recovered"] - marks["answers_recover"]
+        ),
         "answers recover -> calls >= 90% (s)": fmt(back and back - marks["answers_recover"]),
         "dialed / lost / twice": f"{summary.dialed} / {summary.lost} / {summary.dialed_twice}",
         "dials": summary.dialed,

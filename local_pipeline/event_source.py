@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from local_pipeline.lambda_context import LocalLambdaContext
 from local_pipeline.pipe import pipes_record
@@ -32,6 +33,7 @@ class LocalEventSourceMapping:
         batching_window_s: float = 1.0,
     ) -> None:
         self.queues = queues
+        self._client: Any = queues.client
         self.handler = handler
         self.function_name = function_name
         self.timeout_seconds = timeout_seconds
@@ -68,7 +70,7 @@ class LocalEventSourceMapping:
         batch: list[dict] = []
         first_at = None
         while len(batch) < self.batch_size and not self._stop.is_set():
-            reply = self.queues.client.receive_message(
+            reply = self._client.receive_message(
                 QueueUrl=self.queues.queue_url,
                 MaxNumberOfMessages=min(10, self.batch_size - len(batch)),
                 WaitTimeSeconds=1 if first_at is None else 0,
@@ -104,7 +106,7 @@ class LocalEventSourceMapping:
         done = [r for r in records if r["messageId"] not in failed]
         for start in range(0, len(done), 10):
             chunk = done[start : start + 10]
-            self.queues.client.delete_message_batch(
+            self._client.delete_message_batch(
                 QueueUrl=self.queues.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)],
             )

@@ -11,12 +11,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from call_events import handler as call_events
 from call_events.env import CallEventsEnv
+
 from dialer_worker import handler as dialer
 from dialer_worker.dispatch import BatchReport
 from dialer_worker.env import DialerEnv
@@ -32,6 +33,7 @@ from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max
 from shared import observability
 from shared.observability import ObservabilityEnv
 from stacks.settings import Settings
+
 
 class ReportObserver:
     """Adds up the reports the handlers publish: each drop with its reason, each batch's counts."""
@@ -101,7 +103,7 @@ class LocalRun:
         parallel: Optional[int] = None,
         cache_ttl_seconds: Optional[float] = None,
         dialer_overrides: Optional[dict] = None,
-        call_events_overrides: Optional[dict] = None,
+        call_events_overrides: dict | None = None,
     ) -> None:
         """`dialer_overrides`: DialerEnv fields to set instead of the settings' values, e.g. the
         documented switch-offs of the compliance gates for tests about something else.

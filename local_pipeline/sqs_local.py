@@ -240,7 +240,7 @@ def _message_document(message: Message, wanted: set, names: set | None = None) -
     }
     if message.group_id is not None:
         attributes["MessageGroupId"] = message.group_id
-    document = {
+    document: dict = {
         "MessageId": message.message_id,
         "ReceiptHandle": message.receipt_handle,
         "MD5OfBody": message.md5_of_body,

@@ -65,14 +65,14 @@ class WorkerStandIn:
         self.default_answer_rate = 0.6
         self.duration_s: Callable[[random.Random], float] = lambda rng: rng.uniform(0.5, 2.0)
         self._events_client: Any = None
-        self._events_queue_url: Optional[str] = None
+        self._events_queue_url: str | None = None
         self._ending: list[tuple[float, str, str, float]] = []  # heap of (ends at, callId, campaignId, duration)
         self._wake = threading.Condition(self._lock)
         self._live: dict[str, int] = {}
         self.peak_live: dict[str, int] = {}
         self.events_sent = 0
         self.live_samples: list[tuple[float, dict[str, int]]] = []
-        self._ender: Optional[threading.Thread] = None
+        self._ender: threading.Thread | None = None
         self._stopping = False
 
     # --- control -------------------------------------------------------------------------
@@ -218,7 +218,9 @@ class WorkerStandIn:
             if 200 <= call.status < 300 and self._events_queue_url:
                 campaign = str(call.body.get("campaignId"))
                 duration = max(0.0, self.duration_s(self._random))
-                heapq.heappush(self._ending, (call.at_monotonic + duration, str(call.body.get("callId")), campaign, duration))
+                heapq.heappush(
+                    self._ending, (call.at_monotonic + duration, str(call.body.get("callId")), campaign, duration)
+                )
                 for key in (campaign, FLEET):
                     self._live[key] = self._live.get(key, 0) + 1
                     self.peak_live[key] = max(self.peak_live.get(key, 0), self._live[key])
@@ -242,7 +244,7 @@ class WorkerStandIn:
                 if self._stopping:
                     return
                 now = time.monotonic()
-                due = []
+                due: list[tuple[str, str, str, float]] = []
                 while self._ending and self._ending[0][0] <= now and len(due) < 10:
                     _, call_id, campaign, duration = heapq.heappop(self._ending)
                     due.append((call_id, campaign, self._outcome(campaign), duration))

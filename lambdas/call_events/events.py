@@ -81,10 +81,15 @@ def parse_body(message_id: str, body: Any) -> CallEvent | EventDrop:
         return drop(EventDropReason.INVALID_ENDED_AT)
     duration = body.get("durationSeconds")
     if duration is not None and (
-        isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration < 0
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float))
+        or not math.isfinite(duration)
+        or duration < 0
     ):
         return drop(EventDropReason.INVALID_DURATION)
-    return CallEvent(message_id, call_id, campaign_id, outcome, ended_at, float(duration) if duration is not None else None)
+    return CallEvent(
+        message_id, str(call_id), str(campaign_id), outcome, ended_at, float(duration) if duration is not None else None
+    )
 
 
 def parse_record(record: Any) -> CallEvent | EventDrop:

@@ -89,7 +89,12 @@ def _observe(report: CallEventsReport) -> None:
     for drop in report.drops:
         logger.warning(
             "call event dropped",
-            extra={"reason": str(drop.reason), "messageId": drop.message_id, "callId": drop.call_id, "campaignId": drop.campaign_id},
+            extra={
+                "reason": str(drop.reason),
+                "messageId": drop.message_id,
+                "callId": drop.call_id,
+                "campaignId": drop.campaign_id,
+            },
         )
     reasons: dict[str, int] = {}
     for drop in report.drops:

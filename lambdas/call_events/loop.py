@@ -162,7 +162,7 @@ class CallLoop:
             return result
         p = self._prefix
         keys = [fleet_live_key(p)]
-        args = list(self._args)
+        args: list = list(self._args)
         for e in events:
             keys += [campaign_live_key(p, e.campaign_id), outcomes_key(p, e.campaign_id), pace_key(p, e.campaign_id)]
             keys.append(seen_key(p, e.call_id))

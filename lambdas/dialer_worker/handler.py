@@ -12,7 +12,14 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from dialer_worker.dispatch import BatchReport, Dispatcher
 from dialer_worker.env import DialerEnv
 from dialer_worker.live_rate import REDIS_SCHEME, LiveRate, redis_key
-from shared.observability import DIALER_SERVICE, Metric, count_by_dimension, count_by_reason, log_and_count_drops, publish
+from shared.observability import (
+    DIALER_SERVICE,
+    Metric,
+    count_by_dimension,
+    count_by_reason,
+    log_and_count_drops,
+    publish,
+)
 from shared.redis_client import redis_client
 
 logger = Logger(service=DIALER_SERVICE)

@@ -386,7 +386,7 @@ class RedisPacer:
         uncounted = [(self.recipient_key(recipients[c]), self.claim_key(c)) for c in released if recipients and c in recipients]
         live_keys = [k for campaign in ended.values() for k in (self.live_key(campaign), self.fleet_live_key)]
         keys = [self.rate_key, *claims, *(key for key, _ in uncounted), *live_keys]
-        args = [max_cps, successes * INCREASE_SHARE * max_cps, len(claims), len(uncounted)]
+        args: list = [max_cps, successes * INCREASE_SHARE * max_cps, len(claims), len(uncounted)]
         args += ["a"] * len(accepted) + ["d"] * len(released)
         args += [member for _, member in uncounted]
         # One member per pair of keys, at the position of the pair's first key.

@@ -13,7 +13,12 @@ GOOD_CONFIG = dict(database.DIALABLE_CONFIG)
 FAST = {"visibility_timeout_seconds": 2, "batching_window_seconds": 0.5, "parallel": 3}
 # These tests are about the pipe, pacing and failures: the compliance gates are switched off the
 # documented way (tests/e2e/test_compliance.py is about them).
-GATES_OFF = {"calling_hours": "00:00-24:00", "task_max_age_hours": 0, "recipient_daily_limit": 0, "max_concurrent_calls": 0}
+GATES_OFF = {
+    "calling_hours": "00:00-24:00",
+    "task_max_age_hours": 0,
+    "recipient_daily_limit": 0,
+    "max_concurrent_calls": 0,
+}
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ runs as an event source mapping, and the dialer holds live calls and answer-rate
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -19,7 +18,12 @@ def test_live_call_caps_hold_at_the_worker_with_nothing_lost(local_run):
     run = local_run(
         campaigns=[("capped", "active", {"maxConcurrentCalls": 4}), ("open", "active")],
         max_cps=30,
-        dialer_overrides={"calling_hours": "00:00-24:00", "task_max_age_hours": 0, "recipient_daily_limit": 0, "max_concurrent_calls": 7},
+        dialer_overrides={
+            "calling_hours": "00:00-24:00",
+            "task_max_age_hours": 0,
+            "recipient_daily_limit": 0,
+            "max_concurrent_calls": 7,
+        },
     )
     run.worker.duration_s = lambda rng: rng.uniform(0.5, 1.5)
     run.enqueue(tasks(40, "capped") + tasks(40, "open"))
@@ -46,7 +50,11 @@ def test_a_poor_answer_rate_halves_the_campaigns_pace_within_a_cool_down_and_it_
         campaigns=[("poor", "active", {"maxCps": 10, "minAnswerRate": 0.5})],
         max_cps=20,
         parallel=2,
-        call_events_overrides={"answer_rate_window": 20, "answer_rate_min_samples": 10, "answer_rate_cool_down_seconds": cool_down},
+        call_events_overrides={
+            "answer_rate_window": 20,
+            "answer_rate_min_samples": 10,
+            "answer_rate_cool_down_seconds": cool_down,
+        },
     )
     run.worker.duration_s = lambda rng: rng.uniform(0.1, 0.4)
     run.worker.answer_rates = {"poor": 0.1}

@@ -9,14 +9,14 @@ import random
 
 import pytest
 import redis
-
 from call_events.env import CallEventsEnv
 from call_events.events import CallEvent
 from call_events.loop import CallLoop
 from call_events.pace import Pace, next_pace
+from support.emf import emitted, metric_value
+
 from dialer_worker.pacing import RedisPacer
 from local_pipeline.lambda_context import LocalLambdaContext
-from support.emf import emitted, metric_value
 
 S = 1_000_000
 
@@ -55,7 +55,9 @@ def handler(redis_server, redis_key_prefix, monkeypatch):
 
 def admit(client, prefix, calls, campaign="c-1", min_rate=None):
     pacer = RedisPacer(client, prefix=prefix, claim_ttl_seconds=600)
-    pacer.reserve([(c, campaign, None, None, None, min_rate) for c in calls], max_cps=1000, max_wait_ms=5000, lease_ms=5000)
+    pacer.reserve(
+        [(c, campaign, None, None, None, min_rate) for c in calls], max_cps=1000, max_wait_ms=5000, lease_ms=5000
+    )
     return pacer
 
 
@@ -83,7 +85,12 @@ def test_malformed_events_are_dropped_and_counted_by_reason(handler, capsys):
         [
             {"messageId": "x-1", "body": "{not json"},
             event("ok"),
-            {"messageId": "x-2", "body": json.dumps({"callId": "z", "campaignId": "c", "outcome": "nope", "endedAt": "2026-11-29T10:00:00Z"})},
+            {
+                "messageId": "x-2",
+                "body": json.dumps(
+                    {"callId": "z", "campaignId": "c", "outcome": "nope", "endedAt": "2026-11-29T10:00:00Z"}
+                ),
+            },
         ]
     )
     assert reply == {"batchItemFailures": []}
@@ -113,6 +120,7 @@ def test_without_min_answer_rate_the_pace_never_falls(handler, client, redis_key
 
 def test_redis_down_fails_the_whole_batch(redis_key_prefix, monkeypatch):
     from call_events import handler as module
+
     from local_pipeline.services import free_port
 
     env = CallEventsEnv.variables(

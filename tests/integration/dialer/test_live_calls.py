@@ -9,9 +9,9 @@ import time
 
 import pytest
 import redis
-
 from call_events.events import CallEvent
 from call_events.loop import CallLoop
+
 from dialer_worker.dispatch import LIVE_CALLS_DEFER_MS, PAUSED_DEFER_MS
 from dialer_worker.pacing import DIAL, LIVE_CALLS, RedisPacer
 
@@ -60,7 +60,9 @@ def test_concurrent_dialers_never_exceed_a_campaigns_live_cap(make_dispatcher, w
         return
     # Deferred tasks took no claim: after two calls end, two more of them go out.
     end_calls(dispatchers[0].redis, redis_key_prefix, [c.body for c in worker.accepted()[:2]])
-    again = dispatchers[1].run([capped(k * 10 + i, "capped", 5) for k in range(4) for i in range(10)][:10], Remaining(15))
+    again = dispatchers[1].run(
+        [capped(k * 10 + i, "capped", 5) for k in range(4) for i in range(10)][:10], Remaining(15)
+    )
     assert again.counts["DialsSent"] == 2 and again.deferrals["live_calls"] == 3
     assert pacer.live_calls("capped") == 5
 
@@ -96,7 +98,9 @@ def capped_call_id(n, campaign):
 def test_a_lease_ends_a_live_call_whose_event_never_comes(redis_server, redis_key_prefix):
     client = redis.Redis(host=redis_server.host, port=redis_server.port)
     pacer = RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=600, max_call_seconds=1)
-    first = pacer.reserve([("a", "c", None, None, 1), ("b", "c", None, None, 1)], max_cps=100, max_wait_ms=5000, lease_ms=5000)
+    first = pacer.reserve(
+        [("a", "c", None, None, 1), ("b", "c", None, None, 1)], max_cps=100, max_wait_ms=5000, lease_ms=5000
+    )
     assert [d.kind for d in first.decisions] == [DIAL, LIVE_CALLS]
     time.sleep(1.3)  # the lease runs from the slot, at most 10 ms after now at 100 calls/s
     assert pacer.live_calls("c") == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from call_events.events import CallEvent, EventDrop, EventDropReason, parse_record
 
 GOOD = {"callId": "call-1", "campaignId": "c-1", "outcome": "answered", "endedAt": "2026-11-29T10:00:00Z"}
@@ -18,7 +17,12 @@ def record(body, message_id="m-1"):
 def test_a_good_event_parses():
     event = parse_record(record({**GOOD, "durationSeconds": 42}))
     assert isinstance(event, CallEvent)
-    assert (event.call_id, event.campaign_id, event.outcome, event.duration_seconds) == ("call-1", "c-1", "answered", 42.0)
+    assert (event.call_id, event.campaign_id, event.outcome, event.duration_seconds) == (
+        "call-1",
+        "c-1",
+        "answered",
+        42.0,
+    )
     assert event.answered and event.ended_at.tzinfo is not None
 
 
