@@ -17,7 +17,6 @@ from typing import Optional
 
 from call_events import handler as call_events
 from call_events.env import CallEventsEnv
-
 from dialer_worker import handler as dialer
 from dialer_worker.dispatch import BatchReport
 from dialer_worker.env import DialerEnv

@@ -14,9 +14,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from call_events.env import CallEventsEnv
 from constructs import Construct
 
+from call_events.env import CallEventsEnv
 from db_migrate.env import MigrationEnv
 from dialer_worker.env import DialerEnv
 from enrich_dial_task.env import EnrichmentEnv

@@ -9,12 +9,12 @@ import random
 
 import pytest
 import redis
+from support.emf import emitted, metric_value
+
 from call_events.env import CallEventsEnv
 from call_events.events import CallEvent
 from call_events.loop import CallLoop
 from call_events.pace import Pace, next_pace
-from support.emf import emitted, metric_value
-
 from dialer_worker.pacing import RedisPacer
 from local_pipeline.lambda_context import LocalLambdaContext
 
@@ -120,7 +120,6 @@ def test_without_min_answer_rate_the_pace_never_falls(handler, client, redis_key
 
 def test_redis_down_fails_the_whole_batch(redis_key_prefix, monkeypatch):
     from call_events import handler as module
-
     from local_pipeline.services import free_port
 
     env = CallEventsEnv.variables(

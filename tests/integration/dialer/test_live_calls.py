@@ -9,9 +9,9 @@ import time
 
 import pytest
 import redis
+
 from call_events.events import CallEvent
 from call_events.loop import CallLoop
-
 from dialer_worker.dispatch import LIVE_CALLS_DEFER_MS, PAUSED_DEFER_MS
 from dialer_worker.pacing import DIAL, LIVE_CALLS, RedisPacer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from call_events.events import CallEvent, EventDrop, EventDropReason, parse_record
 
 GOOD = {"callId": "call-1", "campaignId": "c-1", "outcome": "answered", "endedAt": "2026-11-29T10:00:00Z"}

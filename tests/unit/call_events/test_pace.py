@@ -4,6 +4,7 @@ cool-down, additive recovery, and a campaign without minAnswerRate never slowing
 from __future__ import annotations
 
 import pytest
+
 from call_events.pace import Pace, answer_rate, next_pace
 
 S = 1_000_000  # µs
