@@ -203,7 +203,7 @@ class Functions(Construct):
         self.call_events = in_vpc(
             "CallEvents",
             function="call_events",
-            description="Reads the worker's call events: ends live calls, keeps each campaign's answer rate and pace",
+            description="Reads the worker call events: ends live calls, keeps each campaign answer rate and pace",
             settings=settings.call_events,
             environment={
                 **observability(CALL_EVENTS_SERVICE),

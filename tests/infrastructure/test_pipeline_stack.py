@@ -933,3 +933,11 @@ def test_alarm_when_dials_are_sent_but_no_call_event_comes(env):
     periods = {m["MetricStat"]["Period"] for m in props["Metrics"] if "MetricStat" in m}
     assert periods == {env.settings.call_events_silence_alarm_minutes * 60}
     assert any(lid.startswith("MonitoringCallEventsDlqMessages") for lid in alarms(env))
+
+
+def test_every_security_group_description_is_one_ec2_accepts(env):
+    """EC2 refuses a GroupDescription outside this character set (an apostrophe, say) at deploy."""
+    allowed = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]*$")
+    for lid, group in resources(env, "AWS::EC2::SecurityGroup").items():
+        description = group["Properties"]["GroupDescription"]
+        assert not isinstance(description, str) or allowed.fullmatch(description), (lid, description)
