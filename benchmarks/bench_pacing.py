@@ -92,6 +92,8 @@ def run_gcra(server, workers: int, seconds: float, max_cps: float) -> dict:
             default_time_zone="America/New_York",
             task_max_age_hours=0,
             recipient_daily_limit=0,
+            max_concurrent_calls=0,
+            max_call_seconds=900,
         )
         dispatcher = Dispatcher(
             config=config,

@@ -24,9 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 GOOD_CONFIG = {**DIALABLE_CONFIG, "maxConcurrentCalls": 50}
 CAMPAIGNS = [
     ("spring-sale", "active", GOOD_CONFIG),
-    ("renewals", "active", {**GOOD_CONFIG, "maxCps": 5}),
+    # The closed loop: at most 6 live calls; and a campaign whose answers are poor at first.
+    ("renewals", "active", {**GOOD_CONFIG, "maxCps": 5, "maxConcurrentCalls": 6}),
+    ("low-answer", "active", {**GOOD_CONFIG, "maxCps": 5, "minAnswerRate": 0.5}),
+    # Paused at the start (its tasks wait), resumed a few seconds in.
     ("paused-promo", "paused", GOOD_CONFIG),
 ]
+# Answer-rate pacing at demo speed: the deployed cool-down is 30 s over a window of 50.
+DEMO_PACING = {"answer_rate_window": 20, "answer_rate_min_samples": 10, "answer_rate_cool_down_seconds": 4}
+RESUME_AFTER_S = 5
 
 
 # The demo's recipients are in whichever of these zones it is closest to 1 pm in, so the legal
@@ -72,7 +78,7 @@ def task_mix(count: int, seed: int = 1, zone: str = "America/Los_Angeles") -> li
     rng = random.Random(seed)
     bodies: list = []
     for n in range(count):
-        campaign = "renewals" if n % 10 == 0 else "spring-sale"
+        campaign = "renewals" if n % 5 == 0 else "low-answer" if n % 5 in (1, 2) else "spring-sale"
         # A dialable US number: the exchange starts with 2-9.
         phone = f"+1415{rng.randrange(2, 10)}{rng.randrange(10**6):06d}"
         bodies.append(
@@ -143,8 +149,12 @@ def _run(settings, args):
         dsn = database.prepare(pg, dbname, [*CAMPAIGNS, opens_soon_campaign(now, zone)])
         database.add_to_do_not_call(dsn, DO_NOT_CALL_NUMBER, "demo")
         run = LocalRun(settings, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
-                       visibility_timeout_seconds=args.visibility_timeout)  # fmt: skip
+                       visibility_timeout_seconds=args.visibility_timeout,
+                       call_events_overrides=DEMO_PACING)  # fmt: skip
         try:
+            # Calls last 1 to 3 s; low-answer is answered 10% of the time until its pace falls.
+            run.worker.duration_s = lambda rng: rng.uniform(1.0, 3.0)
+            run.worker.answer_rates = {"low-answer": 0.1}
             started = time.monotonic()
             run.enqueue(task_mix(args.tasks, zone=zone) + compliance_tasks(now, zone))
             total = run.enqueued
@@ -159,12 +169,19 @@ def _run(settings, args):
                     end="", file=sys.stderr, flush=True,
                 )  # fmt: skip
 
-            summary = run.run(timeout=args.timeout, progress=progress)
+            summary = run.run(timeout=args.timeout, progress=progress, during=_closed_loop)
             print(file=sys.stderr)
+            calls = run.worker.accepted()
+            start = min((c.at_monotonic for c in calls), default=0.0)
             summary.extra["calls_per_second"] = _per_second([c.at_monotonic for c in run.worker.calls])
             summary.extra["recipients_zone"] = zone
             opened = [c.at_monotonic - started for c in run.worker.accepted() if c.body["campaignId"] == OPENS_SOON]
             summary.extra["opens_soon_dialed_after_s"] = round(min(opened), 1) if opened else None
+            summary.extra["calls_per_second_by_campaign"] = {
+                name: _per_second([c.at_monotonic for c in calls if c.body.get("campaignId") == name], start)
+                for name in sorted({str(c.body.get("campaignId")) for c in calls})
+            }
+            summary.extra["live_calls"] = [(t - start, live.get("*", 0), live.get("renewals", 0)) for t, live in run.worker.live_samples]
             return summary
         finally:
             run.close()
@@ -175,10 +192,33 @@ def _run(settings, args):
             redis_throwaway.destroy()
 
 
-def _per_second(times):
+def _closed_loop(run):
+    """Resume the paused campaign, and give low-answer good answers once its pace has fallen."""
+    import redis as redis_lib
+
+    from local_pipeline.database import set_campaign_status
+    from shared.live_calls import pace_key
+
+    client = redis_lib.Redis(host=run.redis.host, port=run.redis.port)
+    started, resumed = time.monotonic(), False
+    try:
+        while time.monotonic() - started < 60:
+            if not resumed and time.monotonic() - started >= RESUME_AFTER_S:
+                set_campaign_status(run.dsn, "paused-promo", "active")
+                resumed = True
+            if float(client.hget(pace_key(run.key_prefix, "low-answer"), "factor") or 1) <= 0.5:
+                run.worker.answer_rates = {"low-answer": 0.9}
+                if resumed:
+                    return
+            time.sleep(0.5)
+    finally:
+        client.close()
+
+
+def _per_second(times, start=None):
     if not times:
         return []
-    start = min(times)
+    start = min(times) if start is None else start
     buckets = [0] * (int(max(times) - start) + 1)
     for t in times:
         buckets[int(t - start)] += 1
@@ -201,6 +241,9 @@ def _print(s, env, log_path):
         ("MAX_CPS", s.max_cps),
         ("achieved CPS", s.achieved_cps),
         ("peak rolling-second rate", s.peak_rolling_second),
+        ("peak live calls (at the worker)", s.extra.get("peak_live_calls")),
+        ("deferrals by reason", s.extra.get("deferrals_by_reason")),
+        ("call events sent by the worker", s.extra.get("call_events_sent")),
         ("recipients' zone (every task's timeZone)", s.extra.get("recipients_zone")),
         ("task outside its window: dialed after (s)", s.extra.get("opens_soon_dialed_after_s")),
     ]
@@ -217,13 +260,24 @@ def _chart(summary, path):
     import matplotlib.pyplot as plt
 
     per_second = summary.extra.get("calls_per_second", [])
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.bar(range(len(per_second)), per_second, width=1.0, color="#4c78a8", label="calls to the worker")
+    by_campaign = summary.extra.get("calls_per_second_by_campaign", {})
+    live = summary.extra.get("live_calls", [])
+    fig, (ax, ax_live) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    ax.bar(range(len(per_second)), per_second, width=1.0, color="#d0d7e1", label="calls to the worker")
+    for name, series in by_campaign.items():
+        ax.plot(range(len(series)), series, drawstyle="steps-mid", label=name)
     ax.axhline(summary.max_cps, color="#e45756", linestyle="--", label=f"MAX_CPS = {summary.max_cps:g}")
-    ax.set_xlabel("seconds since the first call")
     ax.set_ylabel("calls per second")
     ax.set_title(f"achieved {summary.achieved_cps:g} CPS, peak rolling second {summary.peak_rolling_second}")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right", fontsize=8)
+    if live:
+        times = [t for t, _, _ in live]
+        ax_live.step(times, [f for _, f, _ in live], where="post", label="live calls (fleet)")
+        ax_live.step(times, [r for _, _, r in live], where="post", label="live calls (renewals)")
+        ax_live.axhline(6, color="#e45756", linestyle="--", label="renewals maxConcurrentCalls = 6")
+    ax_live.set_xlabel("seconds since the first call")
+    ax_live.set_ylabel("live calls at the worker")
+    ax_live.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

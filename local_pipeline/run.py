@@ -11,10 +11,12 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from call_events import handler as call_events
+from call_events.env import CallEventsEnv
 from dialer_worker import handler as dialer
 from dialer_worker.dispatch import BatchReport
 from dialer_worker.env import DialerEnv
@@ -22,6 +24,7 @@ from dialer_worker.live_rate import LOCAL_KEY_NAME, REDIS_SCHEME, redis_key
 from enrich_dial_task import handler as enrichment
 from enrich_dial_task.enrich import EnrichmentReport
 from enrich_dial_task.env import EnrichmentEnv
+from local_pipeline.event_source import LocalEventSourceMapping
 from local_pipeline.pipe import LocalPipe
 from local_pipeline.services import PostgresServer, RedisServer
 from local_pipeline.sqs_local import LocalSqsServer
@@ -30,12 +33,14 @@ from shared import observability
 from shared.observability import ObservabilityEnv
 from stacks.settings import Settings
 
+
 class ReportObserver:
     """Adds up the reports the handlers publish: each drop with its reason, each batch's counts."""
 
     def __init__(self) -> None:
         self.drops: Counter = Counter()
         self.dial_counts: Counter = Counter()
+        self.deferrals: Counter = Counter()
         self.effective_cps: list[float] = []
         self._lock = threading.Lock()
 
@@ -46,6 +51,7 @@ class ReportObserver:
             elif isinstance(report, BatchReport):
                 self.drops.update(str(drop.reason) for drop in report.drops)
                 self.dial_counts.update(report.counts)
+                self.deferrals.update(report.deferrals)
                 self.dial_counts["RedisUnavailableBatches"] += report.redis_unavailable
                 if report.effective_cps is not None:
                     self.effective_cps.append(report.effective_cps)
@@ -97,9 +103,11 @@ class LocalRun:
         parallel: Optional[int] = None,
         cache_ttl_seconds: Optional[float] = None,
         dialer_overrides: Optional[dict] = None,
+        call_events_overrides: dict | None = None,
     ) -> None:
         """`dialer_overrides`: DialerEnv fields to set instead of the settings' values, e.g. the
-        documented switch-offs of the compliance gates for tests about something else."""
+        documented switch-offs of the compliance gates for tests about something else.
+        `call_events_overrides`: CallEventsEnv fields likewise (a shorter cool-down, say)."""
         self.settings = settings
         self.postgres = postgres
         self.dbname = dbname
@@ -110,6 +118,7 @@ class LocalRun:
         self.parallel = parallel or settings.pipe.local_parallel_executions
         self.cache_ttl = settings.campaign_cache_ttl_seconds if cache_ttl_seconds is None else cache_ttl_seconds
         self.dialer_overrides = dict(dialer_overrides or {})
+        self.call_events_overrides = dict(call_events_overrides or {})
         # Pipe pollers, SQS server, worker stand-in and handlers share one interpreter here; a
         # shorter GIL switch interval keeps the stand-in's arrival times close to when the dialer
         # sent each call (in AWS they are separate machines).
@@ -122,9 +131,24 @@ class LocalRun:
             max_receive_count=settings.queue.max_receive_count,
             visibility_timeout_seconds=self.visibility_timeout,
         )
+        # The worker's call events: their own queue, read by the call-events handler as an SQS
+        # event source mapping would, from the start of the run to its close.
+        self.call_event_queues = self.sqs.create_queues(
+            f"call-events-{self.key_prefix}",
+            max_receive_count=settings.queue.max_receive_count,
+            visibility_timeout_seconds=self.visibility_timeout,
+        )
+        self.worker.report_to(self.call_event_queues.client, self.call_event_queues.queue_url)
         self.observer = ReportObserver().attach()
         self.enqueued = 0
         self._configure_handlers()
+        self.call_events_mapping = LocalEventSourceMapping(
+            queues=self.call_event_queues,
+            handler=self.call_events_handler,
+            function_name="call-events",
+            timeout_seconds=settings.call_events.timeout_seconds,
+            visibility_timeout_seconds=self.visibility_timeout,
+        ).start()
 
     @property
     def live_rate_key(self) -> str:
@@ -151,12 +175,28 @@ class LocalRun:
             "default_time_zone": self.settings.default_time_zone,
             "task_max_age_hours": self.settings.task_max_age_hours,
             "recipient_daily_limit": self.settings.recipient_daily_limit,
+            "max_concurrent_calls": self.settings.max_concurrent_calls,
+            "max_call_seconds": self.settings.max_call_seconds,
             # Locally the hash key is the run's own; deployed it is a generated secret.
             "recipient_hash_key": f"local-{self.key_prefix}",
             "defer_queue_url": self.queues.queue_url,
             # Runtime control as deployed, through a Redis key instead of SSM (live_rate_key).
             "max_cps_parameter_name": REDIS_SCHEME + LOCAL_KEY_NAME,
             **self.dialer_overrides,
+        }
+
+    def call_events_fields(self) -> dict:
+        """The call-events handler's contract fields: settings, local Redis, overrides."""
+        return {
+            "host": self.redis.host,
+            "port": self.redis.port,
+            "tls": False,
+            "key_prefix": self.key_prefix,
+            "answer_rate_window": self.settings.answer_rate_window,
+            "answer_rate_min_samples": self.settings.answer_rate_min_samples,
+            "answer_rate_cool_down_seconds": self.settings.answer_rate_cool_down_seconds,
+            "max_call_seconds": self.settings.max_call_seconds,
+            **self.call_events_overrides,
         }
 
     def _configure_handlers(self) -> None:
@@ -175,6 +215,7 @@ class LocalRun:
             ),
             **EnrichmentEnv.variables(**database, campaign_cache_ttl_seconds=self.cache_ttl),
             **DialerEnv.variables(**self.dialer_fields()),
+            **CallEventsEnv.variables(**self.call_events_fields()),
             "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint,
         }
         unset = (EnrichmentEnv.env_name("secret_arn"), DialerEnv.env_name("auth_secret_arn"))
@@ -188,8 +229,10 @@ class LocalRun:
         # environment above on their next call.
         enrichment.reset()
         dialer.reset()
+        call_events.reset()
         self.enrichment_handler = enrichment.handler
         self.dialer_handler = dialer.handler
+        self.call_events_handler = call_events.handler
 
     def enqueue(self, bodies: Iterable) -> int:
         """Sends each body as the scheduler does, with MessageGroupId = its campaignId."""
@@ -280,12 +323,18 @@ class LocalRun:
                 "min_effective_cps": min(self.observer.effective_cps, default=None),
                 "worker_overloaded": counts["WorkerOverloaded"],
                 "redis_unavailable_batches": counts["RedisUnavailableBatches"],
+                # The closed loop, counted at the worker stand-in: live calls at once ("*": fleet).
+                "peak_live_calls": dict(self.worker.peak_live),
+                "call_events_sent": self.worker.events_sent,
+                "call_events_mapping": dict(self.call_events_mapping.counts),
+                "deferrals_by_reason": dict(self.observer.deferrals),
                 **dict(pipe.stats.counts),
             },
         )
 
     def close(self) -> None:
         self.observer.detach()
+        self.call_events_mapping.stop()
         self.worker.stop()
         self.sqs.stop()
         for name, value in self._saved_environ.items():

@@ -7,25 +7,36 @@
     ... NODE_WORKER_URL = worker.url ...
     worker.calls                              # [Call(at_monotonic, at_wall, body, idempotency_key, status)]
     GET {worker.url}/stats                    # calls of the last minute, per campaign (dialctl status)
+    worker.report_to(sqs_client, queue_url)   # one call event per accepted call when it "ends"
+    worker.answer_rates = {"c-1": 0.2}        # share answered (or machine) per campaign
+    worker.duration_s = lambda rng: rng.uniform(0.5, 2.0)   # how long each accepted call lasts
+    worker.peak_live                          # the most live calls at once, per campaign and "*"
     worker.stop()
 
-Like the real worker it answers 409 to an Idempotency-Key it has already accepted.
+Like the real worker it answers 409 to an Idempotency-Key it has already accepted. A call is live
+at the stand-in from its 2xx until it sends the call's event.
 `python -m local_pipeline.worker_standin --port 3000` runs it on its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Any, Optional
 
 HANG = -1  # a scripted "status": never answer within any client's timeout
+# Unanswered calls end as one of these, at random.
+NOT_ANSWERED = ("no_answer", "busy")
+FLEET = "*"
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,20 @@ class WorkerStandIn:
         self.latency_s = 0.0
         self.hang_seconds = hang_seconds
         self._server: Optional[ThreadingHTTPServer] = None
+        # Call events: where to send them (report_to), how calls turn out and how long they last.
+        self.answer_rates: dict[str, float] = {}
+        self.default_answer_rate = 0.6
+        self.duration_s: Callable[[random.Random], float] = lambda rng: rng.uniform(0.5, 2.0)
+        self._events_client: Any = None
+        self._events_queue_url: str | None = None
+        self._ending: list[tuple[float, str, str, float]] = []  # heap of (ends at, callId, campaignId, duration)
+        self._wake = threading.Condition(self._lock)
+        self._live: dict[str, int] = {}
+        self.peak_live: dict[str, int] = {}
+        self.events_sent = 0
+        self.live_samples: list[tuple[float, dict[str, int]]] = []
+        self._ender: threading.Thread | None = None
+        self._stopping = False
 
     # --- control -------------------------------------------------------------------------
     def script(self, *statuses: int) -> None:
@@ -62,6 +87,18 @@ class WorkerStandIn:
             raise ValueError("shares add up to more than 1")
         with self._lock:
             self._shares = dict(shares)
+
+    def report_to(self, client: Any, queue_url: str) -> None:
+        """Send one call event per accepted call to `queue_url` when the call ends."""
+        with self._lock:
+            self._events_client, self._events_queue_url = client, queue_url
+        if self._ender is None:
+            self._ender = threading.Thread(target=self._end_calls, name="worker-standin-calls", daemon=True)
+            self._ender.start()
+
+    def live(self, campaign: str = FLEET) -> int:
+        with self._lock:
+            return self._live.get(campaign, 0)
 
     def accepted(self) -> list[Call]:
         with self._lock:
@@ -86,6 +123,8 @@ class WorkerStandIn:
             self._shares = {}
             self._accepted_keys.clear()
             self.latency_s = 0.0
+            self.peak_live.clear()
+            self.live_samples.clear()
 
     @property
     def url(self) -> str:
@@ -147,6 +186,9 @@ class WorkerStandIn:
         return self
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._wake.notify_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -173,6 +215,65 @@ class WorkerStandIn:
     def _record(self, call: Call) -> None:
         with self._lock:
             self.calls.append(call)
+            if 200 <= call.status < 300 and self._events_queue_url:
+                campaign = str(call.body.get("campaignId"))
+                duration = max(0.0, self.duration_s(self._random))
+                heapq.heappush(
+                    self._ending, (call.at_monotonic + duration, str(call.body.get("callId")), campaign, duration)
+                )
+                for key in (campaign, FLEET):
+                    self._live[key] = self._live.get(key, 0) + 1
+                    self.peak_live[key] = max(self.peak_live.get(key, 0), self._live[key])
+                self.live_samples.append((call.at_monotonic, dict(self._live)))
+                self._wake.notify_all()
+
+    def _outcome(self, campaign: str) -> str:
+        rate = self.answer_rates.get(campaign, self.default_answer_rate)
+        if self._random.random() < rate:
+            return "answered"
+        return self._random.choice(NOT_ANSWERED)
+
+    def _end_calls(self) -> None:
+        """Ends calls when their time comes: the call event first, then it is no longer live, so
+        the stand-in's live count is never below the dialer's (which drops after the event)."""
+        while True:
+            with self._lock:
+                while not self._stopping and (not self._ending or self._ending[0][0] > time.monotonic()):
+                    timeout = None if not self._ending else max(0.0, self._ending[0][0] - time.monotonic())
+                    self._wake.wait(timeout=timeout if timeout is not None else 0.5)
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                due: list[tuple[str, str, str, float]] = []
+                while self._ending and self._ending[0][0] <= now and len(due) < 10:
+                    _, call_id, campaign, duration = heapq.heappop(self._ending)
+                    due.append((call_id, campaign, self._outcome(campaign), duration))
+                client, url = self._events_client, self._events_queue_url
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps(
+                        {
+                            "callId": call_id,
+                            "campaignId": campaign,
+                            "outcome": outcome,
+                            "endedAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                            "durationSeconds": round(duration, 3),
+                        }
+                    ),
+                }
+                for i, (call_id, campaign, outcome, duration) in enumerate(due)
+            ]
+            try:
+                client.send_message_batch(QueueUrl=url, Entries=entries)
+            except Exception:  # the local SQS is gone (the run is closing): the calls still end
+                pass
+            with self._lock:
+                self.events_sent += len(due)
+                for _, campaign, _, _ in due:
+                    for key in (campaign, FLEET):
+                        self._live[key] -= 1
+                self.live_samples.append((time.monotonic(), dict(self._live)))
 
 
 def rolling_window_max(times: list[float], window: float = 1.0) -> int:

@@ -7,9 +7,9 @@ from constructs import Construct
 
 from stacks.constructs.cache import Cache
 from stacks.constructs.database import Database
-from shared.observability import DIALER_SERVICE
+from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE
 from stacks.constructs.functions import Functions
-from stacks.constructs.messaging import DialTaskPipe, DialTaskQueues
+from stacks.constructs.messaging import CallEventsQueues, DialTaskPipe, DialTaskQueues
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.network import Network, egress_only_by_rules
 from stacks.settings import EMAIL_PATTERN, Settings
@@ -39,6 +39,17 @@ class DialPipelineStack(Stack):
             "LiveMaxCps",
             string_value=self.max_cps.value_as_string,
             description="Live calls-per-second limit (0 stops dialing); the dialer uses min(this, MaxCps)",
+        )
+
+        # The fleet's live calls at once (trunk channels); 0 is no limit. A campaign's own cap is
+        # its config's maxConcurrentCalls.
+        self.max_concurrent_calls = CfnParameter(
+            self,
+            "MaxConcurrentCalls",
+            type="Number",
+            default=settings.max_concurrent_calls,
+            min_value=0,
+            description="Live calls at once across the fleet, 0 for no limit (the dialer's MAX_CONCURRENT_CALLS)",
         )
 
         self.worker_url = CfnParameter(
@@ -99,6 +110,13 @@ class DialPipelineStack(Stack):
             visibility_timeout_seconds=settings.visibility_timeout_seconds,
             removal_policy=data_removal,
         )
+        self.call_events_queues = CallEventsQueues(
+            self,
+            "CallEventsQueues",
+            settings=settings.queue,
+            visibility_timeout_seconds=settings.call_events_visibility_timeout_seconds,
+            removal_policy=data_removal,
+        )
 
         self.functions = Functions(
             self,
@@ -112,11 +130,14 @@ class DialPipelineStack(Stack):
             max_cps=self.max_cps.value_as_string,
             worker_url=self.worker_url.value_as_string,
             max_cps_parameter_name=self.live_max_cps.parameter_name,
+            max_concurrent_calls=self.max_concurrent_calls.value_as_string,
+            call_events_queue=self.call_events_queues.queue,
             log_retention=retention,
         )
         enrichment = self.functions.enrichment
         dialer = self.functions.dialer
         migration = self.functions.migration
+        call_events = self.functions.call_events
 
         self.pipe = DialTaskPipe(
             self,
@@ -135,6 +156,7 @@ class DialPipelineStack(Stack):
         self.database.secret.grant_read(migration.function)
         self.database.reader_secret.grant_read(migration.function)
         self.cache.auth_token.grant_read(dialer.function)
+        self.cache.auth_token.grant_read(call_events.function)
         self.cache.recipient_hash_key.grant_read(dialer.function)
         self.queues.queue.grant_send_messages(dialer.function)
         # The dialer reads the live MAX_CPS, one parameter, one action (not grant_read's four).
@@ -148,12 +170,22 @@ class DialPipelineStack(Stack):
         self.database.allow_clients(enrichment.function)
         self.database.allow_direct(migration.function)
         self.cache.connections.allow_default_port_from(dialer.function, "Valkey over TLS from the dialer")
+        # The call-events function reaches Redis, and Secrets Manager for Redis's AUTH token:
+        # nothing else (Lambda itself polls its queue).
+        self.cache.connections.allow_default_port_from(call_events.function, "Valkey over TLS from call events")
         self.network.allow_secrets_manager_from(
-            enrichment.function, dialer.function, migration.function, self.database.rotation_security_group
+            enrichment.function,
+            dialer.function,
+            migration.function,
+            call_events.function,
+            self.database.rotation_security_group,
         )
         self.network.allow_sqs_from(dialer.function)
         egress_only_by_rules(
-            enrichment.security_group, migration.security_group, self.database.rotation_security_group
+            enrichment.security_group,
+            migration.security_group,
+            call_events.security_group,
+            self.database.rotation_security_group,
         )
         # The worker is outside the VPC at an address only known at deploy time (WorkerUrl), reached
         # through NAT: the one egress rule to a CIDR, on the worker's port, for the dialer alone.
@@ -175,6 +207,7 @@ class DialPipelineStack(Stack):
             alarm_email_condition=has_alarm_email,
             metrics_namespace=settings.metrics_namespace,
             dialer_service=DIALER_SERVICE,
+            call_events_service=CALL_EVENTS_SERVICE,
         )
         self.monitoring.watch_queues(
             queue=self.queues.queue,
@@ -183,6 +216,12 @@ class DialPipelineStack(Stack):
         )
         self.monitoring.watch_function("Enrichment", enrichment.function)
         self.monitoring.watch_function("Dialer", dialer.function)
+        self.monitoring.watch_function("CallEvents", call_events.function)
+        self.monitoring.watch_call_events(
+            queue=self.call_events_queues.queue,
+            dlq=self.call_events_queues.dlq,
+            silent_minutes=settings.call_events_silence_alarm_minutes,
+        )
         self.monitoring.watch_pipe(self.pipe.pipe_name)
         self.monitoring.watch_database(
             self.database.instance,
@@ -191,7 +230,9 @@ class DialPipelineStack(Stack):
         )
         self.monitoring.watch_cache(self.cache.node_ids())
         self.monitoring.watch_dialer_metrics()
-        self.monitoring.build_dashboard(functions={"Enrichment": enrichment.function, "Dialer": dialer.function})
+        self.monitoring.build_dashboard(
+            functions={"Enrichment": enrichment.function, "Dialer": dialer.function, "CallEvents": call_events.function}
+        )
 
         # What the operator CLI (`dialctl --stack <name>`) reads to find everything else.
         outputs = {
@@ -199,6 +240,15 @@ class DialPipelineStack(Stack):
             "DialTasksDlqUrl": (self.queues.dlq.queue_url, "The dial-tasks dead-letter queue"),
             "LiveMaxCpsParameterName": (self.live_max_cps.parameter_name, "SSM parameter: the live MAX_CPS"),
             "MaxCpsCeiling": (self.max_cps.value_as_string, "The MaxCps parameter: the live value's ceiling"),
+            "CallEventsQueueUrl": (
+                self.call_events_queues.queue.queue_url,
+                "The call-events queue: the worker sends one message per finished call here",
+            ),
+            "CallEventsSendPolicyArn": (
+                self.call_events_queues.send_policy.managed_policy_arn,
+                "Managed policy granting sqs:SendMessage on the call-events queue: attach it to the worker's role",
+            ),
+            "MaxConcurrentCallsLimit": (self.max_concurrent_calls.value_as_string, "Live calls at once across the fleet (0: no limit)"),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "The CloudWatch dashboard"),
             "MetricsNamespace": (settings.metrics_namespace, "Namespace of the functions' metrics"),
         }

@@ -141,6 +141,10 @@ class Settings:
     database: DatabaseSettings
     cache: CacheSettings
     queue: QueueSettings = field(default_factory=QueueSettings)
+    # The call-events handler: small batches of worker reports, one script call each.
+    call_events: FunctionSettings = field(
+        default_factory=lambda: FunctionSettings(memory_mb=256, timeout_seconds=30, reserved_concurrency=5)
+    )
     # The deploy-time migration function (db_migrate): one run at a time, a few statements.
     migration: FunctionSettings = field(
         default_factory=lambda: FunctionSettings(memory_mb=256, timeout_seconds=120, reserved_concurrency=1)
@@ -164,6 +168,21 @@ class Settings:
     task_max_age_hours: float = 24
     # At most this many calls to one number in any 24 h, across campaigns (0: no limit).
     recipient_daily_limit: int = 3
+    # The closed loop (docs/design.md, "Call events"). A live call's lease: it stops counting
+    # against the live-call caps after this long even when its call event never comes.
+    max_call_seconds: int = 900
+    # The fleet's live calls at once (the stack parameter MaxConcurrentCalls' default; 0: no
+    # limit). Set it to the trunks' channel count at deploy; a campaign's own cap is its config's.
+    max_concurrent_calls: int = 0
+    # Answer-rate pacing per campaign: over its last `window` outcomes, with at least
+    # `min_samples`, a share of answered + machine under its minAnswerRate halves its pace (floor
+    # 0.1), at most once per cool-down; at or over it, +0.1 per cool-down back up to 1.
+    answer_rate_window: int = 50
+    answer_rate_min_samples: int = 20
+    answer_rate_cool_down_seconds: int = 30
+    # Alarm when dials are sent but no call event has come for this long: the worker stopped
+    # reporting, and live calls would sit at their leases (max_call_seconds) meanwhile.
+    call_events_silence_alarm_minutes: int = 15
     # Lambda's concurrent-executions quota in the environment's account and region (Service Quotas
     # "Concurrent executions"; 1000 by default). Reservations may use all but LAMBDA_UNRESERVED_MINIMUM.
     account_concurrency_quota: int = 1_000
@@ -190,7 +209,8 @@ class Settings:
             raise ValueError(
                 f"{self.name}: the functions reserve {self.reserved_concurrency_total} concurrent executions "
                 f"(enrichment {self.enrichment.reserved_concurrency}, dialer {self.dialer.reserved_concurrency}, "
-                f"migration {self.migration.reserved_concurrency}), more than the {self.reservable_concurrency} the "
+                f"migration {self.migration.reserved_concurrency}, call events {self.call_events.reserved_concurrency}), "
+                f"more than the {self.reservable_concurrency} the "
                 f"account may reserve (account_concurrency_quota {self.account_concurrency_quota} minus Lambda's "
                 f"unreserved minimum {LAMBDA_UNRESERVED_MINIMUM}); raise the quota or lower the reservations"
             )
@@ -203,6 +223,12 @@ class Settings:
             )
         if self.max_cps < 1:
             raise ValueError("max_cps must be at least 1")
+        if self.max_call_seconds < 1 or self.max_concurrent_calls < 0:
+            raise ValueError(f"{self.name}: max_call_seconds must be >= 1 and max_concurrent_calls >= 0")
+        if not 1 <= self.answer_rate_min_samples <= self.answer_rate_window or self.answer_rate_cool_down_seconds < 1:
+            raise ValueError(
+                f"{self.name}: answer_rate_min_samples must be 1..answer_rate_window and the cool-down at least 1 s"
+            )
         if self.campaign_cache_ttl_seconds < 0:
             raise ValueError("campaign_cache_ttl_seconds must be >= 0 (0 disables the cache)")
         if self.pipe_execution_seconds > PIPE_MAX_EXECUTION_SECONDS:
@@ -225,7 +251,12 @@ class Settings:
     @property
     def reserved_concurrency_total(self) -> int:
         """What the environment's functions reserve of the account's Lambda concurrency."""
-        return self.enrichment.reserved_concurrency + self.dialer.reserved_concurrency + self.migration.reserved_concurrency
+        return (
+            self.enrichment.reserved_concurrency
+            + self.dialer.reserved_concurrency
+            + self.migration.reserved_concurrency
+            + self.call_events.reserved_concurrency
+        )
 
     @property
     def reservable_concurrency(self) -> int:
@@ -250,6 +281,11 @@ class Settings:
         """After Redis fails, slots reserved there may still be dialed by their owners for up to
         one dialer timeout: the dialer paces locally only after that."""
         return self.dialer.timeout_seconds
+
+    @property
+    def call_events_visibility_timeout_seconds(self) -> int:
+        """AWS guidance for an SQS event source: at least six times the function's timeout."""
+        return 6 * self.call_events.timeout_seconds
 
     @property
     def visibility_timeout_seconds(self) -> int:

@@ -27,6 +27,7 @@ from dialer_worker.pacing import (
     DUPLICATE,
     IN_FLIGHT,
     LATE_TOLERANCE_S,
+    LIVE_CALLS,
     RECIPIENT_LIMIT,
     Decision,
     LocalPacer,
@@ -53,6 +54,16 @@ LOCAL_HORIZON_S = 2.0
 RECOVERY_HOLD_S = REDIS_RETRY_AFTER_S + LOCAL_HORIZON_S + 2.0
 # The kill switch (live MAX_CPS 0): every task goes back to the queue this long, without a claim.
 STOPPED_DEFER_MS = 5000
+# A task whose campaign (or the fleet) has every live call it may have: back in the queue this
+# long (the design allows at most 30 s). Short, because a call event frees a slot at any moment;
+# a full campaign's backlog then costs one re-send per task every 3 s.
+LIVE_CALLS_DEFER_MS = 3000
+# A paused campaign's task: back in the queue this long, without a claim, so it is dialed within
+# about this long plus the enrichment's campaign cache (5 s) once the campaign is active again.
+# The price of a short wait: a paused backlog of N tasks costs N / 10 re-sends (and pipe
+# executions) per second while the pause lasts; a long pause is cheaper as `inactive` plus a
+# re-enqueue by the scheduler.
+PAUSED_DEFER_MS = 10_000
 
 
 @dataclass
@@ -62,12 +73,16 @@ class BatchReport:
     failures: list[str] = field(default_factory=list)  # messageIds to retry
     counts: Counter = field(default_factory=Counter)  # DialsSent, DialsFailed, Deferred, ...
     drops: list[Drop] = field(default_factory=list)
-    # Why each re-queued task had to wait: rate, in_flight, outside_window, redis_down, late.
+    # Why each re-queued task had to wait: rate, in_flight, outside_window, redis_down, late,
+    # stopped, live_calls, paused.
     deferrals: Counter = field(default_factory=Counter)
     # Tasks that had to wait but could not be re-queued (messageId, why): retried as failures.
     defer_failures: list[tuple[str, str]] = field(default_factory=list)
     pacing_delay_ms: list[float] = field(default_factory=list)
     effective_cps: float | None = None
+    # Live calls after admission (None: Redis not asked): the fleet's and per campaign.
+    fleet_live: int | None = None
+    campaign_live: dict[str, int] = field(default_factory=dict)
     redis_unavailable: bool = False
     redis_error: str | None = None
 
@@ -175,7 +190,10 @@ class Dispatcher:
         admitted: list[EnrichedTask] = []
         for item in items:
             verdict = self.compliance.screen(item, now)
-            if isinstance(verdict, Admit):
+            if isinstance(verdict, Admit) and item.paused:
+                # Kept, not dialed: no claim, no slot; looked at again in PAUSED_DEFER_MS.
+                to_defer.append((item, PAUSED_DEFER_MS, "paused"))
+            elif isinstance(verdict, Admit):
                 closes[item.message_id] = verdict.until
                 admitted.append(item)
             elif isinstance(verdict, Wait):
@@ -207,6 +225,8 @@ class Dispatcher:
             elif decision.kind == RECIPIENT_LIMIT:
                 report.drops.append(Drop(DropReason.RECIPIENT_LIMIT, item.message_id, item.campaign_id, item.phone_number))
                 report.counts[Metric.DIALS_DROPPED] += 1
+            elif decision.kind == LIVE_CALLS:
+                to_defer.append((item, LIVE_CALLS_DEFER_MS, "live_calls"))
             elif decision.kind in (DEFER, IN_FLIGHT):
                 reason = "in_flight" if decision.kind == IN_FLIGHT else ("rate" if use_redis else "redis_down")
                 to_defer.append((item, max(decision.wait_us // 1000, 1), reason))
@@ -240,7 +260,17 @@ class Dispatcher:
         if self.health.usable():
             try:
                 reservation = self.pacer.reserve(
-                    [(i.call_id, i.campaign_id, i.config.max_cps, self._recipient(i)) for i in items],
+                    [
+                        (
+                            i.call_id,
+                            i.campaign_id,
+                            i.config.max_cps,
+                            self._recipient(i),
+                            i.config.max_concurrent_calls,
+                            i.config.min_answer_rate,
+                        )
+                        for i in items
+                    ],
                     max_cps=max_cps,
                     max_wait_ms=max_wait_ms,
                     lease_ms=remaining + 5000,
@@ -248,6 +278,8 @@ class Dispatcher:
                 )
                 self.health.ok()
                 report.effective_cps = reservation.effective_cps
+                report.fleet_live = reservation.fleet_live
+                report.campaign_live = dict(reservation.campaign_live)
                 return reservation.decisions, True
             except (RedisError, OSError) as exc:
                 self.health.failed()
@@ -289,6 +321,8 @@ class Dispatcher:
 
     def _settle(self, outcomes, not_sent, use_redis, report, max_cps):
         accepted, released = [], [i.call_id for i in not_sent]
+        # Admitted but surely not placed: no longer live (a 4xx keeps its claim, not its slot).
+        ended = {i.call_id: i.campaign_id for i in not_sent}
         overloaded = False
         for item, (outcome, status) in outcomes:
             if outcome.delivered:
@@ -297,6 +331,7 @@ class Dispatcher:
             elif outcome is Outcome.REJECTED:
                 # The worker will never take it: kept as settled so no redelivery dials it.
                 accepted.append(item.call_id)
+                ended[item.call_id] = item.campaign_id
                 report.counts[Metric.DIALS_DROPPED] += 1
                 report.drops.append(
                     Drop(DropReason.WORKER_REJECTED, item.message_id, item.campaign_id, item.phone_number, str(status))
@@ -306,6 +341,7 @@ class Dispatcher:
                 report.counts[Metric.DIALS_FAILED] += 1
                 if outcome.surely_not_taken:
                     released.append(item.call_id)
+                    ended[item.call_id] = item.campaign_id
                 if outcome is Outcome.OVERLOADED:
                     overloaded = True
                     report.counts[Metric.WORKER_OVERLOADED] += 1
@@ -325,6 +361,7 @@ class Dispatcher:
                 successes=raise_rate,
                 max_cps=max_cps,
                 recipients={c: r for c, r in recipients.items() if r is not None},
+                ended=ended,
             )
         except (RedisError, OSError) as exc:
             # Claims stay "dialing" until their lease ends; a redelivery then re-sends with the

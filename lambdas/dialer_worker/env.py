@@ -48,6 +48,11 @@ class DialerEnv(RedisEnv):
     recipient_daily_limit: int = variable("RECIPIENT_DAILY_LIMIT", check=at_least(0))
     recipient_hash_key_secret_arn: str | None = variable("RECIPIENT_HASH_KEY_SECRET_ARN", default=None)
     recipient_hash_key: str | None = variable("RECIPIENT_HASH_KEY", default=None)
+    # Live calls: at most this many at once across the fleet (0: no fleet cap; the stack
+    # parameter MaxConcurrentCalls); a campaign's own cap is its config's maxConcurrentCalls. A
+    # call stops counting after MAX_CALL_SECONDS even when its call event never comes.
+    max_concurrent_calls: int = variable("MAX_CONCURRENT_CALLS", check=at_least(0))
+    max_call_seconds: int = variable("MAX_CALL_SECONDS", check=at_least(1))
     # Where tasks that must wait are re-sent with a delay; unset (tests), they come back as
     # batch item failures.
     defer_queue_url: str | None = variable("DEFER_QUEUE_URL", default=None)

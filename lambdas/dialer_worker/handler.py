@@ -12,7 +12,14 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from dialer_worker.dispatch import BatchReport, Dispatcher
 from dialer_worker.env import DialerEnv
 from dialer_worker.live_rate import REDIS_SCHEME, LiveRate, redis_key
-from shared.observability import DIALER_SERVICE, Metric, count_by_reason, log_and_count_drops, publish
+from shared.observability import (
+    DIALER_SERVICE,
+    Metric,
+    count_by_dimension,
+    count_by_reason,
+    log_and_count_drops,
+    publish,
+)
 from shared.redis_client import redis_client
 
 # No Powertools Tracer: the function's Active tracing (the stack) records each invocation and its
@@ -80,6 +87,8 @@ def build_dispatcher(env: DialerEnv) -> Dispatcher:
             prefix=env.key_prefix,
             claim_ttl_seconds=env.claim_ttl_seconds,
             recipient_daily_limit=env.recipient_daily_limit,
+            max_concurrent_calls=env.max_concurrent_calls,
+            max_call_seconds=env.max_call_seconds,
         ),
         recipient_key=recipient_key(env),
         live_rate=build_live_rate(env, redis),
@@ -128,7 +137,8 @@ def handler(event, context):
 def _observe(report: BatchReport) -> None:
     global _warned_redis_down
     log_and_count_drops(logger, service=DIALER_SERVICE, metric=Metric.DIALS_DROPPED, drops=report.drops)
-    # Why tasks had to wait (rate, in_flight, outside_window, redis_down, late): the alarm on
+    # Why tasks had to wait (rate, in_flight, outside_window, redis_down, late, stopped,
+    # live_calls, paused): the alarm on
     # the rate-limited share reads Reason=rate only.
     count_by_reason(service=DIALER_SERVICE, metric=Metric.DEFERRED, counts=report.deferrals)
     for message_id, why in report.defer_failures:
@@ -144,7 +154,11 @@ def _observe(report: BatchReport) -> None:
     if report.effective_cps is not None:
         metrics.add_metric(name=Metric.EFFECTIVE_CPS, unit=MetricUnit.Count, value=report.effective_cps)
     metrics.add_metric(name=Metric.REDIS_UNAVAILABLE, unit=MetricUnit.Count, value=1 if report.redis_unavailable else 0)
+    if report.fleet_live is not None:
+        metrics.add_metric(name=Metric.LIVE_CALLS, unit=MetricUnit.Count, value=report.fleet_live)
     metrics.flush_metrics()
+    # Live calls per campaign after admission (dimension campaignId): what the caps are held to.
+    count_by_dimension(service=DIALER_SERVICE, metric=Metric.LIVE_CALLS, dimension="campaignId", values=report.campaign_live)
     if report.redis_unavailable and not _warned_redis_down:
         _warned_redis_down = True
         logger.error("Redis unreachable: pacing locally at MAX_CPS / reserved concurrency", extra={"error": report.redis_error})

@@ -7,9 +7,12 @@ serverless caches. The clock is Redis `TIME`: no Lambda's own clock is trusted.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from collections.abc import Mapping, Sequence
 from typing import Optional
+
+from shared.live_calls import PACE_STATE_TTL_S, campaign_live_key, fleet_live_key, pace_key
 
 # Slots are spaced (1 + SLACK) / rate apart, so a one-second window can take calls from slots
 # spread over 1 + SLACK seconds and stay at or under the rate. That spread is shared between a
@@ -23,7 +26,7 @@ from typing import Optional
 SLACK = 0.025
 LATE_TOLERANCE_S = 0.010
 
-DIAL, DEFER, DUPLICATE, IN_FLIGHT, RECIPIENT_LIMIT = 0, 1, 2, 3, 4
+DIAL, DEFER, DUPLICATE, IN_FLIGHT, RECIPIENT_LIMIT, LIVE_CALLS = 0, 1, 2, 3, 4, 5
 # The recipient limit counts admitted calls to one number over a rolling day.
 RECIPIENT_WINDOW_US = 24 * 3600 * 1_000_000
 
@@ -44,6 +47,10 @@ local slack = tonumber(ARGV[5])
 local hold_ms = tonumber(ARGV[6])
 local recipient_limit = tonumber(ARGV[7])
 local recipient_window_us = tonumber(ARGV[8])
+local max_live = tonumber(ARGV[9])
+local live_lease_us = tonumber(ARGV[10])
+local pace_ttl_s = tonumber(ARGV[11])
+local fleet_key = KEYS[5]
 if hold_ms > 0 then redis.call('SET', KEYS[3], '1', 'NX', 'PX', hold_ms) end
 local held_us = redis.call('PTTL', KEYS[3]) * 1000
 local rate = tonumber(redis.call('GET', KEYS[2]) or max_cps)
@@ -78,15 +85,68 @@ local function count_recipient(rkey, claim_key, slot)
   redis.call('ZADD', rkey, string.format('%d', slot), claim_key)
   redis.call('PEXPIRE', rkey, math.floor((slot - now + recipient_window_us) / 1000) + 1000)
 end
+-- Gate 3, live calls: a call is live from its slot until its call event removes it, the dialer
+-- releases it (it did not go out), or its lease ends (the score); expired members go first.
+local live = {}
+local function live_count(lkey)
+  if live[lkey] == nil then
+    redis.call('ZREMRANGEBYSCORE', lkey, '-inf', string.format('%d', now))
+    live[lkey] = redis.call('ZCARD', lkey)
+  end
+  return live[lkey]
+end
+local function live_full(lkey, campaign_cap)
+  if campaign_cap > 0 and live_count(lkey) >= campaign_cap then return true end
+  return max_live > 0 and live_count(fleet_key) >= max_live
+end
+local function count_live(lkey, call_id, slot)
+  local ends = slot + live_lease_us
+  for _, k in ipairs({lkey, fleet_key}) do
+    live_count(k)
+    live[k] = live[k] + redis.call('ZADD', k, string.format('%d', ends), call_id)
+    if redis.call('PTTL', k) < math.floor((ends - now) / 1000) then
+      redis.call('PEXPIRE', k, math.floor((ends - now) / 1000) + 1000)
+    end
+  end
+end
+-- Gate 4, the campaign rate: its maxCps (else MAX_CPS) times its answer-rate pace factor, which
+-- the call-events handler keeps; here the dialer records the campaign's minAnswerRate for it.
+local paces = {}
+local function campaign_rate(pkey, ccps, min_rate)
+  if paces[pkey] == nil then
+    paces[pkey] = tonumber(redis.call('HGET', pkey, 'factor') or 1)
+    if min_rate >= 0 then
+      redis.call('HSET', pkey, 'min_rate', tostring(min_rate))
+      redis.call('EXPIRE', pkey, pace_ttl_s)
+    else
+      redis.call('HDEL', pkey, 'min_rate')
+    end
+  end
+  local factor = paces[pkey]
+  if ccps <= 0 then
+    if factor >= 1 then return 0 end
+    ccps = max_cps
+  end
+  return ccps * factor
+end
 local ctats = {}
 local out = {}
-local per_task = 3
-local n = (#KEYS - 4) / per_task
+local per_task = 5
+local per_task_args = 4
+local n = (#KEYS - 5) / per_task
 for i = 1, n do
-  local claim_key = KEYS[5 + per_task * (i - 1)]
-  local ckey = KEYS[6 + per_task * (i - 1)]
-  local rkey = KEYS[7 + per_task * (i - 1)]
-  local ccps = tonumber(ARGV[8 + i])
+  local claim_key = KEYS[6 + per_task * (i - 1)]
+  local ckey = KEYS[7 + per_task * (i - 1)]
+  local rkey = KEYS[8 + per_task * (i - 1)]
+  local lkey = KEYS[9 + per_task * (i - 1)]
+  local pkey = KEYS[10 + per_task * (i - 1)]
+  local a = 12 + per_task_args * (i - 1)
+  local ccps = tonumber(ARGV[a])
+  local campaign_cap = tonumber(ARGV[a + 1])
+  local min_rate = tonumber(ARGV[a + 2])
+  local call_id = ARGV[a + 3]
+  -- Every gate is judged before this task takes anything, so a task refused by a later gate
+  -- leaves no claim, no recipient count and no live call behind.
   -- Gate 1, the claim: never dial a callId twice.
   local claim = redis.call('GET', claim_key)
   if claim == 'a' then
@@ -95,11 +155,14 @@ for i = 1, n do
     out[#out + 1] = 3; out[#out + 1] = tonumber(claim) - now
   elseif recipient_full(rkey) then
     out[#out + 1] = 4; out[#out + 1] = 0
+  elseif live_full(lkey, campaign_cap) then
+    out[#out + 1] = 5; out[#out + 1] = 0
   elseif held_us > 0 then
     out[#out + 1] = 1; out[#out + 1] = held_us
   else
+    local crate = campaign_rate(pkey, ccps, min_rate)
     local ctat = 0
-    if ccps > 0 then ctat = ctats[ckey] or tonumber(redis.call('GET', ckey) or 0) end
+    if crate > 0 then ctat = ctats[ckey] or tonumber(redis.call('GET', ckey) or 0) end
     local gated = ctat > tat
     local slot
     if gated then
@@ -110,6 +173,7 @@ for i = 1, n do
     if slot - now > max_wait_us then
       out[#out + 1] = 1; out[#out + 1] = slot - now
     else
+      -- Gate 5, the global rate, then the commit: slot, claim, recipient count, live call.
       if gated then
         local at = #ahead + 1
         while at > 1 and ahead[at - 1] > slot do at = at - 1 end
@@ -118,12 +182,14 @@ for i = 1, n do
       else
         tat = slot + interval
       end
-      if ccps > 0 then ctats[ckey] = slot + math.ceil((1 + slack) * 1000000 / ccps) end
+      if crate > 0 then ctats[ckey] = slot + math.ceil((1 + slack) * 1000000 / crate) end
       redis.call('SET', claim_key, string.format('%d', slot + lease_us), 'PX', claim_ttl_ms)
       count_recipient(rkey, claim_key, slot)
+      count_live(lkey, call_id, slot)
       out[#out + 1] = 0; out[#out + 1] = slot - now
     end
   end
+  out[#out + 1] = live_count(lkey)
 end
 if tat > now then
   redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
@@ -138,6 +204,7 @@ for k, v in pairs(ctats) do
   redis.call('SET', k, string.format('%d', v), 'PX', math.floor((v - now) / 1000) + 1000)
 end
 out[#out + 1] = math.floor(rate * 1000)
+out[#out + 1] = live_count(fleet_key)
 return out
 """
 
@@ -145,16 +212,24 @@ _FINISH = """
 local max_cps = tonumber(ARGV[1])
 local increase = tonumber(ARGV[2])
 local claims = tonumber(ARGV[3])
-for i = 2, claims + 1 do
-  if ARGV[i + 2] == 'a' then
-    redis.call('SET', KEYS[i], 'a', 'KEEPTTL')
+local uncounted = tonumber(ARGV[4])
+for i = 1, claims do
+  if ARGV[4 + i] == 'a' then
+    redis.call('SET', KEYS[1 + i], 'a', 'KEEPTTL')
   else
-    redis.call('DEL', KEYS[i])
+    redis.call('DEL', KEYS[1 + i])
   end
 end
 -- A released call did not go out: it no longer counts against its recipient.
-for i = claims + 2, #KEYS do
-  redis.call('ZREM', KEYS[i], ARGV[i + 2])
+for i = 1, uncounted do
+  redis.call('ZREM', KEYS[1 + claims + i], ARGV[4 + claims + i])
+end
+-- Nor is it live: it leaves its campaign's live set and the fleet's (pairs of keys).
+local first = 2 + claims + uncounted
+for k = first, #KEYS, 2 do
+  local member = ARGV[3 + k]
+  redis.call('ZREM', KEYS[k], member)
+  redis.call('ZREM', KEYS[k + 1], member)
 end
 if increase > 0 then
   local r = tonumber(redis.call('GET', KEYS[1]) or max_cps) + increase
@@ -185,7 +260,7 @@ INCREASE_SHARE = 0.01
 
 @dataclass(frozen=True)
 class Decision:
-    kind: int  # DIAL, DEFER, DUPLICATE, IN_FLIGHT
+    kind: int  # DIAL, DEFER, DUPLICATE, IN_FLIGHT, RECIPIENT_LIMIT, LIVE_CALLS
     wait_us: int = 0  # microseconds. DIAL: offset from now; DEFER/IN_FLIGHT: until a slot or the lease ends
 
 
@@ -193,18 +268,37 @@ class Decision:
 class Reservation:
     decisions: list[Decision]
     effective_cps: float
+    # Live calls after this batch: the fleet's, and each campaign's the batch touched.
+    fleet_live: int | None = None
+    campaign_live: dict[str, int] = field(default_factory=dict)
 
 
 class RedisPacer:
-    def __init__(self, client, *, prefix: str, claim_ttl_seconds: int, recipient_daily_limit: int = 0) -> None:
+    def __init__(
+        self,
+        client,
+        *,
+        prefix: str,
+        claim_ttl_seconds: int,
+        recipient_daily_limit: int = 0,
+        max_concurrent_calls: int = 0,
+        max_call_seconds: int = 900,
+    ) -> None:
+        """`max_concurrent_calls`: the fleet's live-call cap (0: none); `max_call_seconds`: a
+        live call's lease, after which it stops counting even if its call event never comes."""
         self._redis = client
+        self._prefix = prefix
         self._tag = "{" + prefix + "}"
         self._claim_ttl_ms = claim_ttl_seconds * 1000
         self.recipient_daily_limit = recipient_daily_limit
+        self.max_concurrent_calls = max_concurrent_calls
+        self.max_call_seconds = max_call_seconds
         self._reserve = client.register_script(_RESERVE)
         self._finish = client.register_script(_FINISH)
         self._slow_down = client.register_script(_SLOW_DOWN)
         self.round_trips = 0
+        # Round trips per script (reserve, finish, slow_down): what the benchmark reports per dial.
+        self.calls: Counter = Counter()
 
     @property
     def rate_key(self) -> str:
@@ -213,6 +307,16 @@ class RedisPacer:
     @property
     def hold_key(self) -> str:
         return f"{self._tag}:hold"
+
+    @property
+    def fleet_live_key(self) -> str:
+        return fleet_live_key(self._prefix)
+
+    def live_key(self, campaign_id: str) -> str:
+        return campaign_live_key(self._prefix, campaign_id)
+
+    def pace_key(self, campaign_id: str) -> str:
+        return pace_key(self._prefix, campaign_id)
 
     def claim_key(self, call_id: str) -> str:
         return f"{self._tag}:claim:{call_id}"
@@ -226,28 +330,39 @@ class RedisPacer:
 
     def reserve(
         self,
-        tasks: Sequence[tuple[str, str, Optional[float]]],
+        tasks: Sequence[tuple],
         *,
         max_cps: float,
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
     ) -> Reservation:
-        """tasks: (call_id, campaign_id, campaign max CPS or None[, recipient hash]). One round trip.
+        """tasks: (call_id, campaign_id, campaign max CPS or None[, recipient hash[, campaign
+        maxConcurrentCalls or None[, campaign minAnswerRate or None]]]). One round trip.
 
         hold_ms > 0 (sent by a container that has just got Redis back) starts a hold, unless one is
         already on: until it ends, every container defers instead of dialing, because containers
         that paced locally while Redis was away may still be dialing their local slots."""
-        keys = [f"{self._tag}:tat", self.rate_key, self.hold_key, f"{self._tag}:tat:ahead"]
+        keys = [f"{self._tag}:tat", self.rate_key, self.hold_key, f"{self._tag}:tat:ahead", self.fleet_live_key]
         args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK, hold_ms]
         args += [self.recipient_daily_limit, RECIPIENT_WINDOW_US]
-        for call_id, campaign_id, campaign_cps, *recipient in tasks:
-            keys += [self.claim_key(call_id), self._campaign_key(campaign_id), self.recipient_key(next(iter(recipient), None))]
-            args.append(campaign_cps or 0)
+        args += [self.max_concurrent_calls, self.max_call_seconds * 1_000_000, PACE_STATE_TTL_S]
+        for call_id, campaign_id, campaign_cps, *rest in tasks:
+            recipient, max_live, min_rate = (list(rest) + [None, None, None])[:3]
+            keys += [
+                self.claim_key(call_id),
+                self._campaign_key(campaign_id),
+                self.recipient_key(recipient),
+                self.live_key(campaign_id),
+                self.pace_key(campaign_id),
+            ]
+            args += [campaign_cps or 0, max_live or 0, -1 if min_rate is None else min_rate, call_id]
         self.round_trips += 1
+        self.calls["reserve"] += 1
         reply = self._reserve(keys=keys, args=args)
-        decisions = [Decision(int(reply[2 * i]), int(reply[2 * i + 1])) for i in range(len(tasks))]
-        return Reservation(decisions, int(reply[-1]) / 1000)
+        decisions = [Decision(int(reply[3 * i]), int(reply[3 * i + 1])) for i in range(len(tasks))]
+        live = {task[1]: int(reply[3 * i + 2]) for i, task in enumerate(tasks)}
+        return Reservation(decisions, int(reply[-2]) / 1000, fleet_live=int(reply[-1]), campaign_live=live)
 
     def finish(
         self,
@@ -257,23 +372,38 @@ class RedisPacer:
         successes: int,
         max_cps: float,
         recipients: Mapping[str, str] | None = None,
+        ended: Mapping[str, str] | None = None,
     ) -> None:
         """Marks accepted calls, releases claims of calls that surely did not go out (and their
-        count against the recipient, `recipients`: call_id -> recipient hash), and raises the
-        shared rate additively. Claims of ambiguous calls are left to their lease. One round trip."""
-        if not accepted and not released and not successes:
+        count against the recipient, `recipients`: call_id -> recipient hash), ends the live calls
+        that did not go out (`ended`: call_id -> campaign_id; a worker 4xx keeps its claim but is
+        not live), and raises the shared rate additively. Claims of ambiguous calls are left to
+        their lease, and so are their live calls. One round trip."""
+        ended = ended or {}
+        if not accepted and not released and not successes and not ended:
             return
         claims = [self.claim_key(c) for c in (*accepted, *released)]
         uncounted = [(self.recipient_key(recipients[c]), self.claim_key(c)) for c in released if recipients and c in recipients]
-        keys = [self.rate_key, *claims, *(key for key, _ in uncounted)]
-        args = [max_cps, successes * INCREASE_SHARE * max_cps, len(claims)] + ["a"] * len(accepted) + ["d"] * len(released)
+        live_keys = [k for campaign in ended.values() for k in (self.live_key(campaign), self.fleet_live_key)]
+        keys = [self.rate_key, *claims, *(key for key, _ in uncounted), *live_keys]
+        args: list = [max_cps, successes * INCREASE_SHARE * max_cps, len(claims), len(uncounted)]
+        args += ["a"] * len(accepted) + ["d"] * len(released)
         args += [member for _, member in uncounted]
+        # One member per pair of keys, at the position of the pair's first key.
+        args += [m for call_id in ended for m in (call_id, "")]
         self.round_trips += 1
+        self.calls["finish"] += 1
         self._finish(keys=keys, args=args)
+
+    def live_calls(self, campaign_id: str | None = None) -> int:
+        """Live calls now (expired leases not counted), the fleet's or one campaign's."""
+        key = self.live_key(campaign_id) if campaign_id else self.fleet_live_key
+        return int(self._redis.zcount(key, f"({_redis_now_us(self._redis)}", "+inf"))
 
     def slow_down(self, *, max_cps: float) -> Optional[float]:
         """Halves the shared rate unless another worker did so within the cool-down."""
         self.round_trips += 1
+        self.calls["slow_down"] += 1
         reply = self._slow_down(
             keys=[self.rate_key, f"{self._tag}:cooldown"],
             args=[max_cps, DECREASE_FACTOR, max(0.5, max_cps * MIN_RATE_SHARE), COOL_DOWN_MS],
@@ -283,6 +413,11 @@ class RedisPacer:
     def effective_cps(self, max_cps: float) -> float:
         value = self._redis.get(self.rate_key)
         return min(max_cps, float(value)) if value else max_cps
+
+
+def _redis_now_us(client) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1_000_000 + int(micros)
 
 
 class LocalPacer:

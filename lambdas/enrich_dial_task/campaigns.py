@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from shared.dial_task import PAUSED
+
 # Well inside the enrichment's 5 s timeout, so a slow database is an error Pipes retries, not a
 # Lambda timeout.
 STATEMENT_TIMEOUT_MS = 2000
@@ -33,6 +35,10 @@ class Campaign:
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def paused(self) -> bool:
+        return self.status == PAUSED
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def enrich_batch(records: Iterable[Any], store: CampaignStore, *, enriched_at: s
             reason = DropReason.DO_NOT_CALL
         elif campaign is None:
             reason = DropReason.UNKNOWN_CAMPAIGN
-        elif not campaign.active:
+        elif not campaign.active and not campaign.paused:
             reason = DropReason.CAMPAIGN_INACTIVE
         elif config is None:
             reason = DropReason.CAMPAIGN_MISCONFIGURED
@@ -62,6 +62,8 @@ def enrich_batch(records: Iterable[Any], store: CampaignStore, *, enriched_at: s
                 message_group_id=record.message_group_id,
                 message_attributes=record.message_attributes,
                 first_sent_ms=record.first_sent_ms,
+                # A paused campaign's tasks go on to the dialer, which keeps them waiting.
+                campaign_status=campaign.status if campaign.paused else "active",
             )
             report.items.append(task.to_item())
             continue

@@ -25,6 +25,8 @@ REQUIRED_CONFIG = ("audioFileUrl", "ivrFlow")
 # so the platform's maximum age counts from the scheduler's send, not from the last deferral.
 FIRST_SENT_ATTRIBUTE = "firstSentTimestamp"
 # Fixed forever: changing it would give every task a new callId, and redeliveries could dial twice.
+# The one inactive status whose tasks are kept (deferred) rather than dropped.
+PAUSED = "paused"
 CALL_ID_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-4c55-9a4b-1b8f0b1d2c01")
 
 
@@ -113,19 +115,41 @@ class CampaignConfig:
     ivr_flow: Any
     max_cps: float | None
     raw: dict
+    # Live calls of the campaign at once (None: no campaign cap).
+    max_concurrent_calls: int | None = None
+    # The answer-rate floor under which the campaign slows down (None: it never does).
+    min_answer_rate: float | None = None
 
 
 def parse_campaign_config(config: Any) -> CampaignConfig | None:
     """None when the config cannot place a call (missing audio or flow, a maxCps that is not a
-    positive number)."""
+    positive number, a maxConcurrentCalls that is not a positive integer, a minAnswerRate outside
+    0..1)."""
     if not isinstance(config, dict):
         return None
     if any(config.get(key) in (None, "") for key in REQUIRED_CONFIG) or not isinstance(config["audioFileUrl"], str):
         return None
     max_cps = config.get("maxCps")
-    if max_cps is not None and (isinstance(max_cps, bool) or not isinstance(max_cps, (int, float)) or max_cps <= 0):
+    if max_cps is not None and (not _number(max_cps) or max_cps <= 0):
         return None
-    return CampaignConfig(config["audioFileUrl"], config["ivrFlow"], float(max_cps) if max_cps else None, config)
+    max_live = config.get("maxConcurrentCalls")
+    if max_live is not None and (isinstance(max_live, bool) or not isinstance(max_live, int) or max_live <= 0):
+        return None
+    min_rate = config.get("minAnswerRate")
+    if min_rate is not None and (not _number(min_rate) or not 0 <= min_rate <= 1):
+        return None
+    return CampaignConfig(
+        config["audioFileUrl"],
+        config["ivrFlow"],
+        float(max_cps) if max_cps else None,
+        config,
+        max_concurrent_calls=max_live,
+        min_answer_rate=float(min_rate) if min_rate is not None else None,
+    )
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 @dataclass(frozen=True)
@@ -141,6 +165,12 @@ class EnrichedTask:
     message_attributes: dict = field(default_factory=dict)
     # When the scheduler first enqueued it (ms since the epoch), carried across deferrals.
     first_sent_ms: int | None = None
+    # The campaign's status: `active`, or `paused` (kept and deferred, never dialed while so).
+    campaign_status: str = "active"
+
+    @property
+    def paused(self) -> bool:
+        return self.campaign_status == PAUSED
 
     @property
     def campaign_id(self) -> str:
@@ -162,7 +192,12 @@ class EnrichedTask:
             "messageAttributes": self.message_attributes,
             "firstSentMs": self.first_sent_ms,
             "task": self.task.fields(),
-            "campaign": {"id": self.task.campaign_id, "name": self.campaign_name, "config": self.config.raw},
+            "campaign": {
+                "id": self.task.campaign_id,
+                "name": self.campaign_name,
+                "status": self.campaign_status,
+                "config": self.config.raw,
+            },
             "enrichedAt": self.enriched_at,
         }
 
@@ -197,4 +232,6 @@ class EnrichedTask:
             message_group_id=group if isinstance(group, str) and group else None,
             message_attributes=attributes if isinstance(attributes, dict) else {},
             first_sent_ms=first_sent if isinstance(first_sent, int) and not isinstance(first_sent, bool) else None,
+            # An item without a status is an active campaign's (the enrichment drops the others).
+            campaign_status=PAUSED if campaign.get("status") == PAUSED else "active",
         )

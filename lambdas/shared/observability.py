@@ -19,6 +19,7 @@ from shared.masking import mask_phone
 ENRICHMENT_SERVICE = "enrich-dial-task"
 DIALER_SERVICE = "dialer-worker"
 MIGRATION_SERVICE = "db-migrate"
+CALL_EVENTS_SERVICE = "call-events"
 
 
 class Metric:
@@ -37,6 +38,14 @@ class Metric:
     PACING_DELAY_MS = "PacingDelayMs"
     EFFECTIVE_CPS = "EffectiveCps"
     REDIS_UNAVAILABLE = "RedisUnavailable"
+    # The closed loop. LiveCalls: fleet (no campaignId) and per campaign (dimension campaignId),
+    # from the dialer after admission and from the call-events handler after each batch.
+    LIVE_CALLS = "LiveCalls"
+    CALL_EVENTS_PROCESSED = "CallEventsProcessed"
+    CALL_EVENTS_DUPLICATE = "CallEventsDuplicate"
+    CALL_EVENTS_DROPPED = "CallEventsDropped"  # by Reason
+    ANSWER_RATE = "AnswerRate"  # per campaign: answered + machine over the window
+    PACE_FACTOR = "PaceFactor"  # per campaign: the share of its rate it is dialed at
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +88,17 @@ def count_by_reason(*, service: str, metric: str, counts: Mapping[str, int]) -> 
                 name=metric, unit=MetricUnit.Count, value=value, default_dimensions={"service": service}
             ) as m:
                 m.add_dimension(name="Reason", value=reason)
+
+
+def count_by_dimension(*, service: str, metric: str, dimension: str, values: Mapping[str, float]) -> None:
+    """One value per key of `values` (dimension `dimension`), e.g. live calls per campaign."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    for key, value in values.items():
+        with single_metric(
+            name=metric, unit=MetricUnit.Count, value=value, default_dimensions={"service": service}
+        ) as m:
+            m.add_dimension(name=dimension, value=str(key))
 
 
 # The handlers publish each invocation's report here; the local runner listens, so it counts what

@@ -11,19 +11,29 @@ from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations, trigge
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from call_events.env import CallEventsEnv
 from db_migrate.env import MigrationEnv
 from dialer_worker.env import DialerEnv
 from enrich_dial_task.env import EnrichmentEnv
-from shared.observability import DIALER_SERVICE, ENRICHMENT_SERVICE, MIGRATION_SERVICE, ObservabilityEnv
+from shared.observability import (
+    CALL_EVENTS_SERVICE,
+    DIALER_SERVICE,
+    ENRICHMENT_SERVICE,
+    MIGRATION_SERVICE,
+    ObservabilityEnv,
+)
 from stacks.constructs.bundling import ARCHITECTURE, MIGRATIONS_DIR, RUNTIME, function_code
 from stacks.constructs.cache import Cache
 from stacks.constructs.database import DATABASE_NAME, Database
 from stacks.settings import FunctionSettings, Settings
 
+# Call events per invocation: one script call each; 10 lets the mapping use no batching window above 1 s.
+CALL_EVENTS_BATCH_SIZE = 10
 # The bundling copies migrations/ to the package root.
 PACKAGED_MIGRATIONS_DIR = "/var/task/migrations"
 
@@ -136,6 +146,8 @@ class Functions(Construct):
         max_cps: str,
         worker_url: str,
         max_cps_parameter_name: str,
+        max_concurrent_calls: str,
+        call_events_queue: sqs.IQueue,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -190,9 +202,41 @@ class Functions(Construct):
                     task_max_age_hours=settings.task_max_age_hours,
                     recipient_daily_limit=settings.recipient_daily_limit,
                     recipient_hash_key_secret_arn=cache.recipient_hash_key.secret_arn,
+                    max_concurrent_calls=max_concurrent_calls,
+                    max_call_seconds=settings.max_call_seconds,
                     defer_queue_url=defer_queue.queue_url,
                 ),
             },
+        )
+        self.call_events = in_vpc(
+            "CallEvents",
+            function="call_events",
+            description="Reads the worker call events: ends live calls, keeps each campaign answer rate and pace",
+            settings=settings.call_events,
+            environment={
+                **observability(CALL_EVENTS_SERVICE),
+                **CallEventsEnv.variables(
+                    host=cache.host,
+                    port=cache.port,
+                    tls=True,
+                    auth_secret_arn=cache.auth_token.secret_arn,
+                    answer_rate_window=settings.answer_rate_window,
+                    answer_rate_min_samples=settings.answer_rate_min_samples,
+                    answer_rate_cool_down_seconds=settings.answer_rate_cool_down_seconds,
+                    max_call_seconds=settings.max_call_seconds,
+                ),
+            },
+        )
+        # Lambda polls the queue for the function; the records it cannot use are named in
+        # batchItemFailures, and a failed invocation (Redis down) returns the whole batch.
+        self.call_events.function.add_event_source(
+            event_sources.SqsEventSource(
+                call_events_queue,
+                batch_size=CALL_EVENTS_BATCH_SIZE,
+                max_batching_window=Duration.seconds(1),
+                report_batch_item_failures=True,
+                max_concurrency=max(2, settings.call_events.reserved_concurrency),
+            )
         )
         self.migration = in_vpc(
             "Migration",

@@ -48,6 +48,48 @@ class DialTaskQueues(Construct):
         )
 
 
+class CallEventsQueues(Construct):
+    """The worker's call events: SSE, TLS-only, with their own DLQ, and a managed policy the
+    worker's role attaches to send to the queue (and nothing else)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: QueueSettings,
+        visibility_timeout_seconds: int,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dlq = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(settings.dlq_retention_days),
+            removal_policy=removal_policy,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "CallEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(settings.retention_days),
+            visibility_timeout=Duration.seconds(visibility_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=settings.max_receive_count),
+            removal_policy=removal_policy,
+        )
+        self.send_policy = iam.ManagedPolicy(
+            self,
+            "SendPolicy",
+            description="Lets the Node.js worker's role report finished calls to the call-events queue",
+            statements=[
+                iam.PolicyStatement(sid="SendCallEvents", actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])
+            ],
+        )
+
+
 class DialTaskPipe(Construct):
     """queue -> filter -> batch -> enrichment -> dialer, with its own least-privilege role.
 

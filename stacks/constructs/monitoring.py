@@ -42,6 +42,7 @@ class Monitoring(Construct):
         alarm_email_condition: Optional[CfnCondition] = None,
         metrics_namespace: str,
         dialer_service: str,
+        call_events_service: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -83,6 +84,7 @@ class Monitoring(Construct):
         self.alarms: dict[str, cw.Alarm] = {}
         self.metrics_namespace = metrics_namespace
         self.dialer_service = dialer_service
+        self.call_events_service = call_events_service
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
 
     # -- alarms ------------------------------------------------------------------------------
@@ -232,6 +234,53 @@ class Monitoring(Construct):
             period=PERIOD,
         )
 
+    def service_metric(self, service: str, metric_name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cw.Metric:
+        return cw.Metric(
+            namespace=self.metrics_namespace,
+            metric_name=metric_name,
+            dimensions_map={"service": service},
+            statistic=statistic,
+            period=period,
+        )
+
+    def search(self, service: str, metric_name: str, dimension: str, statistic: str, label: str) -> cw.MathExpression:
+        """One line per value of `dimension` (per campaign, per reason): a dashboard search."""
+        return cw.MathExpression(
+            expression=(
+                f"SEARCH('{{{self.metrics_namespace},{dimension},service}} service=\"{service}\" "
+                f"MetricName=\"{metric_name}\"', '{statistic}', {int(PERIOD.to_seconds())})"
+            ),
+            using_metrics={},
+            label=label,
+            period=PERIOD,
+        )
+
+    def watch_call_events(self, *, queue: sqs.IQueue, dlq: sqs.IQueue, silent_minutes: int) -> None:
+        self.call_events_queue, self.call_events_dlq = queue, dlq
+        self._alarm(
+            "CallEventsDlqMessages",
+            dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            threshold=0,
+            description="Call events reached their DLQ: the handler failed on them maxReceiveCount times",
+        )
+        window = Duration.minutes(silent_minutes)
+        self._alarm(
+            "CallEventsSilent",
+            cw.MathExpression(
+                expression="IF(FILL(sent, 0) > 0 AND FILL(events, 0) == 0, 1, 0)",
+                using_metrics={
+                    "sent": self.service_metric(self.dialer_service, "DialsSent", period=window),
+                    "events": self.service_metric(self.call_events_service, "CallEventsProcessed", period=window),
+                },
+                label="Dials sent without call events",
+                period=window,
+            ),
+            threshold=1,
+            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description=f"Dials were sent but no call event came for {silent_minutes} minutes: the worker stopped "
+            "reporting, and live calls count until their leases end",
+        )
+
     def watch_dialer_metrics(self) -> None:
         self._alarm(
             "RateLimitedShare",
@@ -301,6 +350,44 @@ class Monitoring(Construct):
                 width=12,
             ),
             cw.AlarmWidget(title="DLQ messages", alarm=self.alarms["DlqMessages"], width=12),
+        )
+        # The closed loop: live calls, each campaign's answer rate and pace, the worker's reports.
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Live calls (fleet, and per campaign)",
+                left=[
+                    self.service_metric(self.dialer_service, "LiveCalls", "Maximum").with_(label="fleet (dialer)"),
+                    self.search(self.dialer_service, "LiveCalls", "campaignId", "Maximum", "per campaign"),
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Answer rate and pace factor per campaign",
+                left=[self.search(self.call_events_service, "AnswerRate", "campaignId", "Average", "answer rate")],
+                right=[self.search(self.call_events_service, "PaceFactor", "campaignId", "Minimum", "pace factor")],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Call events",
+                left=[
+                    self.service_metric(self.call_events_service, "CallEventsProcessed").with_(label="processed"),
+                    self.service_metric(self.call_events_service, "CallEventsDuplicate").with_(label="repeated"),
+                    self.service_metric(self.call_events_service, "CallEventsDropped").with_(label="dropped"),
+                ],
+                right=[
+                    self.call_events_queue.metric_approximate_number_of_messages_visible(period=PERIOD, label="queued"),
+                    self.call_events_dlq.metric_approximate_number_of_messages_visible(period=PERIOD, label="DLQ"),
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Deferrals by reason",
+                left=[self.search(self.dialer_service, "Deferred", "Reason", "Sum", "deferred")],
+                width=8,
+            ),
+            cw.AlarmWidget(title="Dials without call events", alarm=self.alarms["CallEventsSilent"], width=8),
         )
         self.dashboard.add_widgets(
             cw.GraphWidget(

@@ -6,13 +6,19 @@ from local_pipeline import database
 from local_pipeline.run import LocalRun
 from stacks.settings import DEV
 
-GOOD_CONFIG = {**database.DIALABLE_CONFIG, "maxConcurrentCalls": 5}
+# No campaign cap: tests about live calls set their own (test_closed_loop.py).
+GOOD_CONFIG = dict(database.DIALABLE_CONFIG)
 # Faster than the deployed values, so a retried batch comes back in seconds: the queue and the
 # pipe get the same override, everything else is the dev settings.
 FAST = {"visibility_timeout_seconds": 2, "batching_window_seconds": 0.5, "parallel": 3}
 # These tests are about the pipe, pacing and failures: the compliance gates are switched off the
 # documented way (tests/e2e/test_compliance.py is about them).
-GATES_OFF = {"calling_hours": "00:00-24:00", "task_max_age_hours": 0, "recipient_daily_limit": 0}
+GATES_OFF = {
+    "calling_hours": "00:00-24:00",
+    "task_max_age_hours": 0,
+    "recipient_daily_limit": 0,
+    "max_concurrent_calls": 0,
+}
 
 
 @pytest.fixture
@@ -20,9 +26,10 @@ def local_run(postgres_server, fresh_database, redis_server):
     runs = []
 
     def make(campaigns=(("active", "active"),), postgres=None, dbname=None, redis=None, **options):
+        """campaigns: (id, status) or (id, status, extra config)."""
         pg = postgres or postgres_server
         db = dbname or fresh_database
-        database.prepare(pg, db, [(cid, status, GOOD_CONFIG) for cid, status in campaigns])
+        database.prepare(pg, db, [(c[0], c[1], {**GOOD_CONFIG, **(c[2] if len(c) > 2 else {})}) for c in campaigns])
         options.setdefault("dialer_overrides", GATES_OFF)
         run = LocalRun(DEV, postgres=pg, dbname=db, redis=redis or redis_server, **{**FAST, **options})
         runs.append(run)

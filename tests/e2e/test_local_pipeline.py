@@ -23,14 +23,14 @@ def assert_accounted(summary):
 
 
 def test_every_task_ends_in_exactly_one_place(local_run):
-    run = local_run(campaigns=[("active", "active"), ("paused", "paused")], max_cps=50)
+    run = local_run(campaigns=[("active", "active"), ("stopped", "stopped")], max_cps=50)
     good = tasks(40)
     bad = [
         "not json",
         {"campaignId": "active", "contactId": "no-phone"},
         {"campaignId": "active", "contactId": "bad", "phoneNumber": "12345"},
         {"campaignId": "ghost", "contactId": "g", "phoneNumber": "+14155550000"},
-        {"campaignId": "paused", "contactId": "p", "phoneNumber": "+14155550001"},
+        {"campaignId": "stopped", "contactId": "p", "phoneNumber": "+14155550001"},
     ]
     run.enqueue(good + bad + good[:5])  # five duplicates
     summary = run.run(timeout=90)
@@ -80,6 +80,7 @@ def test_overloaded_worker_slows_the_fleet_down(local_run):
 def test_a_paused_campaign_resumed_mid_run_is_dialed_after_the_resume(local_run):
     run = local_run(campaigns=[("spring", "paused")], max_cps=50, cache_ttl_seconds=1)
     run.enqueue(tasks(5, "spring"))
+    run_started = [time.monotonic()]
 
     def resume_then_enqueue(r):
         time.sleep(3)
@@ -90,9 +91,12 @@ def test_a_paused_campaign_resumed_mid_run_is_dialed_after_the_resume(local_run)
     summary = run.run(timeout=90, during=resume_then_enqueue)
     assert_accounted(summary)
     dialed = {c.body["contactId"] for c in run.worker.accepted()}
-    assert {f"spring-{i}" for i in range(100, 105)} <= dialed
-    # Tasks read while the campaign was paused were dropped as such, none lost.
-    assert summary.dropped_by_reason.get("campaign_inactive", 0) + len(dialed) == 10
+    # Tasks read while the campaign was paused were kept (deferred), and dialed after the resume.
+    assert dialed == {f"spring-{i}" for i in [*range(5), *range(100, 105)]}
+    assert summary.dropped_by_reason == {}
+    assert summary.extra["deferrals_by_reason"].get("paused", 0) >= 5, summary
+    first_after = min(c.at_monotonic for c in run.worker.accepted())
+    assert first_after - run_started[0] >= 3, "nothing dialed while paused"
 
 
 def test_redis_restarted_mid_run(local_run):

@@ -162,6 +162,8 @@ def test_functions_egress_only_to_what_each_needs(env):
             ("NetworkVpcSsmEndpoint", 443),  # the live MAX_CPS
         },
         "FunctionsMigration": {("Database", 5432), secrets},
+        # Redis and its AUTH token only: Lambda polls the call-events queue itself.
+        "FunctionsCallEvents": {("Cache", env.settings.cache.port), secrets},
         "DatabaseRotation": {("Database", "db"), secrets},
     }
     worker = {
@@ -202,10 +204,11 @@ def test_enrichment_reaches_the_database_through_the_proxy_when_there_is_one(env
     assert ingress_between(env, "DatabaseRotationSecurityGroup", "DatabaseSecurityGroup")
 
 
-def test_only_the_dialer_reaches_the_cache(env):
-    [rule] = ingress_between(env, "", "CacheSecurityGroup")
-    assert rule["SourceSecurityGroupId"]["Fn::GetAtt"][0].startswith("FunctionsDialerSecurityGroup")
-    assert rule["FromPort"] == rule["ToPort"] == env.settings.cache.port
+def test_only_the_dialer_and_call_events_reach_the_cache(env):
+    rules = ingress_between(env, "", "CacheSecurityGroup")
+    sources = sorted(r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0] for r in rules)
+    assert sources == ["FunctionsCallEvents", "FunctionsDialer"]
+    assert all(r["FromPort"] == r["ToPort"] == env.settings.cache.port for r in rules)
 
 
 def test_endpoints_admit_exactly_their_callers(env):
@@ -213,7 +216,7 @@ def test_endpoints_admit_exactly_their_callers(env):
         r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0]
         for r in ingress_between(env, "", "NetworkVpcSecretsManagerEndpointSecurityGroup")
     }
-    assert secrets == {"FunctionsEnrichment", "FunctionsDialer", "FunctionsMigration", "DatabaseRotation"}
+    assert secrets == {"FunctionsEnrichment", "FunctionsDialer", "FunctionsMigration", "FunctionsCallEvents", "DatabaseRotation"}
     sqs = ingress_between(env, "", "NetworkVpcSqsEndpointSecurityGroup")
     assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0] for r in sqs] == ["FunctionsDialer"]
 
@@ -440,7 +443,8 @@ def test_prod_keeps_queues_secrets_and_database_logs_when_the_stack_is_deleted(e
     """Deleting the prod stack must not delete undelivered dial tasks, the DLQ or the credentials."""
     kept = "Retain" if env.settings.retain_on_delete else "Delete"
     data = {**resources(env, "AWS::SQS::Queue"), **resources(env, "AWS::SecretsManager::Secret")}
-    assert len(data) == 6  # two queues; the admin, reader, AUTH token and recipient hash key secrets
+    # Four queues (dial tasks, call events, a DLQ each); the admin, reader, AUTH token and recipient hash key secrets.
+    assert len(data) == 8
     for lid in data:
         resource = env.template_json["Resources"][lid]
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (kept, kept), lid
@@ -458,9 +462,9 @@ def test_only_prod_retains():
     }
 
 
-def test_both_queues_refuse_requests_without_tls(env):
+def test_every_queue_refuses_requests_without_tls(env):
     policies = resources(env, "AWS::SQS::QueuePolicy")
-    assert len(policies) == 2
+    assert len(policies) == 4
     for policy in policies.values():
         [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
         assert statement["Effect"] == "Deny"
@@ -604,9 +608,10 @@ def test_dialer_environment(env):
         "DEFAULT_TIME_ZONE": env.settings.default_time_zone,
         "TASK_MAX_AGE_HOURS": str(env.settings.task_max_age_hours),
         "RECIPIENT_DAILY_LIMIT": str(env.settings.recipient_daily_limit),
-        "RECIPIENT_HASH_KEY_SECRET_ARN": {
-            "Ref": logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")
-        },
+        "RECIPIENT_HASH_KEY_SECRET_ARN": {"Ref": logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")},
+        # Live calls: the fleet cap is the MaxConcurrentCalls parameter, the lease from settings.
+        "MAX_CONCURRENT_CALLS": {"Ref": "MaxConcurrentCalls"},
+        "MAX_CALL_SECONDS": str(env.settings.max_call_seconds),
     }
 
 
@@ -725,7 +730,8 @@ def test_every_alarm_notifies_the_encrypted_topic(env):
     for lid, props in alarms(env).items():
         assert props["AlarmActions"] == [{"Ref": topic}], lid
     nodes = 1 + env.settings.cache.replicas
-    assert len(alarms(env)) == 2 + 2 * 2 + 6 + 3 + 3 * nodes + 2
+    # queues 2, functions 3 x 2, pipe 6, database 3, cache 3 per node, dialer 2, call events 2
+    assert len(alarms(env)) == 2 + 3 * 2 + 6 + 3 + 3 * nodes + 2 + 2
 
 
 def test_alarm_email_is_a_required_parameter_where_settings_say_so(env):
@@ -933,3 +939,62 @@ def test_no_fixed_physical_names_that_collide_or_block_replacement(env):
     for lid, proxy in resources(env, "AWS::RDS::DBProxy").items():
         # CloudFormation requires a proxy name: the stack's name keeps it unique in the account.
         assert proxy["Properties"]["DBProxyName"] == f"{env.settings.stack_name}-campaigns", lid
+
+
+# -- call events --------------------------------------------------------------------------------
+
+
+def test_call_events_queue_has_its_own_dlq_and_a_send_only_managed_policy(env):
+    queue = logical_id(env, "CallEventsQueuesCallEvents", "AWS::SQS::Queue")
+    dlq = logical_id(env, "CallEventsQueuesDeadLetterQueue", "AWS::SQS::Queue")
+    props = env.template_json["Resources"][queue]["Properties"]
+    assert props["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": env.settings.queue.max_receive_count}
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["VisibilityTimeout"] == 6 * env.settings.call_events.timeout_seconds
+    [(policy_id, policy)] = resources(env, "AWS::IAM::ManagedPolicy").items()
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Sid": "SendCallEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": [queue, "Arn"]}}
+    ]
+    outputs = env.template_json["Outputs"]
+    assert outputs["CallEventsQueueUrl"]["Value"] == {"Ref": queue}
+    assert outputs["CallEventsSendPolicyArn"]["Value"] == {"Ref": policy_id}
+
+
+def test_call_events_function_reads_the_queue_with_batch_item_failures(env):
+    fn, props = function(env, "CallEvents")
+    queue = logical_id(env, "CallEventsQueuesCallEvents", "AWS::SQS::Queue")
+    [mapping] = resources(env, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionName"] == {"Ref": fn}
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= env.settings.call_events.reserved_concurrency
+    variables = props["Environment"]["Variables"]
+    assert variables["ANSWER_RATE_WINDOW"] == str(env.settings.answer_rate_window)
+    assert variables["ANSWER_RATE_MIN_SAMPLES"] == str(env.settings.answer_rate_min_samples)
+    assert variables["ANSWER_RATE_COOL_DOWN_SECONDS"] == str(env.settings.answer_rate_cool_down_seconds)
+    assert variables["MAX_CALL_SECONDS"] == str(env.settings.max_call_seconds)
+    assert variables["REDIS_TLS"] == "true" and "REDIS_AUTH_SECRET_ARN" in variables
+
+
+def test_max_concurrent_calls_is_a_second_stack_parameter(env):
+    parameter = env.template_json["Parameters"]["MaxConcurrentCalls"]
+    assert parameter["Type"] == "Number" and parameter["MinValue"] == 0
+    assert parameter["Default"] == env.settings.max_concurrent_calls
+
+
+def test_alarm_when_dials_are_sent_but_no_call_event_comes(env):
+    silent = [p for lid, p in alarms(env).items() if lid.startswith("MonitoringCallEventsSilent")]
+    [props] = silent
+    expressions = [m.get("Expression") for m in props["Metrics"] if m.get("Expression")]
+    assert expressions == ["IF(FILL(sent, 0) > 0 AND FILL(events, 0) == 0, 1, 0)"]
+    periods = {m["MetricStat"]["Period"] for m in props["Metrics"] if "MetricStat" in m}
+    assert periods == {env.settings.call_events_silence_alarm_minutes * 60}
+    assert any(lid.startswith("MonitoringCallEventsDlqMessages") for lid in alarms(env))
+
+
+def test_every_security_group_description_is_one_ec2_accepts(env):
+    """EC2 refuses a GroupDescription outside this character set (an apostrophe, say) at deploy."""
+    allowed = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]*$")
+    for lid, group in resources(env, "AWS::EC2::SecurityGroup").items():
+        description = group["Properties"]["GroupDescription"]
+        assert not isinstance(description, str) or allowed.fullmatch(description), (lid, description)

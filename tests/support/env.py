@@ -10,6 +10,7 @@ GATES_OFF = {
     "default_time_zone": "America/New_York",
     "task_max_age_hours": 0,
     "recipient_daily_limit": 0,
+    "max_concurrent_calls": 0,
 }
 
 
@@ -22,5 +23,6 @@ def dialer_env(**fields) -> DialerEnv:
         reserved_concurrency=5,
         claim_ttl_seconds=3600,
         redis_quarantine_seconds=15,
+        max_call_seconds=900,
     )
     return DialerEnv(**{**base, **GATES_OFF, **fields})

@@ -46,11 +46,17 @@ class FakePacer:
         decisions = self.scripted.pop(0) if self.scripted else [Decision(DIAL, 0) for _ in tasks]
         return Reservation(decisions, self.effective_cps)
 
-    def finish(self, *, accepted, released, successes, max_cps, recipients=None) -> None:
+    def finish(self, *, accepted, released, successes, max_cps, recipients=None, ended=None) -> None:
         if self.down:
             raise RedisConnectionError("Redis is down (fake)")
         self.finished.append(
-            {"accepted": list(accepted), "released": list(released), "successes": successes, "recipients": recipients}
+            {
+                "accepted": list(accepted),
+                "released": list(released),
+                "successes": successes,
+                "recipients": recipients,
+                "ended": dict(ended or {}),
+            }
         )
 
     def slow_down(self, *, max_cps):

@@ -56,7 +56,8 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
     created = []
 
     def make(
-        max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None, recovery_hold_s=None, recipient_limit=0
+        max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None, recovery_hold_s=None, recipient_limit=0,
+        max_concurrent_calls=0, max_call_seconds=900,
     ):
         config = dialer_env(
             max_cps=max_cps,
@@ -69,12 +70,19 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
             port=redis_port or redis_server.port,
             recipient_daily_limit=recipient_limit,
             recipient_hash_key="test-recipient-key" if recipient_limit else None,
+            max_concurrent_calls=max_concurrent_calls,
+            max_call_seconds=max_call_seconds,
         )
         client = redis_client(config)
         dispatcher = Dispatcher(
             config=config,
             pacer=RedisPacer(
-                client, prefix=redis_key_prefix, claim_ttl_seconds=3600, recipient_daily_limit=recipient_limit
+                client,
+                prefix=redis_key_prefix,
+                claim_ttl_seconds=3600,
+                recipient_daily_limit=recipient_limit,
+                max_concurrent_calls=max_concurrent_calls,
+                max_call_seconds=max_call_seconds,
             ),
             recipient_key=b"test-recipient-key" if recipient_limit else None,
             worker=WorkerClient(worker.url),

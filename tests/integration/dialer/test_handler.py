@@ -27,6 +27,7 @@ def dialer(redis_server, redis_key_prefix, worker, sqs_endpoint, queue_url, monk
         reserved_concurrency=5,
         claim_ttl_seconds=3600,
         redis_quarantine_seconds=15,
+        max_call_seconds=900,
         **GATES_OFF,
     )
     for k, v in {**env, "AWS_ENDPOINT_URL_SQS": sqs_endpoint}.items():

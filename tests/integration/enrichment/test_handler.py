@@ -76,7 +76,7 @@ def test_output_item_shape_is_what_the_dialer_receives(campaigns_db, enrich):
         "messageAttributes": {"source": {"stringValue": "crm", "dataType": "String"}},
         "firstSentMs": 1700000000000,  # the record's SentTimestamp
         "task": {"campaignId": "c-1", "contactId": "k-1", "phoneNumber": "+972501234567", "attempts": 2},
-        "campaign": {"id": "c-1", "name": "Spring", "config": {**GOOD_CONFIG, "maxCps": 5}},
+        "campaign": {"id": "c-1", "name": "Spring", "status": "active", "config": {**GOOD_CONFIG, "maxCps": 5}},
     }
     json.dumps(item)  # Pipes passes it on as JSON
 
@@ -95,9 +95,18 @@ def test_the_dialer_reads_back_exactly_what_the_enrichment_wrote(campaigns_db, e
     assert {t.config.max_cps for t in read_back} == {5.0}
 
 
+def test_a_paused_campaigns_tasks_go_on_marked_paused(campaigns_db, enrich):
+    campaigns_db("paused", status="paused")
+    campaigns_db("done", status="completed")
+    items = enrich([sqs_record(task(campaign="paused"), "p-1"), sqs_record(task(campaign="done"), "d-1")])
+    assert [(i["messageId"], i["campaign"]["status"]) for i in items] == [("p-1", "paused")]
+    [read_back] = [EnrichedTask.from_item(i) for i in items]
+    assert isinstance(read_back, EnrichedTask) and read_back.paused
+
+
 def test_every_bad_record_is_dropped_with_its_reason_and_counted(campaigns_db, enrich, capsys, caplog):
     campaigns_db("c-1")
-    campaigns_db("paused", status="paused")
+    campaigns_db("stopped", status="stopped")
     campaigns_db("broken", config={"ivrFlow": {}})
     bad = {
         "invalid_json": sqs_record("{not json", "b-1"),
@@ -108,7 +117,7 @@ def test_every_bad_record_is_dropped_with_its_reason_and_counted(campaigns_db, e
         "invalid_attempts": sqs_record(task(attempts=True), "b-6"),
         "invalid_metadata": sqs_record(task(metadata=[1]), "b-7"),
         "unknown_campaign": sqs_record(task(campaign="ghost"), "b-8"),
-        "campaign_inactive": sqs_record(task(campaign="paused"), "b-9"),
+        "campaign_inactive": sqs_record(task(campaign="stopped"), "b-9"),
         "campaign_misconfigured": sqs_record(task(campaign="broken"), "b-10"),
         "missing_message_id": {**sqs_record(task()), "messageId": ""},
     }

@@ -63,6 +63,8 @@ def test_degraded_rate_divides_max_cps_by_concurrency():
         default_time_zone="America/New_York",
         task_max_age_hours=24,
         recipient_daily_limit=0,
+        max_concurrent_calls=0,
+        max_call_seconds=900,
     )
     assert DialerEnv.from_environ(variables).degraded_cps == 2
     with pytest.raises(InvalidEnvironment, match="MAX_CPS must be above 0"):

@@ -1,0 +1,102 @@
+"""The closed loop end to end: the worker stand-in reports every call, the call-events handler
+runs as an event source mapping, and the dialer holds live calls and answer-rate pacing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from shared.live_calls import pace_key
+
+from .conftest import tasks
+
+pytestmark = pytest.mark.slow
+
+
+def test_live_call_caps_hold_at_the_worker_with_nothing_lost(local_run):
+    run = local_run(
+        campaigns=[("capped", "active", {"maxConcurrentCalls": 4}), ("open", "active")],
+        max_cps=30,
+        dialer_overrides={
+            "calling_hours": "00:00-24:00",
+            "task_max_age_hours": 0,
+            "recipient_daily_limit": 0,
+            "max_concurrent_calls": 7,
+        },
+    )
+    run.worker.duration_s = lambda rng: rng.uniform(0.5, 1.5)
+    run.enqueue(tasks(40, "capped") + tasks(40, "open"))
+    summary = run.run(timeout=150)
+    assert summary.drained and summary.lost == 0 and summary.dialed_twice == 0, summary
+    assert summary.dialed == 80 and summary.in_dlq == 0
+    peaks = summary.extra["peak_live_calls"]
+    assert peaks["capped"] <= 4 and peaks["*"] <= 7, peaks
+    assert peaks["capped"] == 4, "the cap was reached, not only respected"
+    assert summary.extra["deferrals_by_reason"].get("live_calls", 0) > 0
+    assert summary.extra["call_events_sent"] == 80
+    # Every call event was counted, so nothing is left live in Redis.
+    time.sleep(2)
+    assert run.worker.live() == 0
+
+
+def rate_after(times, start, seconds):
+    return sum(1 for t in times if start <= t < start + seconds) / seconds
+
+
+def test_a_poor_answer_rate_halves_the_campaigns_pace_within_a_cool_down_and_it_recovers(local_run):
+    cool_down = 4
+    run = local_run(
+        campaigns=[("poor", "active", {"maxCps": 10, "minAnswerRate": 0.5})],
+        max_cps=20,
+        parallel=2,
+        call_events_overrides={
+            "answer_rate_window": 20,
+            "answer_rate_min_samples": 10,
+            "answer_rate_cool_down_seconds": cool_down,
+        },
+    )
+    run.worker.duration_s = lambda rng: rng.uniform(0.1, 0.4)
+    run.worker.answer_rates = {"poor": 0.1}
+    import redis as redis_lib
+
+    client = redis_lib.Redis(host=run.redis.host, port=run.redis.port)
+    key = pace_key(run.key_prefix, "poor")
+    timeline: list[tuple[float, float]] = []
+    marks: dict[str, float] = {}
+
+    def drive(r):
+        produced = 0
+        deadline = time.monotonic() + 110
+        while time.monotonic() < deadline:
+            r.enqueue(tasks(6, "poor", start=produced))
+            produced += 6
+            factor = float(client.hget(key, "factor") or 1)
+            now = time.monotonic()
+            timeline.append((now, factor))
+            if "evidence" not in marks and r.worker.events_sent >= 10:
+                marks["evidence"] = now
+            if factor <= 0.5 and "slowed" not in marks:
+                marks["slowed"] = now
+                r.worker.answer_rates = {"poor": 0.95}
+            if "slowed" in marks and factor >= 1 and "recovered" not in marks:
+                marks["recovered"] = now
+            if "recovered" in marks and now - marks["recovered"] > 4:
+                return
+            time.sleep(0.5)
+
+    summary = run.run(timeout=180, during=drive)
+    client.close()
+    assert summary.drained and summary.lost == 0 and summary.dialed_twice == 0, summary
+    assert {"evidence", "slowed", "recovered"} <= set(marks), (marks, timeline[-5:])
+    times = [c.at_monotonic for c in run.worker.accepted()]
+    # The factor halves as soon as the evidence is in (no earlier change to cool down from).
+    assert marks["slowed"] - marks["evidence"] <= cool_down
+    # Calls reserved before the change still leave at their slots; within one cool-down of the
+    # evidence, the campaign is dialed at half its rate (5/s) or less.
+    slowed_rate = rate_after(times, marks["evidence"] + cool_down, cool_down)
+    assert slowed_rate <= 5, (slowed_rate, marks)
+    # Back to its full rate once answers recover.
+    full = rate_after(times, marks["recovered"] + 1, 3)
+    assert full >= 10 * 0.7, (full, marks)
+    print("closed loop:", {k: round(v - marks["evidence"], 2) for k, v in marks.items()}, slowed_rate, full)

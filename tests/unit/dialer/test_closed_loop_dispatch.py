@@ -1,0 +1,78 @@
+"""The dialer's side of the closed loop with in-memory fakes: what it asks the script, how it
+defers for live calls and pauses, and which calls it tells `finish` are no longer live."""
+
+from __future__ import annotations
+
+import pytest
+from support.env import dialer_env
+from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
+from support.items import enriched_task, item
+
+from dialer_worker.dispatch import LIVE_CALLS_DEFER_MS, PAUSED_DEFER_MS, Dispatcher
+from dialer_worker.pacing import DIAL, LIVE_CALLS, Decision
+
+
+@pytest.fixture
+def parts():
+    clock = FakeClock()
+    pacer, worker, deferrer = FakePacer(), FakeWorker(), FakeDeferrer()
+    dispatcher = Dispatcher(
+        config=dialer_env(),
+        pacer=pacer,
+        worker=worker,
+        deferrer=deferrer,
+        executor=InlineExecutor(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return dispatcher, pacer, worker, deferrer
+
+
+def remaining():
+    return 15_000
+
+
+def test_the_campaigns_caps_go_to_the_script_with_each_task(parts):
+    dispatcher, pacer, _, _ = parts
+    dispatcher.run(
+        [item(1, config={"maxConcurrentCalls": 4, "minAnswerRate": 0.3}), item(2, campaign="c-2")], remaining
+    )
+    [(first, second)] = pacer.reserved
+    assert first[1:] == ("c-1", None, None, 4, 0.3)
+    assert second[1:] == ("c-2", None, None, None, None)
+
+
+def test_a_full_campaign_defers_a_few_seconds_never_fails(parts):
+    dispatcher, pacer, worker, deferrer = parts
+    pacer.scripted = [[Decision(LIVE_CALLS, 0), Decision(DIAL, 0)]]
+    report = dispatcher.run([item(1), item(2)], remaining)
+    assert report.deferrals == {"live_calls": 1} and report.failures == []
+    assert deferrer.deferred == [(item(1)["messageId"], LIVE_CALLS_DEFER_MS)]
+    assert LIVE_CALLS_DEFER_MS <= 30_000
+    assert len(worker.commands) == 1
+
+
+def test_a_paused_campaigns_task_never_reaches_the_script(parts):
+    dispatcher, pacer, worker, deferrer = parts
+    report = dispatcher.run([item(1, status="paused")], remaining)
+    assert pacer.reserved == [] and worker.commands == []
+    assert report.deferrals == {"paused": 1}
+    assert deferrer.deferred == [(item(1)["messageId"], PAUSED_DEFER_MS)]
+
+
+@pytest.mark.parametrize(
+    ("status", "live"), [(202, False), (409, False), (400, True), (429, True), (503, True), (500, True)]
+)
+def test_finish_ends_the_live_calls_that_did_not_go_out(parts, status, live):
+    dispatcher, pacer, worker, _ = parts
+    worker.statuses = [status]
+    dispatcher.run([item(1)], remaining)
+    ended = pacer.finished[0]["ended"]
+    assert ended == ({enriched_task(1).call_id: "c-1"} if live else {})
+
+
+def test_an_unanswered_call_stays_live_until_its_lease(parts):
+    dispatcher, pacer, worker, _ = parts
+    worker.statuses = [None]  # sent, no answer: the worker may have placed it
+    dispatcher.run([item(1)], remaining)
+    assert pacer.finished[0]["ended"] == {}
