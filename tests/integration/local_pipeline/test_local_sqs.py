@@ -161,16 +161,6 @@ def test_a_malformed_batch_is_refused_whole(sqs, entries, code):
     assert depth(sqs, url) == (0, 0, 0)
 
 
-def test_message_attributes_come_back_when_asked_for(sqs):
-    """The dialer's deferred copies carry firstSentTimestamp as a Number attribute."""
-    url, _ = make_queue(sqs)
-    attributes = {"firstSentTimestamp": {"DataType": "Number", "StringValue": "1764400000000"}}
-    reply = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "0", "MessageBody": "b", "MessageAttributes": attributes}])
-    assert reply.get("Failed", []) == []
-    [message] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
-    assert message["MessageAttributes"] == attributes
-
-
 def test_a_message_group_id_on_a_standard_queue_comes_back_as_a_system_attribute(sqs):
     url, _ = make_queue(sqs)
     sqs.send_message(QueueUrl=url, MessageBody="a", MessageGroupId="campaign-a")
