@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Fn, RemovalPolicy, Stack, aws_ec2 as ec2, aws_iam as iam, aws_logs as logs, aws_ssm as ssm
+from aws_cdk import (
+    CfnCondition,
+    CfnOutput,
+    CfnParameter,
+    Fn,
+    RemovalPolicy,
+    Stack,
+)
+from aws_cdk import (
+    aws_ec2 as ec2,
+)
+from aws_cdk import (
+    aws_iam as iam,
+)
+from aws_cdk import (
+    aws_logs as logs,
+)
+from aws_cdk import (
+    aws_ssm as ssm,
+)
 from constructs import Construct
 
+from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE
 from stacks.constructs.cache import Cache
 from stacks.constructs.database import Database
-from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE
 from stacks.constructs.functions import Functions
 from stacks.constructs.messaging import CallEventsQueues, DialTaskPipe, DialTaskQueues
 from stacks.constructs.monitoring import Monitoring
@@ -20,9 +39,26 @@ class DialPipelineStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs) -> None:
         super().__init__(scope, construct_id, stack_name=settings.stack_name, **kwargs)
-        retention = retention_for(settings.log_retention_days)
-        data_removal = RemovalPolicy.RETAIN if settings.retain_on_delete else RemovalPolicy.DESTROY
+        self.settings = settings
+        self.retention = retention_for(settings.log_retention_days)
+        self.data_removal = RemovalPolicy.RETAIN if settings.retain_on_delete else RemovalPolicy.DESTROY
 
+        self._parameters()
+        self._data_stores()
+        self._functions_and_pipe()
+        self._grants()
+        self._connections()
+        # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
+        # Its own group too: the egress rules to the database and the endpoint live there. The
+        # database construct holds the reader secret's attachment, whose password the migration sets.
+        self.functions.run_migrations_after(self.database, self.network, self.functions.migration.security_group)
+        self._monitoring()
+        self._outputs()
+
+    def _parameters(self) -> None:
+        """What a deploy may set without a code change: the rate ceiling and its live value, the
+        fleet's live-call cap, the worker's URL, where alarms go."""
+        settings = self.settings
         self.max_cps = CfnParameter(
             self,
             "MaxCps",
@@ -59,7 +95,8 @@ class DialPipelineStack(Stack):
             allowed_pattern=settings.worker_url_pattern,
             constraint_description=f"an http(s) base URL on port {settings.node_worker_port}, e.g. https://dial-worker.example.com",
             description="Base URL of the Node.js dial worker; the dialer POSTs to {url}/dial (its NODE_WORKER_URL)",
-            **({"default": settings.node_worker_url} if settings.node_worker_url else {}),
+            # No default unless settings name one: then deploy demands a value.
+            default=settings.node_worker_url or None,
         )
 
         # Alarms must reach someone: required where settings say so (no default, deploy demands it).
@@ -72,14 +109,19 @@ class DialPipelineStack(Stack):
             allowed_pattern=email_pattern,
             constraint_description="an e-mail address" + ("" if settings.alarm_email_required else ", or empty"),
             description="E-mail address subscribed to the alarm topic (confirm the subscription e-mail)",
-            **({} if email_default is None else {"default": email_default}),
+            default=email_default,
         )
-        has_alarm_email = None
+        self.has_alarm_email: CfnCondition | None = None
         if not settings.alarm_email_required:
-            has_alarm_email = CfnCondition(
-                self, "HasAlarmEmail", expression=Fn.condition_not(Fn.condition_equals(self.alarm_email.value_as_string, ""))
+            self.has_alarm_email = CfnCondition(
+                self,
+                "HasAlarmEmail",
+                expression=Fn.condition_not(Fn.condition_equals(self.alarm_email.value_as_string, "")),
             )
 
+    def _data_stores(self) -> None:
+        """The network, the campaigns database, the cache, and the two queues with their DLQs."""
+        settings, retention, data_removal = self.settings, self.retention, self.data_removal
         self.network = Network(
             self,
             "Network",
@@ -88,11 +130,10 @@ class DialPipelineStack(Stack):
             nat_gateways=settings.nat_gateways,
             flow_log_retention=retention,
         )
-        vpc = self.network.vpc
         self.database = Database(
             self,
             "Database",
-            vpc=vpc,
+            vpc=self.network.vpc,
             subnets=self.network.data_subnets,
             settings=settings.database,
             secrets_manager_endpoint=self.network.secrets_manager_endpoint,
@@ -101,7 +142,12 @@ class DialPipelineStack(Stack):
             removal_policy=data_removal,
         )
         self.cache = Cache(
-            self, "Cache", vpc=vpc, subnets=self.network.data_subnets, settings=settings.cache, removal_policy=data_removal
+            self,
+            "Cache",
+            vpc=self.network.vpc,
+            subnets=self.network.data_subnets,
+            settings=settings.cache,
+            removal_policy=data_removal,
         )
         self.queues = DialTaskQueues(
             self,
@@ -118,11 +164,13 @@ class DialPipelineStack(Stack):
             removal_policy=data_removal,
         )
 
+    def _functions_and_pipe(self) -> None:
+        settings, retention = self.settings, self.retention
         self.functions = Functions(
             self,
             "Functions",
             settings=settings,
-            vpc=vpc,
+            vpc=self.network.vpc,
             subnets=self.network.function_subnets,
             database=self.database,
             cache=self.cache,
@@ -134,21 +182,19 @@ class DialPipelineStack(Stack):
             call_events_queue=self.call_events_queues.queue,
             log_retention=retention,
         )
-        enrichment = self.functions.enrichment
-        dialer = self.functions.dialer
-        migration = self.functions.migration
-        call_events = self.functions.call_events
 
         self.pipe = DialTaskPipe(
             self,
             "Pipe",
             source=self.queues.queue,
-            enrichment=enrichment.function,
-            target=dialer.function,
+            enrichment=self.functions.enrichment.function,
+            target=self.functions.dialer.function,
             settings=settings.pipe,
             log_retention=retention,
         )
 
+    def _grants(self) -> None:
+        enrichment, dialer, migration, call_events = self._all_functions()
         # Grants: secrets by ARN, read-only; the dialer re-queues deferred tasks. The enrichment
         # reads only its read-only user's secret; the migration logs in as the admin and sets the
         # reader's password from the reader secret.
@@ -166,7 +212,10 @@ class DialPipelineStack(Stack):
             )
         )
 
-        # Connections, security group to security group.
+    def _connections(self) -> None:
+        """Security group to security group; the one CIDR rule is the dialer's to the worker."""
+        settings = self.settings
+        enrichment, dialer, migration, call_events = self._all_functions()
         self.database.allow_clients(enrichment.function)
         self.database.allow_direct(migration.function)
         self.cache.connections.allow_default_port_from(dialer.function, "Valkey over TLS from the dialer")
@@ -194,17 +243,19 @@ class DialPipelineStack(Stack):
         )
         self.network.allow_ssm_from(dialer.function)
 
-        # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
-        # Its own group too: the egress rules to the database and the endpoint live there. The
-        # database construct holds the reader secret's attachment, whose password the migration sets.
-        self.functions.run_migrations_after(self.database, self.network, migration.security_group)
+    def _all_functions(self):
+        f = self.functions
+        return f.enrichment, f.dialer, f.migration, f.call_events
 
+    def _monitoring(self) -> None:
+        settings = self.settings
+        enrichment, dialer, _, call_events = self._all_functions()
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             dashboard_name=settings.stack_name,
             alarm_email=self.alarm_email.value_as_string,
-            alarm_email_condition=has_alarm_email,
+            alarm_email_condition=self.has_alarm_email,
             metrics_namespace=settings.metrics_namespace,
             dialer_service=DIALER_SERVICE,
             call_events_service=CALL_EVENTS_SERVICE,
@@ -234,6 +285,8 @@ class DialPipelineStack(Stack):
             functions={"Enrichment": enrichment.function, "Dialer": dialer.function, "CallEvents": call_events.function}
         )
 
+    def _outputs(self) -> None:
+        settings = self.settings
         # What the operator CLI (`dialctl --stack <name>`) reads to find everything else.
         outputs = {
             "DialTasksQueueUrl": (self.queues.queue.queue_url, "The dial-tasks queue (enqueue here)"),
@@ -248,7 +301,10 @@ class DialPipelineStack(Stack):
                 self.call_events_queues.send_policy.managed_policy_arn,
                 "Managed policy granting sqs:SendMessage on the call-events queue: attach it to the worker's role",
             ),
-            "MaxConcurrentCallsLimit": (self.max_concurrent_calls.value_as_string, "Live calls at once across the fleet (0: no limit)"),
+            "MaxConcurrentCallsLimit": (
+                self.max_concurrent_calls.value_as_string,
+                "Live calls at once across the fleet (0: no limit)",
+            ),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "The CloudWatch dashboard"),
             "MetricsNamespace": (settings.metrics_namespace, "Namespace of the functions' metrics"),
         }

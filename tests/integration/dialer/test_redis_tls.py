@@ -14,6 +14,7 @@ import redis
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher
 from dialer_worker.env import DialerEnv
+from support.env import dialer_env
 from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.services import HOST, ThrowawayRedis
@@ -131,7 +132,7 @@ def test_handshake_slower_than_a_command_but_within_the_connect_timeout_connects
 
 
 def test_a_slow_handshake_on_a_cold_start_is_not_a_redis_outage(tls_env, delaying_proxy, worker, sqs, queue_url, redis_key_prefix):  # fmt: skip
-    config = DialerEnv(
+    config = dialer_env(
         max_cps=50.0, worker_url=worker.url, reserved_concurrency=5, claim_ttl_seconds=3600,
         redis_quarantine_seconds=15, key_prefix=redis_key_prefix, defer_queue_url=queue_url,
         **tls_env(delaying_proxy(HANDSHAKE_DELAY_S).port),
