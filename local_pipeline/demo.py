@@ -181,7 +181,9 @@ def _run(settings, args):
                 name: _per_second([c.at_monotonic for c in calls if c.body.get("campaignId") == name], start)
                 for name in sorted({str(c.body.get("campaignId")) for c in calls})
             }
-            summary.extra["live_calls"] = [(t - start, live.get("*", 0), live.get("renewals", 0)) for t, live in run.worker.live_samples]
+            summary.extra["live_calls"] = [
+                (t - start, live.get("*", 0), live.get("renewals", 0)) for t, live in run.worker.live_samples
+            ]
             return summary
         finally:
             run.close()

@@ -14,8 +14,8 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from local_pipeline.event_pattern import record_matches
 from local_pipeline.lambda_context import LocalLambdaContext
@@ -75,8 +75,8 @@ class LocalPipe:
         queues: LocalQueues,
         enrichment: Handler,
         target: Handler,
-        visibility_timeout_seconds: Optional[int] = None,
-        batching_window_seconds: Optional[float] = None,
+        visibility_timeout_seconds: int | None = None,
+        batching_window_seconds: float | None = None,
     ) -> None:
         """`visibility_timeout_seconds` and `batching_window_seconds` default to the settings;
         tests and the demo may pass smaller values so a failed batch comes back in seconds rather
@@ -95,7 +95,7 @@ class LocalPipe:
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self, parallel: Optional[int] = None) -> "LocalPipe":
+    def start(self, parallel: int | None = None) -> LocalPipe:
         for n in range(parallel or self.settings.pipe.local_parallel_executions):
             thread = threading.Thread(target=self._poll, name=f"pipe-{n}", daemon=True)
             thread.start()
@@ -117,7 +117,7 @@ class LocalPipe:
         self,
         *,
         timeout: float,
-        progress: Optional[Callable[[dict], None]] = None,
+        progress: Callable[[dict], None] | None = None,
         producing: Callable[[], bool] = lambda: False,
     ) -> bool:
         """Waits until the queue is empty (nothing visible, in flight or delayed) twice in a row
@@ -184,7 +184,9 @@ class LocalPipe:
             if not kept:
                 return
             try:
-                enriched = self.enrichment(kept, LocalLambdaContext("enrich-dial-task", self.settings.enrichment.timeout_seconds))
+                enriched = self.enrichment(
+                    kept, LocalLambdaContext("enrich-dial-task", self.settings.enrichment.timeout_seconds)
+                )
             except Exception as exc:
                 self.stats.add(enrichment_failed=1)
                 log.warning("enrichment raised; batch returns to the queue: %s", exc)
@@ -193,7 +195,9 @@ class LocalPipe:
                 self._delete(kept)
                 return
             try:
-                response = self.target(enriched, LocalLambdaContext("dialer-worker", self.settings.dialer.timeout_seconds))
+                response = self.target(
+                    enriched, LocalLambdaContext("dialer-worker", self.settings.dialer.timeout_seconds)
+                )
             except Exception as exc:
                 self.stats.add(target_failed=1)
                 log.warning("target raised; batch returns to the queue: %s", exc)
@@ -209,7 +213,7 @@ class LocalPipe:
                 self._busy -= 1
 
     @staticmethod
-    def _failed_ids(response, enriched) -> Optional[set[str]]:
+    def _failed_ids(response, enriched) -> set[str] | None:
         """The messageIds to retry, or None when the whole batch counts as failed (as Pipes does
         for an unknown or empty itemIdentifier, or a response it cannot read)."""
         if not isinstance(response, dict) or not response.get("batchItemFailures"):

@@ -13,7 +13,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Optional
 
 from call_events import handler as call_events
 from call_events.env import CallEventsEnv
@@ -97,12 +96,12 @@ class LocalRun:
         postgres: PostgresServer,
         dbname: str,
         redis: RedisServer,
-        max_cps: Optional[float] = None,
-        visibility_timeout_seconds: Optional[int] = None,
-        batching_window_seconds: Optional[float] = None,
-        parallel: Optional[int] = None,
-        cache_ttl_seconds: Optional[float] = None,
-        dialer_overrides: Optional[dict] = None,
+        max_cps: float | None = None,
+        visibility_timeout_seconds: int | None = None,
+        batching_window_seconds: float | None = None,
+        parallel: int | None = None,
+        cache_ttl_seconds: float | None = None,
+        dialer_overrides: dict | None = None,
         call_events_overrides: dict | None = None,
     ) -> None:
         """`dialer_overrides`: DialerEnv fields to set instead of the settings' values, e.g. the
@@ -241,7 +240,10 @@ class LocalRun:
             chunk = entries[start : start + 10]
             self.queues.client.send_message_batch(
                 QueueUrl=self.queues.queue_url,
-                Entries=[{"Id": str(i), "MessageBody": body, "MessageGroupId": self.group_of(body)} for i, body in enumerate(chunk)],
+                Entries=[
+                    {"Id": str(i), "MessageBody": body, "MessageGroupId": self.group_of(body)}
+                    for i, body in enumerate(chunk)
+                ],
             )
         self.enqueued += len(entries)
         return len(entries)
@@ -254,7 +256,9 @@ class LocalRun:
             campaign_id = json.loads(body).get("campaignId")
         except (ValueError, AttributeError):
             return "unknown"
-        usable = isinstance(campaign_id, str) and 0 < len(campaign_id) <= 128 and all("!" <= c <= "~" for c in campaign_id)
+        usable = (
+            isinstance(campaign_id, str) and 0 < len(campaign_id) <= 128 and all("!" <= c <= "~" for c in campaign_id)
+        )
         return campaign_id if usable else "unknown"
 
     def pipe(self) -> LocalPipe:
@@ -299,7 +303,9 @@ class LocalRun:
         ledger = queue.ledger
         waiting = len(queue.messages)
         lost = ledger["arrived"] - ledger["deleted"] - ledger["dead_lettered"] - waiting
-        achieved = (len(accepted_times) - 1) / (accepted_times[-1] - accepted_times[0]) if len(accepted_times) > 1 else 0.0
+        achieved = (
+            (len(accepted_times) - 1) / (accepted_times[-1] - accepted_times[0]) if len(accepted_times) > 1 else 0.0
+        )
         return Summary(
             enqueued=self.enqueued,
             filtered_out=pipe.stats.filtered,

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any
 
 HANG = -1  # a scripted "status": never answer within any client's timeout
 # Unanswered calls end as one of these, at random.
@@ -44,7 +44,7 @@ class Call:
     at_monotonic: float
     at_wall: float
     body: dict
-    idempotency_key: Optional[str]
+    idempotency_key: str | None
     status: int
 
 
@@ -59,7 +59,7 @@ class WorkerStandIn:
         self.calls: list[Call] = []
         self.latency_s = 0.0
         self.hang_seconds = hang_seconds
-        self._server: Optional[ThreadingHTTPServer] = None
+        self._server: ThreadingHTTPServer | None = None
         # Call events: where to send them (report_to), how calls turn out and how long they last.
         self.answer_rates: dict[str, float] = {}
         self.default_answer_rate = 0.6
@@ -131,7 +131,7 @@ class WorkerStandIn:
         assert self._server is not None, "start() first"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "WorkerStandIn":
+    def start(self) -> WorkerStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -195,7 +195,7 @@ class WorkerStandIn:
             self._server = None
 
     # --- behaviour -------------------------------------------------------------------------
-    def _decide(self, key: Optional[str]) -> int:
+    def _decide(self, key: str | None) -> int:
         with self._lock:
             if key and key in self._accepted_keys:
                 return 409

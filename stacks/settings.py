@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-from dialer_worker.calling_window import parse_hours, zone
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 # A pipe execution (enrichment and target together) may last at most 5 minutes.
 PIPE_MAX_EXECUTION_SECONDS = 300
@@ -152,7 +151,7 @@ class Settings:
     # Base URL of the Node.js dial worker (outside this repo); the dialer POSTs to {url}/dial.
     # It is the stack parameter `WorkerUrl`, with no default: every deploy names its worker
     # (`--parameters WorkerUrl=https://...`). A value here becomes the parameter's default.
-    node_worker_url: Optional[str] = None
+    node_worker_url: str | None = None
     # The port the dialer may open to the worker (its only egress outside the VPC); `WorkerUrl`
     # must use it: 443 means https://, 80 http://, any other an explicit :port.
     node_worker_port: int = 443
@@ -198,9 +197,9 @@ class Settings:
     # parameter has no default (unless `alarm_email` gives one), so a deploy without
     # `--parameters AlarmEmail=...` fails. Not required: empty by default, and then no subscription.
     alarm_email_required: bool = True
-    alarm_email: Optional[str] = None
-    region: Optional[str] = None
-    account: Optional[str] = None
+    alarm_email: str | None = None
+    region: str | None = None
+    account: str | None = None
 
     def __post_init__(self) -> None:
         if self.alarm_email is not None and not re.fullmatch(EMAIL_PATTERN, self.alarm_email):
@@ -372,7 +371,7 @@ def check_account_concurrency(environments: Iterable[Settings]) -> None:
     """Environments deployed to one account share its Lambda concurrency: their reservations
     together must fit too. Environments without `account` are taken to share one account, as they
     do when deployed with the same credentials."""
-    by_account: dict[Optional[str], list[Settings]] = {}
+    by_account: dict[str | None, list[Settings]] = {}
     for settings in environments:
         by_account.setdefault(settings.account, []).append(settings)
     for account, group in by_account.items():

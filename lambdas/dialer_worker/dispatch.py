@@ -11,7 +11,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -223,7 +222,9 @@ class Dispatcher:
             if decision.kind == DUPLICATE:
                 report.counts[Metric.DUPLICATE_SUPPRESSED] += 1
             elif decision.kind == RECIPIENT_LIMIT:
-                report.drops.append(Drop(DropReason.RECIPIENT_LIMIT, item.message_id, item.campaign_id, item.phone_number))
+                report.drops.append(
+                    Drop(DropReason.RECIPIENT_LIMIT, item.message_id, item.campaign_id, item.phone_number)
+                )
                 report.counts[Metric.DIALS_DROPPED] += 1
             elif decision.kind == LIVE_CALLS:
                 to_defer.append((item, LIVE_CALLS_DEFER_MS, "live_calls"))
@@ -236,7 +237,9 @@ class Dispatcher:
                 until = closes[item.message_id]
                 if until is not None and slot >= until:
                     after_window.append(item)
-                    to_defer.append((item, self._wait_ms(now, self.compliance.next_opening(item, until)), "outside_window"))
+                    to_defer.append(
+                        (item, self._wait_ms(now, self.compliance.next_opening(item, until)), "outside_window")
+                    )
                 else:
                     to_dial.append((item, started + decision.wait_us / 1_000_000))
 
@@ -290,7 +293,9 @@ class Dispatcher:
             report.effective_cps = 0.0
             return [Decision(DEFER, quarantine_ms * 1000) for _ in items], False
         horizon_ms = min(max_wait_ms, int(LOCAL_HORIZON_S * 1000))
-        reservation = self.local_pacer.reserve(len(items), cps=max_cps / self.config.reserved_concurrency, max_wait_ms=horizon_ms)
+        reservation = self.local_pacer.reserve(
+            len(items), cps=max_cps / self.config.reserved_concurrency, max_wait_ms=horizon_ms
+        )
         report.effective_cps = reservation.effective_cps
         return reservation.decisions, False
 

@@ -158,10 +158,14 @@ def _observe(report: BatchReport) -> None:
         metrics.add_metric(name=Metric.LIVE_CALLS, unit=MetricUnit.Count, value=report.fleet_live)
     metrics.flush_metrics()
     # Live calls per campaign after admission (dimension campaignId): what the caps are held to.
-    count_by_dimension(service=DIALER_SERVICE, metric=Metric.LIVE_CALLS, dimension="campaignId", values=report.campaign_live)
+    count_by_dimension(
+        service=DIALER_SERVICE, metric=Metric.LIVE_CALLS, dimension="campaignId", values=report.campaign_live
+    )
     if report.redis_unavailable and not _warned_redis_down:
         _warned_redis_down = True
-        logger.error("Redis unreachable: pacing locally at MAX_CPS / reserved concurrency", extra={"error": report.redis_error})
+        logger.error(
+            "Redis unreachable: pacing locally at MAX_CPS / reserved concurrency", extra={"error": report.redis_error}
+        )
     elif not report.redis_unavailable and _warned_redis_down:
         _warned_redis_down = False
         logger.info("Redis reachable again: fleet-wide pacing restored")

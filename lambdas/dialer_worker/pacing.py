@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Mapping, Sequence
-from typing import Optional
+from dataclasses import dataclass, field
 
 from shared.live_calls import PACE_STATE_TTL_S, campaign_live_key, fleet_live_key, pace_key
 
@@ -383,7 +382,9 @@ class RedisPacer:
         if not accepted and not released and not successes and not ended:
             return
         claims = [self.claim_key(c) for c in (*accepted, *released)]
-        uncounted = [(self.recipient_key(recipients[c]), self.claim_key(c)) for c in released if recipients and c in recipients]
+        uncounted = [
+            (self.recipient_key(recipients[c]), self.claim_key(c)) for c in released if recipients and c in recipients
+        ]
         live_keys = [k for campaign in ended.values() for k in (self.live_key(campaign), self.fleet_live_key)]
         keys = [self.rate_key, *claims, *(key for key, _ in uncounted), *live_keys]
         args: list = [max_cps, successes * INCREASE_SHARE * max_cps, len(claims), len(uncounted)]
@@ -400,7 +401,7 @@ class RedisPacer:
         key = self.live_key(campaign_id) if campaign_id else self.fleet_live_key
         return int(self._redis.zcount(key, f"({_redis_now_us(self._redis)}", "+inf"))
 
-    def slow_down(self, *, max_cps: float) -> Optional[float]:
+    def slow_down(self, *, max_cps: float) -> float | None:
         """Halves the shared rate unless another worker did so within the cool-down."""
         self.round_trips += 1
         self.calls["slow_down"] += 1

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
-from aws_cdk import CfnCondition, Duration, Stack, aws_cloudwatch as cw, aws_cloudwatch_actions as cw_actions, aws_iam as iam
-from aws_cdk import aws_kms as kms, aws_lambda as lambda_, aws_rds as rds, aws_sns as sns, aws_sqs as sqs
+from aws_cdk import CfnCondition, Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 PERIOD = Duration.minutes(1)
@@ -38,8 +45,8 @@ class Monitoring(Construct):
         construct_id: str,
         *,
         dashboard_name: str,
-        alarm_email: Optional[str],
-        alarm_email_condition: Optional[CfnCondition] = None,
+        alarm_email: str | None,
+        alarm_email_condition: CfnCondition | None = None,
         metrics_namespace: str,
         dialer_service: str,
         call_events_service: str,
@@ -75,7 +82,7 @@ class Monitoring(Construct):
                 conditions=from_own_alarms,
             )
         )
-        self.subscription: Optional[sns.Subscription] = None
+        self.subscription: sns.Subscription | None = None
         if alarm_email:
             self.subscription = self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
             if alarm_email_condition is not None:
@@ -169,7 +176,9 @@ class Monitoring(Construct):
                 description=f"Pipe {metric_name}: records go back to the queue and retry",
             )
 
-    def watch_database(self, instance: rds.DatabaseInstance, *, allocated_storage_gb: int, max_connections: int) -> None:
+    def watch_database(
+        self, instance: rds.DatabaseInstance, *, allocated_storage_gb: int, max_connections: int
+    ) -> None:
         self.database = instance
         self._alarm(
             "DatabaseCpu",
@@ -234,7 +243,9 @@ class Monitoring(Construct):
             period=PERIOD,
         )
 
-    def service_metric(self, service: str, metric_name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cw.Metric:
+    def service_metric(
+        self, service: str, metric_name: str, statistic: str = "Sum", period: Duration = PERIOD
+    ) -> cw.Metric:
         return cw.Metric(
             namespace=self.metrics_namespace,
             metric_name=metric_name,
@@ -247,7 +258,7 @@ class Monitoring(Construct):
         """One line per value of `dimension` (per campaign, per reason): a dashboard search."""
         return cw.MathExpression(
             expression=(
-                f"SEARCH('{{{self.metrics_namespace},{dimension},service}} service=\"{service}\" "
+                f'SEARCH(\'{{{self.metrics_namespace},{dimension},service}} service="{service}" '
                 f"MetricName=\"{metric_name}\"', '{statistic}', {int(PERIOD.to_seconds())})"
             ),
             using_metrics={},

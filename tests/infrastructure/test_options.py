@@ -133,12 +133,16 @@ def test_worker_url_must_use_the_port_the_dialer_may_reach(port, good, bad):
 
 def test_reserved_concurrency_per_environment():
     assert {name: s.reserved_concurrency_total for name, s in ENVIRONMENTS.items()} == {
-        "dev": 16, "staging": 46, "prod": 156
+        "dev": 16,
+        "staging": 46,
+        "prod": 156,
     }
 
 
 def test_synth_fails_when_one_environment_reserves_more_than_the_quota():
-    with pytest.raises(ValueError, match=r"prod: the functions reserve 156 .* more than the 100 the account may reserve"):
+    with pytest.raises(
+        ValueError, match=r"prod: the functions reserve 156 .* more than the 100 the account may reserve"
+    ):
         dataclasses.replace(PROD, account_concurrency_quota=200)
 
 

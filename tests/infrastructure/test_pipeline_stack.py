@@ -216,7 +216,13 @@ def test_endpoints_admit_exactly_their_callers(env):
         r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0]
         for r in ingress_between(env, "", "NetworkVpcSecretsManagerEndpointSecurityGroup")
     }
-    assert secrets == {"FunctionsEnrichment", "FunctionsDialer", "FunctionsMigration", "FunctionsCallEvents", "DatabaseRotation"}
+    assert secrets == {
+        "FunctionsEnrichment",
+        "FunctionsDialer",
+        "FunctionsMigration",
+        "FunctionsCallEvents",
+        "DatabaseRotation",
+    }
     sqs = ingress_between(env, "", "NetworkVpcSqsEndpointSecurityGroup")
     assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0] for r in sqs] == ["FunctionsDialer"]
 
@@ -608,7 +614,9 @@ def test_dialer_environment(env):
         "DEFAULT_TIME_ZONE": env.settings.default_time_zone,
         "TASK_MAX_AGE_HOURS": str(env.settings.task_max_age_hours),
         "RECIPIENT_DAILY_LIMIT": str(env.settings.recipient_daily_limit),
-        "RECIPIENT_HASH_KEY_SECRET_ARN": {"Ref": logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")},
+        "RECIPIENT_HASH_KEY_SECRET_ARN": {
+            "Ref": logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")
+        },
         # Live calls: the fleet cap is the MaxConcurrentCalls parameter, the lease from settings.
         "MAX_CONCURRENT_CALLS": {"Ref": "MaxConcurrentCalls"},
         "MAX_CALL_SECONDS": str(env.settings.max_call_seconds),
@@ -948,12 +956,20 @@ def test_call_events_queue_has_its_own_dlq_and_a_send_only_managed_policy(env):
     queue = logical_id(env, "CallEventsQueuesCallEvents", "AWS::SQS::Queue")
     dlq = logical_id(env, "CallEventsQueuesDeadLetterQueue", "AWS::SQS::Queue")
     props = env.template_json["Resources"][queue]["Properties"]
-    assert props["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": env.settings.queue.max_receive_count}
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+        "maxReceiveCount": env.settings.queue.max_receive_count,
+    }
     assert props["SqsManagedSseEnabled"] is True
     assert props["VisibilityTimeout"] == 6 * env.settings.call_events.timeout_seconds
     [(policy_id, policy)] = resources(env, "AWS::IAM::ManagedPolicy").items()
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Sid": "SendCallEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": [queue, "Arn"]}}
+        {
+            "Sid": "SendCallEvents",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+        }
     ]
     outputs = env.template_json["Outputs"]
     assert outputs["CallEventsQueueUrl"]["Value"] == {"Ref": queue}

@@ -4,7 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
-import redis
+from support.env import dialer_env
+from support.items import item
 
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher, RedisHealth
@@ -12,8 +13,6 @@ from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.worker_standin import WorkerStandIn
 from shared.redis_client import redis_client
-from support.env import dialer_env
-from support.items import item
 
 __all__ = ["item", "Remaining"]
 
@@ -56,8 +55,15 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
     created = []
 
     def make(
-        max_cps=50.0, reserved=5, redis_port=None, queue=queue_url, quarantine_s=None, recovery_hold_s=None, recipient_limit=0,
-        max_concurrent_calls=0, max_call_seconds=900,
+        max_cps=50.0,
+        reserved=5,
+        redis_port=None,
+        queue=queue_url,
+        quarantine_s=None,
+        recovery_hold_s=None,
+        recipient_limit=0,
+        max_concurrent_calls=0,
+        max_call_seconds=900,
     ):
         config = dialer_env(
             max_cps=max_cps,
@@ -88,9 +94,9 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
             worker=WorkerClient(worker.url),
             deferrer=Deferrer(queue, lambda: sqs),
             executor=ThreadPoolExecutor(max_workers=10),
-            health=None if recovery_hold_s is None else RedisHealth(
-                quarantine_s=config.redis_quarantine_seconds, recovery_hold_s=recovery_hold_s
-            ),
+            health=None
+            if recovery_hold_s is None
+            else RedisHealth(quarantine_s=config.redis_quarantine_seconds, recovery_hold_s=recovery_hold_s),
         )
         dispatcher.redis = client
         created.append(dispatcher)

@@ -54,7 +54,7 @@ def test_campaign_max_cps_is_held_in_the_same_round_trip(make_dispatcher, worker
     assert report.failures == [] and report.counts["DialsSent"] == 10
     slow = sorted(arrival_times(worker, "slow"))
     assert rolling_window_max(slow) <= 5
-    gaps = [b - a for a, b in zip(slow, slow[1:])]
+    gaps = [b - a for a, b in zip(slow, slow[1:], strict=False)]
     assert min(gaps) >= 0.19, gaps
     # The unlimited campaign does not wait behind the limited one's later slots.
     assert max(arrival_times(worker, "fast")) < slow[1], (slow, arrival_times(worker, "fast"))
@@ -73,7 +73,9 @@ def test_concurrent_mixed_batches_hold_the_campaign_cap_and_dial_each_task_once(
         try:
             for b in range(3):
                 base = k * 100 + b * 10
-                batch = [item(base + i, campaign="capped", max_cps=5) for i in range(2)] + [item(base + i, campaign="open") for i in range(2, 10)]
+                batch = [item(base + i, campaign="capped", max_cps=5) for i in range(2)] + [
+                    item(base + i, campaign="open") for i in range(2, 10)
+                ]
                 report = d.run(batch, Remaining(15))
                 assert report.failures == []
                 deferred.append(report.counts["Deferred"])
@@ -200,7 +202,7 @@ def test_redis_down_mid_run_degrades_to_local_pacing_and_recovers(make_dispatche
         assert report.redis_unavailable and report.failures == []
         assert report.counts["DialsSent"] + report.counts["Deferred"] == 25 and report.counts["Deferred"] >= 5
         times = sorted(arrival_times(worker))
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         assert rolling_window_max(times) <= 10 and min(gaps) >= 0.08, gaps
         assert times[-1] - times[0] <= LOCAL_HORIZON_S + 0.1
         redis.start()

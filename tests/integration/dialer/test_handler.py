@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from support.emf import emitted, metric_value
+from support.env import GATES_OFF
 
 from dialer_worker.env import DialerEnv
 from local_pipeline.lambda_context import LocalLambdaContext
 from shared.env_contract import InvalidEnvironment
-from support.emf import emitted, metric_value
-from support.env import GATES_OFF
 
 from .conftest import item
 

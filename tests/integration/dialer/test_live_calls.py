@@ -14,7 +14,6 @@ from call_events.events import CallEvent
 from call_events.loop import CallLoop
 from dialer_worker.dispatch import LIVE_CALLS_DEFER_MS, PAUSED_DEFER_MS
 from dialer_worker.pacing import DIAL, LIVE_CALLS, RedisPacer
-
 from shared.dial_task import call_id_for
 
 from .conftest import Remaining, item

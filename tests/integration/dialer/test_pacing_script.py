@@ -40,7 +40,10 @@ def mixed_stream(pacer, *, batches: int, capped_share: float = 0.1, capped_cps: 
         assert all(d.kind == DIAL for d in reservation.decisions)
         tat_us = int(pacer._redis.get(pacer._tag + ":tat"))
         now_us = tat_us - interval_us - reservation.decisions[-1].wait_us
-        slots += [((now_us + d.wait_us) / 1_000_000, campaign) for (_, campaign, _), d in zip(tasks, reservation.decisions)]
+        slots += [
+            ((now_us + d.wait_us) / 1_000_000, campaign)
+            for (_, campaign, _), d in zip(tasks, reservation.decisions, strict=False)
+        ]
     return sorted(slots)
 
 
@@ -59,17 +62,21 @@ def test_a_mixed_stream_keeps_the_global_rate_full_and_every_cap(pacer, capped_s
     busy = [t for t in times if t <= last_open]
     rate = (len(busy) - 1) / (busy[-1] - busy[0])
     assert rate >= 0.97 * MAX_CPS, f"{rate:.2f} CPS scheduled"
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert min(gaps) >= (1 + SLACK) / MAX_CPS - 1e-6, min(gaps)
 
 
 def test_a_capped_task_does_not_push_the_uncapped_ones_behind_it(pacer):
     # A campaign capped at 1 CPS takes three slots about 1 s apart, then come uncapped tasks:
     # they take the global slots in between instead of queueing after the capped campaign's.
-    first = pacer.reserve([(f"c-{i}", "capped", 1) for i in range(3)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000)
+    first = pacer.reserve(
+        [(f"c-{i}", "capped", 1) for i in range(3)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000
+    )
     assert [d.kind for d in first.decisions] == [DIAL] * 3
     assert [d.wait_us / 1e6 for d in first.decisions] == pytest.approx([0, 1 + SLACK, 2 * (1 + SLACK)], abs=0.001)
-    then = pacer.reserve([(f"o-{i}", "open", None) for i in range(10)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000)
+    then = pacer.reserve(
+        [(f"o-{i}", "open", None) for i in range(10)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000
+    )
     waits = [d.wait_us / 1e6 for d in then.decisions]
     assert max(waits) < 0.6, waits  # ten slots, one interval apart, right after the first capped one
 

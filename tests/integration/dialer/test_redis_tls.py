@@ -10,11 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
+from support.env import dialer_env
 
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher
-from dialer_worker.env import DialerEnv
-from support.env import dialer_env
 from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.services import HOST, ThrowawayRedis
