@@ -84,6 +84,8 @@ class BatchReport:
     campaign_live: dict[str, int] = field(default_factory=dict)
     redis_unavailable: bool = False
     redis_error: str | None = None
+    # Redis's claims epoch changed under this container: Redis lost its claims.
+    claims_reset: bool = False
 
 
 class RedisHealth:
@@ -155,6 +157,7 @@ class Dispatcher:
         self._sleep = sleep
         self._wall_clock = wall_clock
         self._recipient_key = recipient_key
+        self._epoch: str | None = None
         default_zone = zone(config.default_time_zone)
         self.compliance = Compliance(
             legal_hours=parse_hours(config.calling_hours),
@@ -259,6 +262,15 @@ class Dispatcher:
             return MAX_DELAY_SECONDS * 1000
         return max(1000, min(MAX_DELAY_SECONDS * 1000, int((until - now).total_seconds() * 1000) + 1))
 
+    def _check_epoch(self, epoch: str | None, report: BatchReport) -> None:
+        """Redis came back without the claims it held (a failover that lost writes): calls in
+        flight may be dialed again, stopped only by the worker's Idempotency-Key. Say so once."""
+        if epoch is None:
+            return
+        if self._epoch is not None and epoch != self._epoch:
+            report.claims_reset = True
+        self._epoch = epoch
+
     def _reserve(self, items, max_wait_ms, remaining, report, max_cps):
         if self.health.usable():
             try:
@@ -281,6 +293,7 @@ class Dispatcher:
                 )
                 self.health.ok()
                 report.effective_cps = reservation.effective_cps
+                self._check_epoch(reservation.epoch, report)
                 report.fleet_live = reservation.fleet_live
                 report.campaign_live = dict(reservation.campaign_live)
                 return reservation.decisions, True

@@ -50,6 +50,14 @@ local max_live = tonumber(ARGV[9])
 local live_lease_us = tonumber(ARGV[10])
 local pace_ttl_s = tonumber(ARGV[11])
 local fleet_key = KEYS[5]
+-- The claims' epoch: set once, never expires. A Redis that comes back without it (a failover
+-- that lost writes) has lost the claims too; the dialers compare it with the one they saw.
+local epoch_key = KEYS[#KEYS]
+local epoch = redis.call('GET', epoch_key)
+if not epoch then
+  epoch = string.format('%d', now)
+  redis.call('SET', epoch_key, epoch)
+end
 if hold_ms > 0 then redis.call('SET', KEYS[3], '1', 'NX', 'PX', hold_ms) end
 local held_us = redis.call('PTTL', KEYS[3]) * 1000
 local rate = tonumber(redis.call('GET', KEYS[2]) or max_cps)
@@ -132,7 +140,7 @@ local ctats = {}
 local out = {}
 local per_task = 5
 local per_task_args = 4
-local n = (#KEYS - 5) / per_task
+local n = (#KEYS - 6) / per_task
 for i = 1, n do
   local claim_key = KEYS[6 + per_task * (i - 1)]
   local ckey = KEYS[7 + per_task * (i - 1)]
@@ -204,6 +212,7 @@ for k, v in pairs(ctats) do
 end
 out[#out + 1] = math.floor(rate * 1000)
 out[#out + 1] = live_count(fleet_key)
+out[#out + 1] = epoch
 return out
 """
 
@@ -270,6 +279,8 @@ class Reservation:
     # Live calls after this batch: the fleet's, and each campaign's the batch touched.
     fleet_live: int | None = None
     campaign_live: dict[str, int] = field(default_factory=dict)
+    # The claims' epoch in Redis: a change means Redis lost its claims (see Dispatcher).
+    epoch: str | None = None
 
 
 class RedisPacer:
@@ -298,6 +309,10 @@ class RedisPacer:
         self.round_trips = 0
         # Round trips per script (reserve, finish, slow_down): what the benchmark reports per dial.
         self.calls: Counter = Counter()
+
+    @property
+    def epoch_key(self) -> str:
+        return f"{self._tag}:epoch"
 
     @property
     def rate_key(self) -> str:
@@ -356,12 +371,16 @@ class RedisPacer:
                 self.pace_key(campaign_id),
             ]
             args += [campaign_cps or 0, max_live or 0, -1 if min_rate is None else min_rate, call_id]
+        keys.append(self.epoch_key)
         self.round_trips += 1
         self.calls["reserve"] += 1
         reply = self._reserve(keys=keys, args=args)
         decisions = [Decision(int(reply[3 * i]), int(reply[3 * i + 1])) for i in range(len(tasks))]
         live = {task[1]: int(reply[3 * i + 2]) for i, task in enumerate(tasks)}
-        return Reservation(decisions, int(reply[-2]) / 1000, fleet_live=int(reply[-1]), campaign_live=live)
+        epoch = reply[-1].decode() if isinstance(reply[-1], bytes) else str(reply[-1])
+        return Reservation(
+            decisions, int(reply[-3]) / 1000, fleet_live=int(reply[-2]), campaign_live=live, epoch=epoch
+        )
 
     def finish(
         self,

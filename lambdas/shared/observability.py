@@ -38,6 +38,7 @@ class Metric:
     PACING_DELAY_MS = "PacingDelayMs"
     EFFECTIVE_CPS = "EffectiveCps"
     REDIS_UNAVAILABLE = "RedisUnavailable"
+    CLAIMS_RESET = "ClaimsKeyspaceReset"  # Redis came back without its dial claims
     # The closed loop. LiveCalls: fleet (no campaignId) and per campaign (dimension campaignId),
     # from the dialer after admission and from the call-events handler after each batch.
     LIVE_CALLS = "LiveCalls"

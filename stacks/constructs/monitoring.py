@@ -234,11 +234,12 @@ class Monitoring(Construct):
                 description=f"Cache node {index} evicts keys: pacing state or dial claims may be lost",
             )
 
-    def dialer_metric(self, metric_name: str) -> cw.Metric:
+    def dialer_metric(self, metric_name: str, reason: str | None = None) -> cw.Metric:
+        dimensions = {"service": self.dialer_service, **({"Reason": reason} if reason else {})}
         return cw.Metric(
             namespace=self.metrics_namespace,
             metric_name=metric_name,
-            dimensions_map={"service": self.dialer_service},
+            dimensions_map=dimensions,
             statistic="Sum",
             period=PERIOD,
         )
@@ -297,7 +298,11 @@ class Monitoring(Construct):
             "RateLimitedShare",
             cw.MathExpression(
                 expression="100 * deferred / (sent + deferred)",
-                using_metrics={"deferred": self.dialer_metric("Deferred"), "sent": self.dialer_metric("DialsSent")},
+                # Only the tasks that waited for a slot: not Redis outages, windows, live calls or pauses.
+                using_metrics={
+                    "deferred": self.dialer_metric("Deferred", reason="rate"),
+                    "sent": self.dialer_metric("DialsSent"),
+                },
                 label="Deferred by the rate limit (%)",
                 period=PERIOD,
             ),
@@ -310,6 +315,13 @@ class Monitoring(Construct):
             self.dialer_metric("RedisUnavailable"),
             threshold=0,
             description="The dialer cannot reach Redis and paces each container locally",
+        )
+        self._alarm(
+            "ClaimsKeyspaceReset",
+            self.dialer_metric("ClaimsKeyspaceReset"),
+            threshold=0,
+            description="Redis came back without its dial claims (a failover lost writes): calls in flight "
+            "may be re-sent, and only the worker's Idempotency-Key stops a second call. Check the worker's 409s.",
         )
 
     # -- dashboard ---------------------------------------------------------------------------
