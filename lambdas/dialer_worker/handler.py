@@ -156,7 +156,9 @@ def _observe(report: BatchReport) -> None:
     metrics.add_metric(name=Metric.REDIS_UNAVAILABLE, unit=MetricUnit.Count, value=1 if report.redis_unavailable else 0)
     metrics.add_metric(name=Metric.CLAIMS_RESET, unit=MetricUnit.Count, value=1 if report.claims_reset else 0)
     if report.claims_reset:
-        logger.error("Redis lost its dial claims (epoch changed): calls in flight may be re-sent; the worker's Idempotency-Key must stop them")
+        logger.error(
+            "Redis lost its dial claims (epoch changed): calls in flight may be re-sent; the worker's Idempotency-Key must stop them"
+        )
     if report.fleet_live is not None:
         metrics.add_metric(name=Metric.LIVE_CALLS, unit=MetricUnit.Count, value=report.fleet_live)
     metrics.flush_metrics()

@@ -378,9 +378,7 @@ class RedisPacer:
         decisions = [Decision(int(reply[3 * i]), int(reply[3 * i + 1])) for i in range(len(tasks))]
         live = {task[1]: int(reply[3 * i + 2]) for i, task in enumerate(tasks)}
         epoch = reply[-1].decode() if isinstance(reply[-1], bytes) else str(reply[-1])
-        return Reservation(
-            decisions, int(reply[-3]) / 1000, fleet_live=int(reply[-2]), campaign_live=live, epoch=epoch
-        )
+        return Reservation(decisions, int(reply[-3]) / 1000, fleet_live=int(reply[-2]), campaign_live=live, epoch=epoch)
 
     def finish(
         self,
