@@ -22,7 +22,6 @@ from dialctl.targets import Failure, LocalTarget, StackTarget, Target, UsageErro
 
 OK, FAILED, USAGE = 0, 1, 2
 BATCH = 10  # SendMessageBatch's limit
-NOT_BUILT = "live calls, answer rate and pace factor per campaign: not built yet (call events are planned)"
 
 
 # -- output helpers -------------------------------------------------------------------------------
@@ -274,7 +273,7 @@ def status_document(target: Target) -> dict:
     part("redis", target.redis_health)
     if doc.get("redis") and doc["redis"].get("ok") is False:
         doc["problems"].append(f"redis: {doc['redis'].get('error') or doc['redis'].get('detail')}")
-    doc["not_shown"] = NOT_BUILT
+    part("closed_loop", target.closed_loop)
     if target.kind == "local":
         doc["listening"] = target.where()
     else:
@@ -309,7 +308,16 @@ def status_lines(doc: dict) -> list[str]:
             f" ping {redis['ping_ms']} ms" if "ping_ms" in redis else f" ({redis.get('detail') or redis.get('error')})"
         )
         lines.append(f"  redis        {health}{extra}")
-    lines.append(f"  not shown    {doc['not_shown']}")
+    loop = doc.get("closed_loop")
+    if loop:
+        live = loop.get("fleet_live_calls")
+        lines.append(f"  live calls   {live if live is not None else '?'} (fleet)")
+        for campaign, facts in sorted(loop.get("campaigns", {}).items()):
+            rate = facts.get("answer_rate")
+            lines.append(
+                f"    {campaign:<16} live {facts.get('live_calls', 0):g}  answer rate "
+                f"{'?' if rate is None else f'{rate:.0%}'}  pace {facts.get('pace_factor', 1.0):g}"
+            )
     lines += [f"  PROBLEM      {p}" for p in doc["problems"]]
     return lines
 
@@ -512,8 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status", parents=[where, as_json], help="queues, DLQ, rate, dials per campaign, Redis health",
         description="Queue visible / in flight / delayed, DLQ depth, MAX_CPS ceiling and live value, the "
-        "effective rate, dials in the last minute (per campaign locally), Redis health. Locally, --json also "
-        f"says where each part listens. Not shown: {NOT_BUILT}. Exit 1 when a part cannot be read.",
+        "effective rate, dials in the last minute (per campaign locally), Redis health, live calls (fleet and per "
+        "campaign), answer rate and pace factor per campaign. Locally, --json also says where each part listens. "
+        "Exit 1 when a part cannot be read.",
     )  # fmt: skip
     status.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
     status.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default: %(default)s)")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dialer_worker.live_rate import parse as parse_rate
-from shared.observability import DIALER_SERVICE, Metric
+from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE, Metric
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE_VARIABLE = "DIALCTL_STATE_FILE"
@@ -112,6 +112,10 @@ class Target:
     def redis_health(self) -> dict:
         raise NotImplementedError
 
+    def closed_loop(self) -> dict:
+        """Live calls (fleet and per campaign), answer rate and pace factor per campaign."""
+        raise NotImplementedError
+
     def known_campaigns(self, ids: set[str]) -> set[str] | None:
         raise NotImplementedError
 
@@ -195,6 +199,41 @@ class LocalTarget(Target):
         except Exception as exc:  # any client or network error is the answer
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         return {"ok": True, "ping_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+    def closed_loop(self) -> dict:
+        """Read from the keys the dialers and the call-events handler share (shared/live_calls.py)."""
+        from shared import live_calls
+
+        prefix = self.state["redis_key_prefix"]
+        now_us = int(time.time() * 1_000_000)
+
+        def live(key: str) -> int:
+            return int(self.redis.zcount(key, now_us, "+inf"))  # members whose lease has not ended
+
+        def campaigns(pattern_key: str) -> list[str]:
+            head = pattern_key.rsplit(":", 1)[0] + ":"
+            keys = (k.decode() if isinstance(k, bytes) else k for k in self.redis.scan_iter(match=head + "*"))
+            return sorted(key[len(head) :] for key in keys)
+
+        per_campaign: dict[str, dict] = {}
+        for campaign in campaigns(live_calls.campaign_live_key(prefix, "x")):
+            per_campaign.setdefault(campaign, {})["live_calls"] = live(live_calls.campaign_live_key(prefix, campaign))
+        for campaign in campaigns(live_calls.pace_key(prefix, "x")):
+            factor = self.redis.hget(live_calls.pace_key(prefix, campaign), "factor")
+            per_campaign.setdefault(campaign, {})["pace_factor"] = float(factor) if factor is not None else 1.0
+        for campaign in campaigns(live_calls.outcomes_key(prefix, "x")):
+            raw = self.redis.lrange(live_calls.outcomes_key(prefix, campaign), 0, -1)
+            outcomes = [o.decode() if isinstance(o, bytes) else o for o in raw]
+            answered = sum(o in live_calls.ANSWERED_OUTCOMES for o in outcomes)
+            per_campaign.setdefault(campaign, {})["answer_rate"] = (
+                round(answered / len(outcomes), 3) if outcomes else None
+            )
+            per_campaign[campaign]["outcomes"] = len(outcomes)
+        return {
+            "fleet_live_calls": live(live_calls.fleet_live_key(prefix)),
+            "campaigns": per_campaign,
+            "source": "Redis",
+        }
 
     def known_campaigns(self, ids: set[str]) -> set[str] | None:
         import psycopg
@@ -294,6 +333,37 @@ class StackTarget(Target):
             return {"ok": None, "detail": "no RedisUnavailable data in the last 5 minutes (no dialer ran)"}
         down = points[-1]["Maximum"] > 0
         return {"ok": not down, "detail": "from the dialers' RedisUnavailable metric"}
+
+    def closed_loop(self) -> dict:
+        """The call-events function's metrics: LiveCalls (fleet), AnswerRate and PaceFactor (by campaignId)."""
+        namespace = self.outputs["MetricsNamespace"]
+        end = datetime.now(UTC) + timedelta(minutes=1)
+
+        def latest(name: str, dimensions: list[dict]) -> float | None:
+            reply = self.cloudwatch.get_metric_statistics(
+                Namespace=namespace, MetricName=name, Dimensions=dimensions, StartTime=end - timedelta(minutes=6),
+                EndTime=end, Period=60, Statistics=["Average"],
+            )  # fmt: skip
+            points = sorted(reply["Datapoints"], key=lambda p: p["Timestamp"])
+            return points[-1]["Average"] if points else None
+
+        service = [{"Name": "service", "Value": CALL_EVENTS_SERVICE}]
+        per_campaign: dict[str, dict] = {}
+        for name, field in (
+            (Metric.ANSWER_RATE, "answer_rate"),
+            (Metric.PACE_FACTOR, "pace_factor"),
+            (Metric.LIVE_CALLS, "live_calls"),
+        ):
+            listed = self.cloudwatch.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]
+            for metric in listed:
+                dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+                if "campaignId" in dims:
+                    per_campaign.setdefault(dims["campaignId"], {})[field] = latest(name, metric["Dimensions"])
+        return {
+            "fleet_live_calls": latest(Metric.LIVE_CALLS, service),
+            "campaigns": per_campaign,
+            "source": "CloudWatch (call-events metrics, latest minute in the last 5)",
+        }
 
     def known_campaigns(self, ids: set[str]) -> set[str] | None:
         if not self.database_url:

@@ -12,7 +12,7 @@ import time
 
 import redis as redis_lib
 
-from dialctl.cli import main
+from dialctl.cli import main, status_lines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -88,7 +88,14 @@ def test_enqueued_tasks_are_dialed_and_status_shows_them_per_campaign(local_serv
     assert doc["listening"]["postgres_dsn"].startswith("postgresql://")
     assert doc["listening"]["sqs_endpoint"] == local_service.state["sqs_endpoint"]
     assert {"redis_url", "worker_url", "queue_url", "dlq_url"} <= set(doc["listening"])
-    assert "not built yet" in doc["not_shown"]
+    # The closed loop, from the keys the dialers and the call-events handler share.
+    loop = doc["closed_loop"]
+    assert isinstance(loop["fleet_live_calls"], int) and loop["fleet_live_calls"] <= 10
+    assert set(loop["campaigns"]) <= {"spring-sale", "renewals"}
+    for facts in loop["campaigns"].values():
+        assert facts.get("answer_rate") is None or 0 <= facts["answer_rate"] <= 1
+        assert 0.1 <= facts.get("pace_factor", 1.0) <= 1
+    assert any(line.startswith("  live calls") for line in status_lines(doc))
 
 
 def dialers_see(rate: float) -> None:
