@@ -37,12 +37,11 @@ import redis  # noqa: E402
 
 from dialer_worker import handler as dialer_handler  # noqa: E402
 from local_pipeline import database  # noqa: E402
-from local_pipeline.run import LocalRun  # noqa: E402
+from local_pipeline.run import GATES_OFF, LocalRun  # noqa: E402
 from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis  # noqa: E402
 from shared.live_calls import pace_key  # noqa: E402
 from stacks.settings import DEV  # noqa: E402
 
-GATES_OFF = {"calling_hours": "00:00-24:00", "task_max_age_hours": 0, "recipient_daily_limit": 0}
 FAST = {"visibility_timeout_seconds": 5, "batching_window_seconds": 0.5}
 
 

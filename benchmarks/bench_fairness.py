@@ -44,13 +44,14 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 import redis  # noqa: E402
 from old_reserve import OldRedisPacer  # noqa: E402
 
-from dialer_worker.config import DialerConfig  # noqa: E402
 from dialer_worker.deferral import delay_for  # noqa: E402
 from dialer_worker.dispatch import Dispatcher  # noqa: E402
+from dialer_worker.env import DialerEnv  # noqa: E402
 from dialer_worker.pacing import SLACK, RedisPacer  # noqa: E402
 from dialer_worker.worker_client import WorkerClient  # noqa: E402
 from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis  # noqa: E402
 from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max  # noqa: E402
+from shared.dial_task import DialTask, EnrichedTask, parse_campaign_config  # noqa: E402
 
 CONFIG = {"audioFileUrl": "s3://a.wav", "ivrFlow": {"start": "menu"}}
 
@@ -84,15 +85,12 @@ class Backlog:
         self._n += 1
         capped = self._random.random() < self._capped_share
         campaign = "capped" if capped else "open"
-        config = dict(CONFIG, **({"maxCps": self._capped_cps} if capped else {}))
-        item = {
-            "messageId": f"m-{self._n}",
-            "campaignId": campaign,
-            "contactId": f"k-{self._n}",
-            "phoneNumber": f"+1415{self._n:07d}",
-            "attempts": 0,
-            "campaign": {"id": campaign, "config": config},
-        }
+        config = parse_campaign_config(dict(CONFIG, **({"maxCps": self._capped_cps} if capped else {})))
+        assert config is not None
+        # A dialable number: the exchange starts with 2-9.
+        phone = f"+1415{2 + self._n % 8}{self._n % 10**6:06d}"
+        task = EnrichedTask(f"m-{self._n}", "{}", DialTask(campaign, f"k-{self._n}", phone), campaign, config, "")
+        item = task.to_item()
         self.items[item["messageId"]] = item
         return item
 
@@ -106,14 +104,14 @@ class Backlog:
                 batch.append(self._new())
             return batch
 
-    def defer(self, entries) -> set:
-        """The Deferrer's interface: (messageId, body, wait ms); back as SQS DelaySeconds would."""
+    def defer(self, entries) -> dict:
+        """The Deferrer's interface: (task, wait ms); back as SQS DelaySeconds would."""
         now = time.monotonic()
         with self._lock:
-            for message_id, _body, wait_ms in entries:
+            for task, wait_ms in entries:
                 self.deferred += 1
-                heapq.heappush(self._due, (now + delay_for(wait_ms), self.deferred, self.items[message_id]))
-        return set()
+                heapq.heappush(self._due, (now + delay_for(wait_ms), self.deferred, self.items[task.message_id]))
+        return {}
 
 
 def run_mixed(server, pacer_class, *, dialers: int, seconds: float, max_cps: float, capped_cps: float) -> dict:
@@ -125,7 +123,23 @@ def run_mixed(server, pacer_class, *, dialers: int, seconds: float, max_cps: flo
 
     def dialer(k: int) -> None:
         client = redis.Redis(host=server.host, port=server.port)
-        config = DialerConfig.from_env({"MAX_CPS": str(max_cps), "REDIS_KEY_PREFIX": prefix})
+        config = DialerEnv(
+            host=server.host,
+            port=server.port,
+            key_prefix=prefix,
+            max_cps=max_cps,
+            worker_url=worker.url,
+            reserved_concurrency=1,
+            claim_ttl_seconds=600,
+            redis_quarantine_seconds=15,
+            # Pacing alone: the other gates switched off the documented way.
+            calling_hours="00:00-24:00",
+            default_time_zone="America/New_York",
+            task_max_age_hours=0,
+            recipient_daily_limit=0,
+            max_concurrent_calls=0,
+            max_call_seconds=900,
+        )
         dispatcher = Dispatcher(
             config=config,
             pacer=pacer_class(client, prefix=prefix, claim_ttl_seconds=600),
@@ -172,26 +186,19 @@ def run_mixed(server, pacer_class, *, dialers: int, seconds: float, max_cps: flo
 
 # --- (b) a small campaign behind a big one, through the local pipeline ---------------------------
 def run_pipeline(pg, redis_server, *, fair: bool, big: int, small: int, max_cps: float, timeout: float) -> dict:
-    import psycopg
-
-    from db_migrate.migrate import apply_migrations
-    from local_pipeline.run import LocalRun, seed_campaigns
+    from local_pipeline.database import throwaway_database
+    from local_pipeline.run import GATES_OFF, LocalRun, dialable_number
     from stacks.settings import DEV
 
-    dbname = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
     sink = io.StringIO()  # the handlers' JSON logs and metrics
-    try:
-        with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
-            apply_migrations(conn)
-        seed_campaigns(pg.dsn(dbname), [(c, "active", CONFIG) for c in ("big", "small")])
+    campaigns = [(c, "active", CONFIG) for c in ("big", "small")]
+    with throwaway_database(pg, campaigns, prefix="bench") as dbname:
         with contextlib.redirect_stdout(sink):
             run = LocalRun(DEV, postgres=pg, dbname=dbname, redis=redis_server, max_cps=max_cps,
-                           visibility_timeout_seconds=30, batching_window_seconds=0.5)  # fmt: skip
+                           visibility_timeout_seconds=30, batching_window_seconds=0.5, dialer_overrides=GATES_OFF)  # fmt: skip
             run.sqs.queues.fair_receives = fair
             tasks = [
-                {"campaignId": "big", "contactId": f"b-{i}", "phoneNumber": f"+1415{i:07d}", "attempts": 0}
+                {"campaignId": "big", "contactId": f"b-{i}", "phoneNumber": dialable_number(i), "attempts": 0}
                 for i in range(big)
             ]
             run.enqueue(tasks)
@@ -201,7 +208,12 @@ def run_pipeline(pg, redis_server, *, fair: bool, big: int, small: int, max_cps:
                     time.sleep(0.05)
                 enqueued_at = time.monotonic()
                 run.enqueue(
-                    {"campaignId": "small", "contactId": f"s-{i}", "phoneNumber": f"+1650{i:07d}", "attempts": 0}
+                    {
+                        "campaignId": "small",
+                        "contactId": f"s-{i}",
+                        "phoneNumber": dialable_number(i, "650"),
+                        "attempts": 0,
+                    }
                     for i in range(small)
                 )
                 deadline = enqueued_at + timeout
@@ -225,9 +237,6 @@ def run_pipeline(pg, redis_server, *, fair: bool, big: int, small: int, max_cps:
             f"min span of {int(max_cps) + 1} calls, s": min_span(times, int(max_cps)),
             "dialed twice": sum(1 for v in Counter(c.body["callId"] for c in accepted).values() if v > 1),
         }
-    finally:
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 def table(title: str, columns: dict[str, dict]) -> None:

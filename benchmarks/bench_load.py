@@ -30,7 +30,7 @@ def main() -> None:
 
     from dialer_worker.pacing import SLACK
     from local_pipeline.database import DIALABLE_CONFIG, throwaway_database
-    from local_pipeline.run import LocalRun
+    from local_pipeline.run import GATES_OFF, LocalRun, dialable_number
     from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis
     from stacks.settings import DEV
 
@@ -42,10 +42,11 @@ def main() -> None:
             throwaway_database(pg, [("load", "active", DIALABLE_CONFIG)], prefix="bench") as dbname,
             contextlib.redirect_stdout(sink),
         ):
+            # Pacing and the pipe alone: the other gates switched off the documented way.
             run = LocalRun(DEV, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
-                           visibility_timeout_seconds=30, parallel=args.parallel)  # fmt: skip
+                           visibility_timeout_seconds=30, parallel=args.parallel, dialer_overrides=GATES_OFF)  # fmt: skip
             tasks = [
-                {"campaignId": "load", "contactId": f"c-{i}", "phoneNumber": f"+1415{i:07d}", "attempts": 0}
+                {"campaignId": "load", "contactId": f"c-{i}", "phoneNumber": dialable_number(i), "attempts": 0}
                 for i in range(args.tasks)
             ]
 

@@ -82,7 +82,7 @@ class OldRedisPacer(RedisPacer):
 
     def reserve(
         self,
-        tasks: Sequence[tuple[str, str, float | None]],
+        tasks: Sequence[tuple],
         *,
         max_cps: float,
         max_wait_ms: int,
@@ -93,7 +93,7 @@ class OldRedisPacer(RedisPacer):
         args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK, hold_ms]
         order = sorted(range(len(tasks)), key=lambda i: bool(tasks[i][2]))
         for i in order:
-            call_id, campaign_id, campaign_cps = tasks[i]
+            call_id, campaign_id, campaign_cps, *_ = tasks[i]  # the old script knew no other gate
             keys += [self.claim_key(call_id), self._campaign_key(campaign_id)]
             args.append(campaign_cps or 0)
         self.round_trips += 1

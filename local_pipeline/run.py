@@ -32,6 +32,20 @@ from shared import observability
 from shared.observability import ObservabilityEnv
 from stacks.settings import Settings
 
+# The documented switch-offs of the dialer's admission gates (README, "Switching a gate off"),
+# for runs about something else: the benchmarks and the tests that measure pacing or failures.
+GATES_OFF = {
+    "calling_hours": "00:00-24:00",
+    "task_max_age_hours": 0,
+    "recipient_daily_limit": 0,
+    "max_concurrent_calls": 0,
+}
+
+
+def dialable_number(n: int, area_code: str = "415") -> str:
+    """The n-th of a million valid US numbers (the exchange starts with 2-9), as phonenumbers wants."""
+    return f"+1{area_code}{2 + n // 10**6 % 8}{n % 10**6:06d}"
+
 
 class ReportObserver:
     """Adds up the reports the handlers publish: each drop with its reason, each batch's counts."""

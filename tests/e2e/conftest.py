@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from local_pipeline import database
-from local_pipeline.run import LocalRun
+from local_pipeline.run import GATES_OFF, LocalRun
 from stacks.settings import DEV
 
 # No campaign cap: tests about live calls set their own (test_closed_loop.py).
@@ -11,14 +11,8 @@ GOOD_CONFIG = dict(database.DIALABLE_CONFIG)
 # Faster than the deployed values, so a retried batch comes back in seconds: the queue and the
 # pipe get the same override, everything else is the dev settings.
 FAST = {"visibility_timeout_seconds": 2, "batching_window_seconds": 0.5, "parallel": 3}
-# These tests are about the pipe, pacing and failures: the compliance gates are switched off the
-# documented way (tests/e2e/test_compliance.py is about them).
-GATES_OFF = {
-    "calling_hours": "00:00-24:00",
-    "task_max_age_hours": 0,
-    "recipient_daily_limit": 0,
-    "max_concurrent_calls": 0,
-}
+# These tests are about the pipe, pacing and failures: the admission gates they are not about are
+# switched off the documented way, GATES_OFF (test_compliance.py and test_closed_loop.py are about them).
 
 
 @pytest.fixture
