@@ -13,6 +13,36 @@ from constructs import Construct
 from stacks.settings import PipeSettings, QueueSettings
 
 
+def queue_with_dlq(
+    scope: Construct,
+    queue_id: str,
+    *,
+    settings: QueueSettings,
+    visibility_timeout_seconds: int,
+    removal_policy: RemovalPolicy,
+) -> tuple[sqs.Queue, sqs.Queue]:
+    """An SSE, TLS-only queue and its dead-letter queue (after settings.max_receive_count receives)."""
+    dlq = sqs.Queue(
+        scope,
+        "DeadLetterQueue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(settings.dlq_retention_days),
+        removal_policy=removal_policy,
+    )
+    queue = sqs.Queue(
+        scope,
+        queue_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(settings.retention_days),
+        visibility_timeout=Duration.seconds(visibility_timeout_seconds),
+        dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=settings.max_receive_count),
+        removal_policy=removal_policy,
+    )
+    return queue, dlq
+
+
 class DialTaskQueues(Construct):
     """SSE, TLS-only queues. The DLQ is the queue's redrive policy: for an SQS source, Pipes has
     no dead-letter config of its own."""
@@ -27,25 +57,11 @@ class DialTaskQueues(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dlq = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(settings.dlq_retention_days),
+        # The visibility timeout is derived in settings from both function timeouts and the batching window.
+        self.queue, self.dlq = queue_with_dlq(
+            self, "DialTasks", settings=settings, visibility_timeout_seconds=visibility_timeout_seconds,
             removal_policy=removal_policy,
-        )
-        self.queue = sqs.Queue(
-            self,
-            "DialTasks",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(settings.retention_days),
-            # Derived in settings from both function timeouts and the batching window.
-            visibility_timeout=Duration.seconds(visibility_timeout_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=settings.max_receive_count),
-            removal_policy=removal_policy,
-        )
+        )  # fmt: skip
 
 
 class CallEventsQueues(Construct):
@@ -62,24 +78,10 @@ class CallEventsQueues(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dlq = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(settings.dlq_retention_days),
+        self.queue, self.dlq = queue_with_dlq(
+            self, "CallEvents", settings=settings, visibility_timeout_seconds=visibility_timeout_seconds,
             removal_policy=removal_policy,
-        )
-        self.queue = sqs.Queue(
-            self,
-            "CallEvents",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(settings.retention_days),
-            visibility_timeout=Duration.seconds(visibility_timeout_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=settings.max_receive_count),
-            removal_policy=removal_policy,
-        )
+        )  # fmt: skip
         self.send_policy = iam.ManagedPolicy(
             self,
             "SendPolicy",
