@@ -46,9 +46,9 @@ from old_reserve import OldRedisPacer  # noqa: E402
 
 from dialer_worker.deferral import delay_for  # noqa: E402
 from dialer_worker.dispatch import Dispatcher  # noqa: E402
-from dialer_worker.env import DialerEnv  # noqa: E402
 from dialer_worker.pacing import SLACK, RedisPacer  # noqa: E402
 from dialer_worker.worker_client import WorkerClient  # noqa: E402
+from local_pipeline.run import pacing_only_env  # noqa: E402
 from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis  # noqa: E402
 from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max  # noqa: E402
 from shared.dial_task import DialTask, EnrichedTask, parse_campaign_config  # noqa: E402
@@ -123,22 +123,8 @@ def run_mixed(server, pacer_class, *, dialers: int, seconds: float, max_cps: flo
 
     def dialer(k: int) -> None:
         client = redis.Redis(host=server.host, port=server.port)
-        config = DialerEnv(
-            host=server.host,
-            port=server.port,
-            key_prefix=prefix,
-            max_cps=max_cps,
-            worker_url=worker.url,
-            reserved_concurrency=1,
-            claim_ttl_seconds=600,
-            redis_quarantine_seconds=15,
-            # Pacing alone: the other gates switched off the documented way.
-            calling_hours="00:00-24:00",
-            default_time_zone="America/New_York",
-            task_max_age_hours=0,
-            recipient_daily_limit=0,
-            max_concurrent_calls=0,
-            max_call_seconds=900,
+        config = pacing_only_env(
+            host=server.host, port=server.port, key_prefix=prefix, max_cps=max_cps, worker_url=worker.url
         )
         dispatcher = Dispatcher(
             config=config,

@@ -18,10 +18,10 @@ import redis
 
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher
-from dialer_worker.env import DialerEnv
 from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import Outcome
 from local_pipeline.database import DIALABLE_CONFIG
+from local_pipeline.run import pacing_only_env  # noqa: E402
 from local_pipeline.services import reuse_or_start_redis
 from local_pipeline.worker_standin import rolling_window_max
 from shared.dial_task import DialTask, EnrichedTask, parse_campaign_config
@@ -78,22 +78,8 @@ def run_gcra(server, workers: int, seconds: float, max_cps: float) -> dict:
 
     def worker(k: int) -> None:
         client = CountingRedis(host=server.host, port=server.port)
-        config = DialerEnv(
-            host=server.host,
-            port=server.port,
-            key_prefix=prefix,
-            max_cps=max_cps,
-            worker_url="http://unused",
-            reserved_concurrency=1,
-            claim_ttl_seconds=600,
-            redis_quarantine_seconds=15,
-            # Pacing alone: the compliance gates are switched off the documented way.
-            calling_hours="00:00-24:00",
-            default_time_zone="America/New_York",
-            task_max_age_hours=0,
-            recipient_daily_limit=0,
-            max_concurrent_calls=0,
-            max_call_seconds=900,
+        config = pacing_only_env(
+            host=server.host, port=server.port, key_prefix=prefix, max_cps=max_cps, worker_url="http://unused"
         )
         dispatcher = Dispatcher(
             config=config,
