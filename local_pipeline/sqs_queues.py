@@ -12,8 +12,8 @@ load test's ceiling, not the pacing's. Here visible messages wait in FIFO order 
 ones in a heap keyed by when they reappear, so no call looks at a message it does not return
 (choosing a group looks at each group with visible messages once; there are as many as campaigns).
 
-Left out, as the pipeline uses none of it: FIFO queues, message attributes, retention expiry,
-purge and tags.
+Message attributes are kept (a deferred copy carries its first enqueue time in one). Left out, as
+the pipeline uses none of it: FIFO queues, retention expiry, purge and tags.
 """
 
 from __future__ import annotations
