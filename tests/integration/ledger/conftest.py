@@ -22,7 +22,13 @@ def conn(ledger_dsn):
         yield connection
 
 
-def seed_campaign(conn: psycopg.Connection, campaign_id: str, status: str = "active", config: dict | None = None):
+@pytest.fixture
+def seed_campaign():
+    """Upserts a campaign: seed_campaign(conn, id, status, config)."""
+    return _seed_campaign
+
+
+def _seed_campaign(conn: psycopg.Connection, campaign_id: str, status: str = "active", config: dict | None = None):
     conn.execute(
         "INSERT INTO campaigns (id, name, status, config) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, config = EXCLUDED.config",
