@@ -56,9 +56,11 @@ CREATE INDEX IF NOT EXISTS call_attempts_contact_idx ON call_attempts (contact_i
 -- Outcomes still waiting for their attempt (counted, alarmed on).
 CREATE INDEX IF NOT EXISTS call_attempts_orphans_idx ON call_attempts (recorded_at)
     WHERE disposition IS NULL AND outcome IS NOT NULL;
--- What a Redis restore reads: dialed calls of the last day (claims, recipient counts).
-CREATE INDEX IF NOT EXISTS call_attempts_dialed_idx ON call_attempts (admitted_at)
-    WHERE disposition = 'dialed';
+-- What a Redis restore reads (call_ledger/restore.py, same expression and predicate): the calls
+-- that took a claim the dialer settled, by the time they were admitted, over the last day. A
+-- worker's 4xx (worker_rejected) keeps its claim and its recipient count, as a dialed call does.
+CREATE INDEX IF NOT EXISTS call_attempts_claimed_idx ON call_attempts ((COALESCE(admitted_at, sent_at, dropped_at)))
+    WHERE disposition = 'dialed' OR reason = 'worker_rejected';
 
 -- The partition of the month that holds `month_start` (UTC months), created if missing; rows of
 -- that month already in the default partition move into it. Returns its name. Run ahead of time
