@@ -8,7 +8,9 @@ One small versioned shape, one record per message:
      "task" (dialed: the task's body as the scheduler sent it, an object)}
     {"kind": "outcome", "v": 1, "callId", "campaignId", "outcome", "endedAt", "durationSeconds"?}
 
-Times are ISO 8601 with an offset. A record that breaks the shape is a `RecordDrop` with its
+Times are ISO 8601 with an offset. `admittedAt` is the slot the dialer's admission gave the call
+(where its claim and recipient count begin: what a Redis restore puts back), `sentAt` when the
+worker accepted it, `droppedAt` when a function dropped it. A record that breaks the shape is a `RecordDrop` with its
 reason, never an exception: one bad message must not hold back the batch it came in.
 No I/O, no Lambda types.
 """
