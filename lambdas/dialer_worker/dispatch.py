@@ -14,24 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 
+from dialer_worker.admission import LATE_TOLERANCE_S, Admission, AdmissionRequest, Decision, LocalPacer, RedisPacer
 from dialer_worker.calling_window import parse_hours, zone
 from dialer_worker.compliance import Admit, Compliance, Wait
 from dialer_worker.deferral import MAX_DELAY_SECONDS, Deferrer
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
 from dialer_worker.live_rate import LiveRate
-from dialer_worker.pacing import (
-    DEFER,
-    DIAL,
-    DUPLICATE,
-    IN_FLIGHT,
-    LATE_TOLERANCE_S,
-    LIVE_CALLS,
-    RECIPIENT_LIMIT,
-    Decision,
-    LocalPacer,
-    RedisPacer,
-)
 from dialer_worker.recipients import recipient_hash
 from dialer_worker.worker_client import Outcome, WorkerClient
 from shared.dial_task import EnrichedTask
@@ -216,27 +205,28 @@ class Dispatcher:
             self._defer(to_defer + [(item, STOPPED_DEFER_MS, "stopped") for item in items], report)
             return report
         max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
-        decisions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report, max_cps)
+        admissions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report, max_cps)
         started = self._clock()
 
         to_dial: list[tuple[EnrichedTask, float]] = []
         after_window: list[EnrichedTask] = []
-        for item, decision in zip(items, decisions, strict=True):
-            if decision.kind == DUPLICATE:
+        for item, admission in zip(items, admissions, strict=True):
+            if admission.decision == Decision.DUPLICATE:
                 report.counts[Metric.DUPLICATE_SUPPRESSED] += 1
-            elif decision.kind == RECIPIENT_LIMIT:
+            elif admission.decision == Decision.RECIPIENT_LIMIT:
                 report.drops.append(
                     Drop(DropReason.RECIPIENT_LIMIT, item.message_id, item.campaign_id, item.phone_number)
                 )
                 report.counts[Metric.DIALS_DROPPED] += 1
-            elif decision.kind == LIVE_CALLS:
+            elif admission.decision == Decision.LIVE_CALLS:
                 to_defer.append((item, LIVE_CALLS_DEFER_MS, "live_calls"))
-            elif decision.kind in (DEFER, IN_FLIGHT):
-                reason = "in_flight" if decision.kind == IN_FLIGHT else ("rate" if use_redis else "redis_down")
-                to_defer.append((item, max(decision.wait_us // 1000, 1), reason))
-            elif decision.kind == DIAL:
+            elif admission.decision in (Decision.DEFER, Decision.IN_FLIGHT):
+                in_flight = admission.decision == Decision.IN_FLIGHT
+                reason = "in_flight" if in_flight else ("rate" if use_redis else "redis_down")
+                to_defer.append((item, max(admission.wait_us // 1000, 1), reason))
+            elif admission.decision == Decision.DIAL:
                 # The window is judged at the instant the call would leave, not when the batch came.
-                slot = now + timedelta(microseconds=decision.wait_us)
+                slot = now + timedelta(microseconds=admission.wait_us)
                 until = closes[item.message_id]
                 if until is not None and slot >= until:
                     after_window.append(item)
@@ -244,7 +234,7 @@ class Dispatcher:
                         (item, self._wait_ms(now, self.compliance.next_opening(item, until)), "outside_window")
                     )
                 else:
-                    to_dial.append((item, started + decision.wait_us / 1_000_000))
+                    to_dial.append((item, started + admission.wait_us / 1_000_000))
 
         outcomes, late = self._dial_at_slots(to_dial, remaining_ms, report)
         to_defer += [(item, 1000, "late") for item in late]
@@ -276,13 +266,13 @@ class Dispatcher:
             try:
                 reservation = self.pacer.reserve(
                     [
-                        (
-                            i.call_id,
-                            i.campaign_id,
-                            i.config.max_cps,
-                            self._recipient(i),
-                            i.config.max_concurrent_calls,
-                            i.config.min_answer_rate,
+                        AdmissionRequest(
+                            call_id=i.call_id,
+                            campaign_id=i.campaign_id,
+                            campaign_max_cps=i.config.max_cps,
+                            recipient=self._recipient(i),
+                            campaign_max_live=i.config.max_concurrent_calls,
+                            min_answer_rate=i.config.min_answer_rate,
                         )
                         for i in items
                     ],
@@ -296,7 +286,7 @@ class Dispatcher:
                 self._check_epoch(reservation.epoch, report)
                 report.fleet_live = reservation.fleet_live
                 report.campaign_live = dict(reservation.campaign_live)
-                return reservation.decisions, True
+                return reservation.admissions, True
             except (RedisError, OSError) as exc:
                 self.health.failed()
                 report.redis_error = f"{type(exc).__name__}: {exc}"
@@ -304,13 +294,13 @@ class Dispatcher:
         quarantine_ms = int(self.health.quarantine_left_s() * 1000)
         if quarantine_ms > 0:
             report.effective_cps = 0.0
-            return [Decision(DEFER, quarantine_ms * 1000) for _ in items], False
+            return [Admission(Decision.DEFER, quarantine_ms * 1000) for _ in items], False
         horizon_ms = min(max_wait_ms, int(LOCAL_HORIZON_S * 1000))
         reservation = self.local_pacer.reserve(
             len(items), cps=max_cps / self.config.reserved_concurrency, max_wait_ms=horizon_ms
         )
         report.effective_cps = reservation.effective_cps
-        return reservation.decisions, False
+        return reservation.admissions, False
 
     def _dial_at_slots(self, to_dial, remaining_ms, report):
         futures: list[tuple[EnrichedTask, Future]] = []

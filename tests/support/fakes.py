@@ -10,7 +10,7 @@ from concurrent.futures import Future
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from dialer_worker.pacing import DIAL, Decision, Reservation
+from dialer_worker.admission import Admission, Decision, Reservation
 from dialer_worker.worker_client import Outcome, classify
 
 
@@ -28,14 +28,14 @@ class FakeClock:
 
 
 class FakePacer:
-    """Answers each reserve with the decisions a test scripted (default: dial now), or raises as
+    """Answers each reserve with the admissions a test scripted (default: dial now), or raises as
     an unreachable Redis would; records finish and slow_down calls."""
 
     def __init__(self, effective_cps: float = 50.0) -> None:
-        self.scripted: list[list[Decision]] = []
+        self.scripted: list[list[Admission]] = []
         self.effective_cps = effective_cps
         self.down = False
-        self.reserved: list[list[tuple]] = []
+        self.reserved: list[list] = []
         self.finished: list[dict] = []
         self.slowed_down = 0
 
@@ -43,8 +43,8 @@ class FakePacer:
         if self.down:
             raise RedisConnectionError("Redis is down (fake)")
         self.reserved.append(list(tasks))
-        decisions = self.scripted.pop(0) if self.scripted else [Decision(DIAL, 0) for _ in tasks]
-        return Reservation(decisions, self.effective_cps)
+        admissions = self.scripted.pop(0) if self.scripted else [Admission(Decision.DIAL, 0) for _ in tasks]
+        return Reservation(admissions, self.effective_cps)
 
     def finish(self, *, accepted, released, successes, max_cps, recipients=None, ended=None) -> None:
         if self.down:
