@@ -8,23 +8,24 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 
-from dialer_worker.admission import LATE_TOLERANCE_S, Admission, AdmissionRequest, Decision, LocalPacer, RedisPacer
+from dialer_worker import ports
+from dialer_worker.admission import LATE_TOLERANCE_S, Admission, AdmissionRequest, Decision, LocalPacer
 from dialer_worker.calling_window import parse_hours, zone
 from dialer_worker.compliance import Admit, Compliance, Wait
-from dialer_worker.deferral import MAX_DELAY_SECONDS, Deferrer
+from dialer_worker.deferral import MAX_DELAY_SECONDS
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
 from dialer_worker.live_rate import LiveRate
 from dialer_worker.recipients import recipient_hash
-from dialer_worker.worker_client import Outcome, WorkerClient
+from dialer_worker.worker_client import Outcome
 from shared.dial_task import EnrichedTask
-from shared.drops import Drop, DropReason
+from shared.drops import DeferReason, Drop, DropReason
 from shared.observability import Metric
 
 CONNECT_TIMEOUT_S = 1.0
@@ -61,8 +62,7 @@ class BatchReport:
     failures: list[str] = field(default_factory=list)  # messageIds to retry
     counts: Counter = field(default_factory=Counter)  # DialsSent, DialsFailed, Deferred, ...
     drops: list[Drop] = field(default_factory=list)
-    # Why each re-queued task had to wait: rate, in_flight, outside_window, redis_down, late,
-    # stopped, live_calls, paused.
+    # Why each re-queued task had to wait, by DeferReason.
     deferrals: Counter = field(default_factory=Counter)
     # Tasks that had to wait but could not be re-queued (messageId, why): retried as failures.
     defer_failures: list[tuple[str, str]] = field(default_factory=list)
@@ -121,10 +121,10 @@ class Dispatcher:
         self,
         *,
         config: DialerEnv,
-        pacer: RedisPacer,
-        worker: WorkerClient,
-        deferrer: Deferrer,
-        executor: ThreadPoolExecutor,
+        pacer: ports.Pacer,
+        worker: ports.Worker,
+        deferrer: ports.Deferrer,
+        executor: Executor,
         health: RedisHealth | None = None,
         local_pacer: LocalPacer | None = None,
         live_rate: LiveRate | None = None,
@@ -174,7 +174,7 @@ class Dispatcher:
                 seen.add(parsed.message_id)
                 items.append(parsed)
 
-        to_defer: list[tuple[EnrichedTask, int, str]] = []
+        to_defer: list[tuple[EnrichedTask, int, DeferReason]] = []
         # Compliance first: nothing outside its window or expired takes a claim or a slot.
         now = self._wall_clock()
         closes: dict[str, datetime | None] = {}
@@ -183,12 +183,12 @@ class Dispatcher:
             verdict = self.compliance.screen(item, now)
             if isinstance(verdict, Admit) and item.paused:
                 # Kept, not dialed: no claim, no slot; looked at again in PAUSED_DEFER_MS.
-                to_defer.append((item, PAUSED_DEFER_MS, "paused"))
+                to_defer.append((item, PAUSED_DEFER_MS, DeferReason.PAUSED))
             elif isinstance(verdict, Admit):
                 closes[item.message_id] = verdict.until
                 admitted.append(item)
             elif isinstance(verdict, Wait):
-                to_defer.append((item, self._wait_ms(now, verdict.opens_at), "outside_window"))
+                to_defer.append((item, self._wait_ms(now, verdict.opens_at), DeferReason.OUTSIDE_WINDOW))
             else:
                 report.drops.append(Drop(verdict, item.message_id, item.campaign_id, item.phone_number))
                 report.counts[Metric.DIALS_DROPPED] += 1
@@ -202,7 +202,7 @@ class Dispatcher:
         if max_cps <= 0:
             # The kill switch: nothing is reserved or claimed, every task waits in the queue.
             report.effective_cps = 0.0
-            self._defer(to_defer + [(item, STOPPED_DEFER_MS, "stopped") for item in items], report)
+            self._defer(to_defer + [(item, STOPPED_DEFER_MS, DeferReason.STOPPED) for item in items], report)
             return report
         max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
         admissions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report, max_cps)
@@ -219,10 +219,12 @@ class Dispatcher:
                 )
                 report.counts[Metric.DIALS_DROPPED] += 1
             elif admission.decision == Decision.LIVE_CALLS:
-                to_defer.append((item, LIVE_CALLS_DEFER_MS, "live_calls"))
+                to_defer.append((item, LIVE_CALLS_DEFER_MS, DeferReason.LIVE_CALLS))
             elif admission.decision in (Decision.DEFER, Decision.IN_FLIGHT):
                 in_flight = admission.decision == Decision.IN_FLIGHT
-                reason = "in_flight" if in_flight else ("rate" if use_redis else "redis_down")
+                reason = (
+                    DeferReason.IN_FLIGHT if in_flight else (DeferReason.RATE if use_redis else DeferReason.REDIS_DOWN)
+                )
                 to_defer.append((item, max(admission.wait_us // 1000, 1), reason))
             elif admission.decision == Decision.DIAL:
                 # The window is judged at the instant the call would leave, not when the batch came.
@@ -231,13 +233,17 @@ class Dispatcher:
                 if until is not None and slot >= until:
                     after_window.append(item)
                     to_defer.append(
-                        (item, self._wait_ms(now, self.compliance.next_opening(item, until)), "outside_window")
+                        (
+                            item,
+                            self._wait_ms(now, self.compliance.next_opening(item, until)),
+                            DeferReason.OUTSIDE_WINDOW,
+                        )
                     )
                 else:
                     to_dial.append((item, started + admission.wait_us / 1_000_000))
 
         outcomes, late = self._dial_at_slots(to_dial, remaining_ms, report)
-        to_defer += [(item, 1000, "late") for item in late]
+        to_defer += [(item, 1000, DeferReason.LATE) for item in late]
         self._settle(outcomes, [*late, *after_window], use_redis, report, max_cps)
         self._defer(to_defer, report)
         return report
