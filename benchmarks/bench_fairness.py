@@ -44,9 +44,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 import redis  # noqa: E402
 from old_reserve import OldRedisPacer  # noqa: E402
 
+from dialer_worker.admission import SLACK, RedisPacer  # noqa: E402
 from dialer_worker.deferral import delay_for  # noqa: E402
 from dialer_worker.dispatch import Dispatcher  # noqa: E402
-from dialer_worker.pacing import SLACK, RedisPacer  # noqa: E402
 from dialer_worker.worker_client import WorkerClient  # noqa: E402
 from local_pipeline.run import pacing_only_env  # noqa: E402
 from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis  # noqa: E402

@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
 
-    from dialer_worker.pacing import SLACK
+    from dialer_worker.admission import SLACK
     from local_pipeline.database import DIALABLE_CONFIG, throwaway_database
     from local_pipeline.run import GATES_OFF, LocalRun, dialable_number
     from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
+from dialer_worker.admission import RedisPacer
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher
-from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import Outcome
 from local_pipeline.database import DIALABLE_CONFIG
 from local_pipeline.run import pacing_only_env  # noqa: E402

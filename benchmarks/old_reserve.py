@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
-from dialer_worker.pacing import SLACK, Decision, RedisPacer, Reservation  # noqa: E402
+from dialer_worker.admission import SLACK, Admission, AdmissionRequest, Decision, RedisPacer, Reservation  # noqa: E402
 
 OLD_RESERVE = """
 local t = redis.call('TIME')
@@ -82,23 +82,23 @@ class OldRedisPacer(RedisPacer):
 
     def reserve(
         self,
-        tasks: Sequence[tuple],
+        tasks: Sequence[AdmissionRequest],
         *,
         max_cps: float,
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
     ) -> Reservation:
-        keys = [f"{self._tag}:tat", self.rate_key, self.hold_key]
+        keys = [self.keys.tat, self.keys.rate, self.keys.hold]
         args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK, hold_ms]
-        order = sorted(range(len(tasks)), key=lambda i: bool(tasks[i][2]))
+        order = sorted(range(len(tasks)), key=lambda i: bool(tasks[i].campaign_max_cps))
         for i in order:
-            call_id, campaign_id, campaign_cps, *_ = tasks[i]  # the old script knew no other gate
-            keys += [self.claim_key(call_id), self._campaign_key(campaign_id)]
-            args.append(campaign_cps or 0)
+            task = tasks[i]  # the old script knew no other gate
+            keys += [self.keys.claim(task.call_id), self.keys.campaign_tat(task.campaign_id)]
+            args.append(task.campaign_max_cps or 0)
         self.round_trips += 1
         reply = self._reserve(keys=keys, args=args)
         decisions: list = [None] * len(tasks)
         for position, i in enumerate(order):
-            decisions[i] = Decision(int(reply[2 * position]), int(reply[2 * position + 1]))
+            decisions[i] = Admission(Decision(int(reply[2 * position])), int(reply[2 * position + 1]))
         return Reservation(decisions, int(reply[-1]) / 1000)

@@ -1,4 +1,6 @@
-"""One batch: reserve slots (or defer), dial each task at its slot, settle claims, report failures.
+"""One batch, in named steps: screen (parse, compliance), reserve (Redis, else local slots), plan
+(what each admission means), dial (each task at its slot), settle (claims, the shared rate) and
+defer (back on the queue with a delay).
 
 No Lambda types: the handler passes a function that says how much time is left.
 """
@@ -8,34 +10,25 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis.exceptions import RedisError
 
+from dialer_worker import ports
+from dialer_worker.admission import LATE_TOLERANCE_S, Admission, AdmissionRequest, Decision, LocalPacer
 from dialer_worker.calling_window import parse_hours, zone
 from dialer_worker.compliance import Admit, Compliance, Wait
-from dialer_worker.deferral import MAX_DELAY_SECONDS, Deferrer
+from dialer_worker.deferral import MAX_DELAY_SECONDS
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
 from dialer_worker.live_rate import LiveRate
-from dialer_worker.pacing import (
-    DEFER,
-    DIAL,
-    DUPLICATE,
-    IN_FLIGHT,
-    LATE_TOLERANCE_S,
-    LIVE_CALLS,
-    RECIPIENT_LIMIT,
-    Decision,
-    LocalPacer,
-    RedisPacer,
-)
 from dialer_worker.recipients import recipient_hash
-from dialer_worker.worker_client import Outcome, WorkerClient
+from dialer_worker.worker_client import Outcome
 from shared.dial_task import EnrichedTask
-from shared.drops import Drop, DropReason
+from shared.drops import DeferReason, Drop, DropReason
 from shared.observability import Metric
 
 CONNECT_TIMEOUT_S = 1.0
@@ -72,8 +65,7 @@ class BatchReport:
     failures: list[str] = field(default_factory=list)  # messageIds to retry
     counts: Counter = field(default_factory=Counter)  # DialsSent, DialsFailed, Deferred, ...
     drops: list[Drop] = field(default_factory=list)
-    # Why each re-queued task had to wait: rate, in_flight, outside_window, redis_down, late,
-    # stopped, live_calls, paused.
+    # Why each re-queued task had to wait, by DeferReason.
     deferrals: Counter = field(default_factory=Counter)
     # Tasks that had to wait but could not be re-queued (messageId, why): retried as failures.
     defer_failures: list[tuple[str, str]] = field(default_factory=list)
@@ -91,7 +83,13 @@ class BatchReport:
 class RedisHealth:
     """Remembers a Redis failure for a short while, so a dead Redis costs one timeout, not one per batch."""
 
-    def __init__(self, clock=time.monotonic, *, quarantine_s: float, recovery_hold_s: float = RECOVERY_HOLD_S) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        quarantine_s: float,
+        recovery_hold_s: float = RECOVERY_HOLD_S,
+    ) -> None:
         """quarantine_s: slots reserved in Redis before it failed may still be dialed by their owners
         for up to one dialer timeout; local pacing starts after that, so the two never add up, and
         meanwhile tasks are deferred (no receive is used up)."""
@@ -127,15 +125,52 @@ class RedisHealth:
         return max(0.0, self._down_since + self._quarantine_s - self._clock())
 
 
+# A task's worker reply: what it came to, and the status code (None: no answer).
+Reply = tuple[Outcome, int | None]
+
+
+@dataclass
+class _Batch:
+    """One batch between the steps: the tasks compliance admitted, and what goes back on the queue."""
+
+    now: datetime
+    admitted: list[EnrichedTask] = field(default_factory=list)
+    # When each admitted task's window closes (None: not within the search), by messageId.
+    closes: dict[str, datetime | None] = field(default_factory=dict)
+    deferred: list[tuple[EnrichedTask, int, DeferReason]] = field(default_factory=list)
+
+    def defer(self, item: EnrichedTask, wait_ms: int, reason: DeferReason) -> None:
+        self.deferred.append((item, wait_ms, reason))
+
+
+@dataclass
+class _Plan:
+    """The admitted tasks to dial, each at its slot (monotonic clock); and those whose slot fell
+    after their window closed (they hold a claim that settling releases)."""
+
+    to_dial: list[tuple[EnrichedTask, float]] = field(default_factory=list)
+    after_window: list[EnrichedTask] = field(default_factory=list)
+
+
+@dataclass
+class _Settlement:
+    """What settling tells Redis: claims to mark accepted or release, live calls that ended."""
+
+    accepted: list[str]
+    released: list[str]
+    ended: dict[str, str]  # call_id -> campaign_id
+    overloaded: bool = False
+
+
 class Dispatcher:
     def __init__(
         self,
         *,
         config: DialerEnv,
-        pacer: RedisPacer,
-        worker: WorkerClient,
-        deferrer: Deferrer,
-        executor: ThreadPoolExecutor,
+        pacer: ports.Pacer,
+        worker: ports.Worker,
+        deferrer: ports.Deferrer,
+        executor: Executor,
         health: RedisHealth | None = None,
         local_pacer: LocalPacer | None = None,
         live_rate: LiveRate | None = None,
@@ -166,7 +201,19 @@ class Dispatcher:
         )
 
     def run(self, raw_items: list, remaining_ms: Callable[[], int]) -> BatchReport:
+        """Screen, then (for what compliance admits) reserve, plan, dial and settle; then defer."""
         report = BatchReport()
+        items = self._parse(raw_items, report)
+        batch = self._screen(items, self._wall_clock(), report)
+        if batch.admitted:
+            self._admit(batch, remaining_ms, report)
+        self._defer(batch.deferred, report)
+        return report
+
+    # Screen: what the contract refuses is dropped; compliance sorts the rest.
+
+    def _parse(self, raw_items: Any, report: BatchReport) -> list[EnrichedTask]:
+        """The batch's tasks; an item the contract refuses, or a repeated messageId, is dropped."""
         items: list[EnrichedTask] = []
         seen: set[str] = set()
         for raw in raw_items if isinstance(raw_items, list) else []:
@@ -177,90 +224,104 @@ class Dispatcher:
                 report.counts[Metric.DIALS_DROPPED] += 1
             elif parsed.message_id in seen:
                 # Pipes never repeats a messageId in one batch; if it did, one failure entry covers both.
-                report.drops.append(
-                    Drop(DropReason.REPEATED_MESSAGE_ID, parsed.message_id, parsed.campaign_id, parsed.phone_number)
-                )
-                report.counts[Metric.DIALS_DROPPED] += 1
+                self._drop(report, parsed, DropReason.REPEATED_MESSAGE_ID)
             else:
                 seen.add(parsed.message_id)
                 items.append(parsed)
+        return items
 
-        to_defer: list[tuple[EnrichedTask, int, str]] = []
-        # Compliance first: nothing outside its window or expired takes a claim or a slot.
-        now = self._wall_clock()
-        closes: dict[str, datetime | None] = {}
-        admitted: list[EnrichedTask] = []
+    def _screen(self, items: list[EnrichedTask], now: datetime, report: BatchReport) -> _Batch:
+        """Compliance first: nothing outside its window or expired takes a claim or a slot."""
+        batch = _Batch(now)
         for item in items:
             verdict = self.compliance.screen(item, now)
             if isinstance(verdict, Admit) and item.paused:
                 # Kept, not dialed: no claim, no slot; looked at again in PAUSED_DEFER_MS.
-                to_defer.append((item, PAUSED_DEFER_MS, "paused"))
+                batch.defer(item, PAUSED_DEFER_MS, DeferReason.PAUSED)
             elif isinstance(verdict, Admit):
-                closes[item.message_id] = verdict.until
-                admitted.append(item)
+                batch.closes[item.message_id] = verdict.until
+                batch.admitted.append(item)
             elif isinstance(verdict, Wait):
-                to_defer.append((item, self._wait_ms(now, verdict.opens_at), "outside_window"))
+                batch.defer(item, self._wait_ms(now, verdict.opens_at), DeferReason.OUTSIDE_WINDOW)
             else:
-                report.drops.append(Drop(verdict, item.message_id, item.campaign_id, item.phone_number))
-                report.counts[Metric.DIALS_DROPPED] += 1
-        items = admitted
-        if not items:
-            self._defer(to_defer, report)
-            return report
+                self._drop(report, item, verdict)
+        return batch
 
+    def _admit(self, batch: _Batch, remaining_ms: Callable[[], int], report: BatchReport) -> None:
+        """Reserve, plan, dial and settle the tasks compliance admitted."""
         # The ceiling, or min(live, ceiling) under runtime control (one cached read per 10 s).
         max_cps = self.live_rate.current() if self.live_rate else self.config.max_cps
         if max_cps <= 0:
             # The kill switch: nothing is reserved or claimed, every task waits in the queue.
             report.effective_cps = 0.0
-            self._defer(to_defer + [(item, STOPPED_DEFER_MS, "stopped") for item in items], report)
-            return report
+            for item in batch.admitted:
+                batch.defer(item, STOPPED_DEFER_MS, DeferReason.STOPPED)
+            return
         max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
-        decisions, use_redis = self._reserve(items, max_wait_ms, remaining_ms(), report, max_cps)
-        started = self._clock()
+        admissions, use_redis = self._reserve(batch.admitted, max_wait_ms, remaining_ms(), report, max_cps)
+        plan = self._plan(batch, admissions, use_redis, self._clock(), report)
+        outcomes, late = self._dial_at_slots(plan.to_dial, remaining_ms, report)
+        for item in late:
+            batch.defer(item, 1000, DeferReason.LATE)
+        self._settle(outcomes, [*late, *plan.after_window], use_redis, report, max_cps)
 
-        to_dial: list[tuple[EnrichedTask, float]] = []
-        after_window: list[EnrichedTask] = []
-        for item, decision in zip(items, decisions, strict=True):
-            if decision.kind == DUPLICATE:
-                report.counts[Metric.DUPLICATE_SUPPRESSED] += 1
-            elif decision.kind == RECIPIENT_LIMIT:
-                report.drops.append(
-                    Drop(DropReason.RECIPIENT_LIMIT, item.message_id, item.campaign_id, item.phone_number)
-                )
-                report.counts[Metric.DIALS_DROPPED] += 1
-            elif decision.kind == LIVE_CALLS:
-                to_defer.append((item, LIVE_CALLS_DEFER_MS, "live_calls"))
-            elif decision.kind in (DEFER, IN_FLIGHT):
-                reason = "in_flight" if decision.kind == IN_FLIGHT else ("rate" if use_redis else "redis_down")
-                to_defer.append((item, max(decision.wait_us // 1000, 1), reason))
-            elif decision.kind == DIAL:
-                # The window is judged at the instant the call would leave, not when the batch came.
-                slot = now + timedelta(microseconds=decision.wait_us)
-                until = closes[item.message_id]
-                if until is not None and slot >= until:
-                    after_window.append(item)
-                    to_defer.append(
-                        (item, self._wait_ms(now, self.compliance.next_opening(item, until)), "outside_window")
-                    )
-                else:
-                    to_dial.append((item, started + decision.wait_us / 1_000_000))
+    # Reserve: slots from Redis while it answers, else local ones.
 
-        outcomes, late = self._dial_at_slots(to_dial, remaining_ms, report)
-        to_defer += [(item, 1000, "late") for item in late]
-        self._settle(outcomes, [*late, *after_window], use_redis, report, max_cps)
-        self._defer(to_defer, report)
-        return report
+    def _reserve(
+        self, items: list[EnrichedTask], max_wait_ms: int, remaining: int, report: BatchReport, max_cps: float
+    ) -> tuple[list[Admission], bool]:
+        """One admission per task, and whether Redis gave them (else the local pacer did)."""
+        if self.health.usable():
+            try:
+                return self._reserve_in_redis(items, max_wait_ms, remaining, report, max_cps), True
+            except (RedisError, OSError) as exc:
+                self.health.failed()
+                report.redis_error = f"{type(exc).__name__}: {exc}"
+        report.redis_unavailable = True
+        return self._reserve_locally(len(items), max_wait_ms, report, max_cps), False
+
+    def _reserve_in_redis(
+        self, items: list[EnrichedTask], max_wait_ms: int, remaining: int, report: BatchReport, max_cps: float
+    ) -> list[Admission]:
+        reservation = self.pacer.reserve(
+            [self._request(i) for i in items],
+            max_cps=max_cps,
+            max_wait_ms=max_wait_ms,
+            lease_ms=remaining + 5000,
+            hold_ms=int(self.health.recovery_hold_s * 1000) if self.health.recovering() else 0,
+        )
+        self.health.ok()
+        report.effective_cps = reservation.effective_cps
+        self._check_epoch(reservation.epoch, report)
+        report.fleet_live = reservation.fleet_live
+        report.campaign_live = dict(reservation.campaign_live)
+        return reservation.admissions
+
+    def _reserve_locally(self, count: int, max_wait_ms: int, report: BatchReport, max_cps: float) -> list[Admission]:
+        """After the quarantine (slots Redis gave out may still be dialed), this container's share."""
+        quarantine_ms = int(self.health.quarantine_left_s() * 1000)
+        if quarantine_ms > 0:
+            report.effective_cps = 0.0
+            return [Admission(Decision.DEFER, quarantine_ms * 1000) for _ in range(count)]
+        horizon_ms = min(max_wait_ms, int(LOCAL_HORIZON_S * 1000))
+        reservation = self.local_pacer.reserve(
+            count, cps=max_cps / self.config.reserved_concurrency, max_wait_ms=horizon_ms
+        )
+        report.effective_cps = reservation.effective_cps
+        return reservation.admissions
+
+    def _request(self, item: EnrichedTask) -> AdmissionRequest:
+        return AdmissionRequest(
+            call_id=item.call_id,
+            campaign_id=item.campaign_id,
+            campaign_max_cps=item.config.max_cps,
+            recipient=self._recipient(item),
+            campaign_max_live=item.config.max_concurrent_calls,
+            min_answer_rate=item.config.min_answer_rate,
+        )
 
     def _recipient(self, item: EnrichedTask) -> str | None:
         return recipient_hash(self._recipient_key, item.phone_number) if self._recipient_key else None
-
-    @staticmethod
-    def _wait_ms(now: datetime, until: datetime | None) -> int:
-        """Until `until`, in one deferral hop at most (SQS delays stop at 900 s)."""
-        if until is None:
-            return MAX_DELAY_SECONDS * 1000
-        return max(1000, min(MAX_DELAY_SECONDS * 1000, int((until - now).total_seconds() * 1000) + 1))
 
     def _check_epoch(self, epoch: str | None, report: BatchReport) -> None:
         """Redis came back without the claims it held (a failover that lost writes): calls in
@@ -271,49 +332,54 @@ class Dispatcher:
             report.claims_reset = True
         self._epoch = epoch
 
-    def _reserve(self, items, max_wait_ms, remaining, report, max_cps):
-        if self.health.usable():
-            try:
-                reservation = self.pacer.reserve(
-                    [
-                        (
-                            i.call_id,
-                            i.campaign_id,
-                            i.config.max_cps,
-                            self._recipient(i),
-                            i.config.max_concurrent_calls,
-                            i.config.min_answer_rate,
-                        )
-                        for i in items
-                    ],
-                    max_cps=max_cps,
-                    max_wait_ms=max_wait_ms,
-                    lease_ms=remaining + 5000,
-                    hold_ms=int(self.health.recovery_hold_s * 1000) if self.health.recovering() else 0,
-                )
-                self.health.ok()
-                report.effective_cps = reservation.effective_cps
-                self._check_epoch(reservation.epoch, report)
-                report.fleet_live = reservation.fleet_live
-                report.campaign_live = dict(reservation.campaign_live)
-                return reservation.decisions, True
-            except (RedisError, OSError) as exc:
-                self.health.failed()
-                report.redis_error = f"{type(exc).__name__}: {exc}"
-        report.redis_unavailable = True
-        quarantine_ms = int(self.health.quarantine_left_s() * 1000)
-        if quarantine_ms > 0:
-            report.effective_cps = 0.0
-            return [Decision(DEFER, quarantine_ms * 1000) for _ in items], False
-        horizon_ms = min(max_wait_ms, int(LOCAL_HORIZON_S * 1000))
-        reservation = self.local_pacer.reserve(
-            len(items), cps=max_cps / self.config.reserved_concurrency, max_wait_ms=horizon_ms
-        )
-        report.effective_cps = reservation.effective_cps
-        return reservation.decisions, False
+    # Plan: what each admission means for its task.
 
-    def _dial_at_slots(self, to_dial, remaining_ms, report):
-        futures: list[tuple[EnrichedTask, Future]] = []
+    def _plan(
+        self, batch: _Batch, admissions: list[Admission], use_redis: bool, started: float, report: BatchReport
+    ) -> _Plan:
+        plan = _Plan()
+        for item, admission in zip(batch.admitted, admissions, strict=True):
+            match admission.decision:
+                case Decision.DUPLICATE:
+                    report.counts[Metric.DUPLICATE_SUPPRESSED] += 1
+                case Decision.RECIPIENT_LIMIT:
+                    self._drop(report, item, DropReason.RECIPIENT_LIMIT)
+                case Decision.LIVE_CALLS:
+                    batch.defer(item, LIVE_CALLS_DEFER_MS, DeferReason.LIVE_CALLS)
+                case Decision.IN_FLIGHT:
+                    batch.defer(item, max(admission.wait_us // 1000, 1), DeferReason.IN_FLIGHT)
+                case Decision.DEFER:
+                    reason = DeferReason.RATE if use_redis else DeferReason.REDIS_DOWN
+                    batch.defer(item, max(admission.wait_us // 1000, 1), reason)
+                case Decision.DIAL:
+                    self._plan_dial(batch, plan, item, admission.wait_us, started)
+        return plan
+
+    def _plan_dial(self, batch: _Batch, plan: _Plan, item: EnrichedTask, wait_us: int, started: float) -> None:
+        # The window is judged at the instant the call would leave, not when the batch came.
+        slot = batch.now + timedelta(microseconds=wait_us)
+        until = batch.closes[item.message_id]
+        if until is not None and slot >= until:
+            plan.after_window.append(item)
+            opens = self.compliance.next_opening(item, until)
+            batch.defer(item, self._wait_ms(batch.now, opens), DeferReason.OUTSIDE_WINDOW)
+        else:
+            plan.to_dial.append((item, started + wait_us / 1_000_000))
+
+    @staticmethod
+    def _wait_ms(now: datetime, until: datetime | None) -> int:
+        """Until `until`, in one deferral hop at most (SQS delays stop at 900 s)."""
+        if until is None:
+            return MAX_DELAY_SECONDS * 1000
+        return max(1000, min(MAX_DELAY_SECONDS * 1000, int((until - now).total_seconds() * 1000) + 1))
+
+    # Dial: each task at its slot, from the executor's threads.
+
+    def _dial_at_slots(
+        self, to_dial: list[tuple[EnrichedTask, float]], remaining_ms: Callable[[], int], report: BatchReport
+    ) -> tuple[list[tuple[EnrichedTask, Reply]], list[EnrichedTask]]:
+        """(each dialed task with its reply, the tasks that would have left late)."""
+        futures: list[tuple[EnrichedTask, Future[Reply | None]]] = []
         for item, at in sorted(to_dial, key=lambda pair: pair[1]):
             delay = at - self._clock()
             if delay > 0:
@@ -330,56 +396,70 @@ class Dispatcher:
                 outcomes.append((item, result))
         return outcomes, late
 
-    def _dial_if_on_time(self, item: EnrichedTask, at: float, read_timeout: float):
+    def _dial_if_on_time(self, item: EnrichedTask, at: float, read_timeout: float) -> Reply | None:
         # Checked on the thread that sends, right before sending: a call leaving later than the
         # slack allows could crowd a rolling second, so it goes back to the queue instead.
         if self._clock() - at > LATE_TOLERANCE_S:
             return None
         return self.worker.dial(dial_command(item), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout)
 
-    def _settle(self, outcomes, not_sent, use_redis, report, max_cps):
-        accepted, released = [], [i.call_id for i in not_sent]
+    # Settle: what the worker answered, counted, then told to Redis in one round trip.
+
+    def _settle(
+        self,
+        outcomes: list[tuple[EnrichedTask, Reply]],
+        not_sent: list[EnrichedTask],
+        use_redis: bool,
+        report: BatchReport,
+        max_cps: float,
+    ) -> None:
+        settlement = self._tally(outcomes, not_sent, report)
+        if use_redis:
+            self._settle_in_redis(settlement, [*not_sent, *(item for item, _ in outcomes)], report, max_cps)
+
+    def _tally(
+        self, outcomes: list[tuple[EnrichedTask, Reply]], not_sent: list[EnrichedTask], report: BatchReport
+    ) -> _Settlement:
         # Admitted but surely not placed: no longer live (a 4xx keeps its claim, not its slot).
-        ended = {i.call_id: i.campaign_id for i in not_sent}
-        overloaded = False
+        settlement = _Settlement(
+            accepted=[], released=[i.call_id for i in not_sent], ended={i.call_id: i.campaign_id for i in not_sent}
+        )
         for item, (outcome, status) in outcomes:
             if outcome.delivered:
-                accepted.append(item.call_id)
+                settlement.accepted.append(item.call_id)
                 report.counts[Metric.DIALS_SENT] += 1
             elif outcome is Outcome.REJECTED:
                 # The worker will never take it: kept as settled so no redelivery dials it.
-                accepted.append(item.call_id)
-                ended[item.call_id] = item.campaign_id
-                report.counts[Metric.DIALS_DROPPED] += 1
-                report.drops.append(
-                    Drop(DropReason.WORKER_REJECTED, item.message_id, item.campaign_id, item.phone_number, str(status))
-                )
+                settlement.accepted.append(item.call_id)
+                settlement.ended[item.call_id] = item.campaign_id
+                self._drop(report, item, DropReason.WORKER_REJECTED, str(status))
             else:
                 report.failures.append(item.message_id)
                 report.counts[Metric.DIALS_FAILED] += 1
                 if outcome.surely_not_taken:
-                    released.append(item.call_id)
-                    ended[item.call_id] = item.campaign_id
+                    settlement.released.append(item.call_id)
+                    settlement.ended[item.call_id] = item.campaign_id
                 if outcome is Outcome.OVERLOADED:
-                    overloaded = True
+                    settlement.overloaded = True
                     report.counts[Metric.WORKER_OVERLOADED] += 1
-        if not use_redis:
-            return
+        return settlement
+
+    def _settle_in_redis(
+        self, settlement: _Settlement, admitted: list[EnrichedTask], report: BatchReport, max_cps: float
+    ) -> None:
         try:
-            if overloaded:
+            if settlement.overloaded:
                 self.pacer.slow_down(max_cps=max_cps)
             successes = report.counts[Metric.DIALS_SENT]
             raise_rate = successes if (report.effective_cps or 0) < max_cps else 0
-            recipients = {i.call_id: self._recipient(i) for i in not_sent} | {
-                item.call_id: self._recipient(item) for item, _ in outcomes
-            }
+            recipients = {i.call_id: self._recipient(i) for i in admitted}
             self.pacer.finish(
-                accepted=accepted,
-                released=released,
+                accepted=settlement.accepted,
+                released=settlement.released,
                 successes=raise_rate,
                 max_cps=max_cps,
                 recipients={c: r for c, r in recipients.items() if r is not None},
-                ended=ended,
+                ended=settlement.ended,
             )
         except (RedisError, OSError) as exc:
             # Claims stay "dialing" until their lease ends; a redelivery then re-sends with the
@@ -388,7 +468,9 @@ class Dispatcher:
             report.redis_unavailable = True
             report.redis_error = f"{type(exc).__name__}: {exc}"
 
-    def _defer(self, to_defer, report):
+    # Defer: back on the queue, each with its wait and its reason.
+
+    def _defer(self, to_defer: list[tuple[EnrichedTask, int, DeferReason]], report: BatchReport) -> None:
         if not to_defer:
             return
         failed = self.deferrer.defer([(item, wait_ms) for item, wait_ms, _ in to_defer])
@@ -400,3 +482,8 @@ class Dispatcher:
             else:
                 report.counts[Metric.DEFERRED] += 1
                 report.deferrals[reason] += 1
+
+    @staticmethod
+    def _drop(report: BatchReport, item: EnrichedTask, reason: DropReason, detail: str | None = None) -> None:
+        report.drops.append(Drop(reason, item.message_id, item.campaign_id, item.phone_number, detail))
+        report.counts[Metric.DIALS_DROPPED] += 1

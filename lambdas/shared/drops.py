@@ -2,6 +2,7 @@
 
 A dropped task leaves the queue for good (Pipes deletes what the enrichment does not return; the
 dialer reports it as done), so its log line and its count, by reason, are all that remain of it.
+A deferred task goes back on the queue with a delay; the dialer counts it by DeferReason.
 """
 
 from __future__ import annotations
@@ -38,6 +39,28 @@ class DropReason(enum.StrEnum):
     CAMPAIGN_MISCONFIGURED = "campaign_misconfigured"
     # The worker answered with a 4xx other than 409/429: it will never take this call.
     WORKER_REJECTED = "worker_rejected"
+
+
+class DeferReason(enum.StrEnum):
+    """Why the dialer put a task back on the queue: the Reason dimension of its Deferred metric
+    (the alarm on the rate-limited share reads `rate`), so the values never change."""
+
+    # No slot within this invocation at the fleet's rate (or a campaign's), or a recovery hold.
+    RATE = "rate"
+    # Another dialer holds its claim: it may be on its way to the worker.
+    IN_FLIGHT = "in_flight"
+    # Its calling window is closed now, or closes before its slot.
+    OUTSIDE_WINDOW = "outside_window"
+    # Redis is unreachable (or was, and its slots may still be dialed): paced locally, no slot.
+    REDIS_DOWN = "redis_down"
+    # Its slot passed by more than the late tolerance before it could be sent.
+    LATE = "late"
+    # The kill switch: the live MAX_CPS is 0.
+    STOPPED = "stopped"
+    # Its campaign, or the fleet, has every live call it may have.
+    LIVE_CALLS = "live_calls"
+    # Its campaign is paused.
+    PAUSED = "paused"
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,22 @@
 """In-memory stand-ins for the dialer's parts, for unit tests of its batch logic without services.
 
 Each keeps what it was asked, so a test can say what the Dispatcher did; none decides anything the
-real part would decide differently in the cases the tests use.
+real part would decide differently in the cases the tests use. Each satisfies the port the
+Dispatcher takes it as (dialer_worker.ports), which the assignments at the end have mypy check.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from dialer_worker.pacing import DIAL, Decision, Reservation
+from dialer_worker import ports
+from dialer_worker.admission import Admission, AdmissionRequest, Decision, Reservation
 from dialer_worker.worker_client import Outcome, classify
+from shared.dial_task import EnrichedTask
 
 
 class FakeClock:
@@ -28,25 +33,42 @@ class FakeClock:
 
 
 class FakePacer:
-    """Answers each reserve with the decisions a test scripted (default: dial now), or raises as
+    """Answers each reserve with the admissions a test scripted (default: dial now), or raises as
     an unreachable Redis would; records finish and slow_down calls."""
 
     def __init__(self, effective_cps: float = 50.0) -> None:
-        self.scripted: list[list[Decision]] = []
+        self.scripted: list[list[Admission]] = []
         self.effective_cps = effective_cps
         self.down = False
-        self.reserved: list[list[tuple]] = []
-        self.finished: list[dict] = []
+        self.reserved: list[list[AdmissionRequest]] = []
+        self.finished: list[dict[str, Any]] = []
         self.slowed_down = 0
 
-    def reserve(self, tasks, *, max_cps, max_wait_ms, lease_ms, hold_ms=0) -> Reservation:
+    def reserve(
+        self,
+        tasks: Sequence[AdmissionRequest],
+        *,
+        max_cps: float,
+        max_wait_ms: int,
+        lease_ms: int,
+        hold_ms: int = 0,
+    ) -> Reservation:
         if self.down:
             raise RedisConnectionError("Redis is down (fake)")
         self.reserved.append(list(tasks))
-        decisions = self.scripted.pop(0) if self.scripted else [Decision(DIAL, 0) for _ in tasks]
-        return Reservation(decisions, self.effective_cps)
+        admissions = self.scripted.pop(0) if self.scripted else [Admission(Decision.DIAL, 0) for _ in tasks]
+        return Reservation(admissions, self.effective_cps)
 
-    def finish(self, *, accepted, released, successes, max_cps, recipients=None, ended=None) -> None:
+    def finish(
+        self,
+        *,
+        accepted: Sequence[str],
+        released: Sequence[str],
+        successes: int,
+        max_cps: float,
+        recipients: Mapping[str, str] | None = None,
+        ended: Mapping[str, str] | None = None,
+    ) -> None:
         if self.down:
             raise RedisConnectionError("Redis is down (fake)")
         self.finished.append(
@@ -59,7 +81,7 @@ class FakePacer:
             }
         )
 
-    def slow_down(self, *, max_cps):
+    def slow_down(self, *, max_cps: float) -> float | None:
         self.slowed_down += 1
         return max_cps / 2
 
@@ -69,9 +91,11 @@ class FakeWorker:
 
     def __init__(self, *statuses: int | None) -> None:
         self.statuses = list(statuses)
-        self.commands: list[dict] = []
+        self.commands: list[dict[str, Any]] = []
 
-    def dial(self, command, *, connect_timeout, read_timeout):
+    def dial(
+        self, command: dict[str, Any], *, connect_timeout: float, read_timeout: float
+    ) -> tuple[Outcome, int | None]:
         self.commands.append(command)
         status = self.statuses.pop(0) if self.statuses else 202
         if status is None:
@@ -86,18 +110,25 @@ class FakeDeferrer:
         self.failing = failing or set()
         self.deferred: list[tuple[str, int]] = []
 
-    def defer(self, entries):
+    def defer(self, entries: Sequence[tuple[EnrichedTask, int]]) -> dict[str, str]:
         self.deferred += [(task.message_id, wait_ms) for task, wait_ms in entries]
         return {task.message_id: "fake_failure" for task, _ in entries if task.message_id in self.failing}
 
 
-class InlineExecutor:
+class InlineExecutor(Executor):
     """Runs each submitted call at once, on the caller's thread."""
 
-    def submit(self, fn, *args) -> Future:
-        future: Future = Future()
-        future.set_result(fn(*args))
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(fn(*args, **kwargs))
         return future
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         pass
+
+
+# Each fake is what the Dispatcher takes it as: mypy fails here when a port and its fake part ways.
+_pacer: ports.Pacer = FakePacer()
+_worker: ports.Worker = FakeWorker()
+_deferrer: ports.Deferrer = FakeDeferrer()
+_executor: Executor = InlineExecutor()

@@ -15,7 +15,7 @@ from call_events.env import CallEventsEnv
 from call_events.events import CallEvent
 from call_events.loop import CallLoop
 from call_events.pace import Pace, next_pace
-from dialer_worker.pacing import RedisPacer
+from dialer_worker.admission import AdmissionRequest, RedisPacer
 from local_pipeline.lambda_context import LocalLambdaContext
 
 S = 1_000_000
@@ -56,7 +56,10 @@ def handler(redis_server, redis_key_prefix, monkeypatch):
 def admit(client, prefix, calls, campaign="c-1", min_rate=None):
     pacer = RedisPacer(client, prefix=prefix, claim_ttl_seconds=600)
     pacer.reserve(
-        [(c, campaign, None, None, None, min_rate) for c in calls], max_cps=1000, max_wait_ms=5000, lease_ms=5000
+        [AdmissionRequest(c, campaign, min_answer_rate=min_rate) for c in calls],
+        max_cps=1000,
+        max_wait_ms=5000,
+        lease_ms=5000,
     )
     return pacer
 

@@ -7,9 +7,9 @@ import pytest
 from support.env import dialer_env
 from support.items import item
 
+from dialer_worker.admission import RedisPacer
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher, RedisHealth
-from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.worker_standin import WorkerStandIn
 from shared.redis_client import redis_client

@@ -182,7 +182,7 @@ def test_overload_halves_the_shared_rate_once_per_cool_down_and_successes_restor
             break
         restored += d.run([item(100 + b * 10 + i) for i in range(10)], Remaining(15)).counts["DialsSent"]
     assert d.pacer.effective_cps(100) == pytest.approx(100)
-    assert d.redis.get(d.pacer.rate_key) is None, "back at MAX_CPS: the key is gone"
+    assert d.redis.get(d.pacer.keys.rate) is None, "back at MAX_CPS: the key is gone"
 
 
 def test_redis_down_mid_run_degrades_to_local_pacing_and_recovers(make_dispatcher, worker):
@@ -211,11 +211,11 @@ def test_redis_down_mid_run_degrades_to_local_pacing_and_recovers(make_dispatche
         # Back on Redis, but other containers may still dial local slots: the fleet holds a while.
         recovered = d.run([item(20 + i) for i in range(3)], Remaining(15))
         assert not recovered.redis_unavailable and recovered.counts["Deferred"] == 3
-        assert 0 < d.redis.pttl(d.pacer.hold_key) <= 1000
+        assert 0 < d.redis.pttl(d.pacer.keys.hold) <= 1000
         assert other.run([item(40)], Remaining(15)).counts["Deferred"] == 1 and worker.calls == []
         time.sleep(1.1)
         resumed = d.run([item(50 + i) for i in range(3)], Remaining(15))
-        assert resumed.counts["DialsSent"] == 3 and d.redis.exists(d.pacer.hold_key) == 0
+        assert resumed.counts["DialsSent"] == 3 and d.redis.exists(d.pacer.keys.hold) == 0
     finally:
         redis.destroy()
 

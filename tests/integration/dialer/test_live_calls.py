@@ -12,8 +12,8 @@ import redis
 
 from call_events.events import CallEvent
 from call_events.loop import CallLoop
+from dialer_worker.admission import AdmissionRequest, Decision, RedisPacer
 from dialer_worker.dispatch import LIVE_CALLS_DEFER_MS, PAUSED_DEFER_MS
-from dialer_worker.pacing import DIAL, LIVE_CALLS, RedisPacer
 from shared.dial_task import call_id_for
 
 from .conftest import Remaining, item
@@ -89,7 +89,7 @@ def test_a_refused_task_takes_nothing_from_earlier_gates(make_dispatcher, worker
     # Refused by the live cap: no claim and no count against its number.
     second = d.run([capped(2, "one", 1)], Remaining(15))
     assert second.deferrals["live_calls"] == 1
-    assert d.redis.get(d.pacer.claim_key(second_call_id := capped_call_id(2, "one"))) is None, second_call_id
+    assert d.redis.get(d.pacer.keys.claim(second_call_id := capped_call_id(2, "one"))) is None, second_call_id
     other = d.run([capped(2, "two", 1)], Remaining(15))
     assert other.counts["DialsSent"] == 1, "the number the refused task would have called was not counted"
 
@@ -104,13 +104,18 @@ def test_a_lease_ends_a_live_call_whose_event_never_comes(redis_server, redis_ke
     client = redis.Redis(host=redis_server.host, port=redis_server.port)
     pacer = RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=600, max_call_seconds=1)
     first = pacer.reserve(
-        [("a", "c", None, None, 1), ("b", "c", None, None, 1)], max_cps=100, max_wait_ms=5000, lease_ms=5000
+        [AdmissionRequest("a", "c", campaign_max_live=1), AdmissionRequest("b", "c", campaign_max_live=1)],
+        max_cps=100,
+        max_wait_ms=5000,
+        lease_ms=5000,
     )
-    assert [d.kind for d in first.decisions] == [DIAL, LIVE_CALLS]
+    assert [a.decision for a in first.admissions] == [Decision.DIAL, Decision.LIVE_CALLS]
     time.sleep(1.3)  # the lease runs from the slot, at most 10 ms after now at 100 calls/s
     assert pacer.live_calls("c") == 0
-    [later] = pacer.reserve([("b", "c", None, None, 1)], max_cps=100, max_wait_ms=5000, lease_ms=5000).decisions
-    assert later.kind == DIAL
+    [later] = pacer.reserve(
+        [AdmissionRequest("b", "c", campaign_max_live=1)], max_cps=100, max_wait_ms=5000, lease_ms=5000
+    ).admissions
+    assert later.decision is Decision.DIAL
     client.close()
 
 
@@ -129,7 +134,7 @@ def test_a_paused_campaigns_task_is_deferred_without_a_claim(make_dispatcher, wo
     d = make_dispatcher()
     report = d.run([item(1, campaign="p", status="paused")], Remaining(15))
     assert report.deferrals == {"paused": 1} and report.failures == [] and worker.calls == []
-    assert d.redis.get(d.pacer.claim_key(capped_call_id(1, "p"))) is None
+    assert d.redis.get(d.pacer.keys.claim(capped_call_id(1, "p"))) is None
     # Active again: the same task is dialed.
     assert d.run([item(1, campaign="p")], Remaining(15)).counts["DialsSent"] == 1
     assert PAUSED_DEFER_MS <= 60_000 and LIVE_CALLS_DEFER_MS <= 30_000
@@ -145,19 +150,22 @@ def test_without_a_defer_queue_a_live_calls_deferral_is_a_batch_item_failure(mak
 def test_a_slowed_campaign_is_paced_at_its_factor_in_the_same_script_call(redis_server, redis_key_prefix):
     client = redis.Redis(host=redis_server.host, port=redis_server.port)
     pacer = RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=600)
-    client.hset(pacer.pace_key("slow"), "factor", "0.5")
-    tasks = [(f"s-{i}", "slow", 10, None, None, 0.5) for i in range(5)] + [(f"o-{i}", "open", None) for i in range(5)]
+    client.hset(pacer.keys.pace("slow"), "factor", "0.5")
+    tasks = [AdmissionRequest(f"s-{i}", "slow", 10, min_answer_rate=0.5) for i in range(5)]
+    tasks += [AdmissionRequest(f"o-{i}", "open") for i in range(5)]
     before = pacer.round_trips
     reservation = pacer.reserve(tasks, max_cps=100, max_wait_ms=10_000, lease_ms=20_000)
     assert pacer.round_trips == before + 1
-    slow = sorted(d.wait_us for d, t in zip(reservation.decisions, tasks, strict=True) if t[1] == "slow")
+    slow = sorted(a.wait_us for a, t in zip(reservation.admissions, tasks, strict=True) if t.campaign_id == "slow")
     gaps = [b - a for a, b in zip(slow, slow[1:], strict=False)]
     assert min(gaps) >= 1_000_000 / 5, "maxCps 10 at factor 0.5: at most 5 calls/s"
     # The dialer recorded the campaign's minAnswerRate for the call-events handler.
-    assert client.hget(pacer.pace_key("slow"), "min_rate") == b"0.5"
+    assert client.hget(pacer.keys.pace("slow"), "min_rate") == b"0.5"
     # No minAnswerRate and no maxCps, factor 0.2: MAX_CPS times 0.2.
-    client.hset(pacer.pace_key("open2"), "factor", "0.2")
-    r2 = pacer.reserve([(f"p-{i}", "open2", None) for i in range(3)], max_cps=50, max_wait_ms=10_000, lease_ms=20_000)
-    waits = sorted(d.wait_us for d in r2.decisions)
+    client.hset(pacer.keys.pace("open2"), "factor", "0.2")
+    r2 = pacer.reserve(
+        [AdmissionRequest(f"p-{i}", "open2") for i in range(3)], max_cps=50, max_wait_ms=10_000, lease_ms=20_000
+    )
+    waits = sorted(a.wait_us for a in r2.admissions)
     assert min(b - a for a, b in zip(waits, waits[1:], strict=False)) >= 1_000_000 / 10
     client.close()

@@ -9,7 +9,7 @@ import random
 import pytest
 import redis
 
-from dialer_worker.pacing import DEFER, DIAL, IN_FLIGHT, SLACK, RedisPacer
+from dialer_worker.admission import SLACK, AdmissionRequest, Decision, RedisPacer
 from local_pipeline.worker_standin import rolling_window_max
 
 MAX_CPS = 20
@@ -35,14 +35,16 @@ def mixed_stream(pacer, *, batches: int, capped_share: float = 0.1, capped_cps: 
         tasks = []
         for i in range(10):
             capped = rng.random() < capped_share and i < 9
-            tasks.append((f"call-{b}-{i}", "capped" if capped else "open", capped_cps if capped else None))
+            tasks.append(
+                AdmissionRequest(f"call-{b}-{i}", "capped" if capped else "open", capped_cps if capped else None)
+            )
         reservation = pacer.reserve(tasks, max_cps=MAX_CPS, max_wait_ms=60_000, lease_ms=70_000)
-        assert all(d.kind == DIAL for d in reservation.decisions)
-        tat_us = int(pacer._redis.get(pacer._tag + ":tat"))
-        now_us = tat_us - interval_us - reservation.decisions[-1].wait_us
+        assert all(a.decision is Decision.DIAL for a in reservation.admissions)
+        tat_us = int(pacer.redis.get(pacer.keys.tat))
+        now_us = tat_us - interval_us - reservation.admissions[-1].wait_us
         slots += [
-            ((now_us + d.wait_us) / 1_000_000, campaign)
-            for (_, campaign, _), d in zip(tasks, reservation.decisions, strict=False)
+            ((now_us + a.wait_us) / 1_000_000, task.campaign_id)
+            for task, a in zip(tasks, reservation.admissions, strict=False)
         ]
     return sorted(slots)
 
@@ -70,28 +72,38 @@ def test_a_capped_task_does_not_push_the_uncapped_ones_behind_it(pacer):
     # A campaign capped at 1 CPS takes three slots about 1 s apart, then come uncapped tasks:
     # they take the global slots in between instead of queueing after the capped campaign's.
     first = pacer.reserve(
-        [(f"c-{i}", "capped", 1) for i in range(3)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000
+        [AdmissionRequest(f"c-{i}", "capped", 1) for i in range(3)],
+        max_cps=MAX_CPS,
+        max_wait_ms=10_000,
+        lease_ms=20_000,
     )
-    assert [d.kind for d in first.decisions] == [DIAL] * 3
-    assert [d.wait_us / 1e6 for d in first.decisions] == pytest.approx([0, 1 + SLACK, 2 * (1 + SLACK)], abs=0.001)
+    assert [a.decision for a in first.admissions] == [Decision.DIAL] * 3
+    assert [a.wait_us / 1e6 for a in first.admissions] == pytest.approx([0, 1 + SLACK, 2 * (1 + SLACK)], abs=0.001)
     then = pacer.reserve(
-        [(f"o-{i}", "open", None) for i in range(10)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000
+        [AdmissionRequest(f"o-{i}", "open") for i in range(10)], max_cps=MAX_CPS, max_wait_ms=10_000, lease_ms=20_000
     )
-    waits = [d.wait_us / 1e6 for d in then.decisions]
+    waits = [a.wait_us / 1e6 for a in then.admissions]
     assert max(waits) < 0.6, waits  # ten slots, one interval apart, right after the first capped one
 
 
 def test_every_wait_is_in_microseconds(pacer, redis_key_prefix):
     # At 1 CPS the second task's slot is (1 + SLACK) s away: beyond max_wait, so deferred that long.
-    reply = pacer.reserve([("a", "c", None), ("b", "c", None)], max_cps=1, max_wait_ms=0, lease_ms=20_000)
-    dial, defer = reply.decisions
-    assert dial.kind == DIAL and dial.wait_us == 0
-    assert defer.kind == DEFER and 1_000_000 <= defer.wait_us <= (1 + SLACK) * 1_000_000 + 1
+    reply = pacer.reserve(
+        [AdmissionRequest("a", "c"), AdmissionRequest("b", "c")], max_cps=1, max_wait_ms=0, lease_ms=20_000
+    )
+    dial, defer = reply.admissions
+    assert dial.decision is Decision.DIAL and dial.wait_us == 0
+    assert defer.decision is Decision.DEFER and 1_000_000 <= defer.wait_us <= (1 + SLACK) * 1_000_000 + 1
     # "a" is claimed for its lease (20 s): a redelivery meanwhile waits for the lease to end.
-    [again] = pacer.reserve([("a", "c", None)], max_cps=1, max_wait_ms=0, lease_ms=20_000).decisions
-    assert again.kind == IN_FLIGHT and 19_000_000 <= again.wait_us <= 20_000_000
+    [again] = pacer.reserve([AdmissionRequest("a", "c")], max_cps=1, max_wait_ms=0, lease_ms=20_000).admissions
+    assert again.decision is Decision.IN_FLIGHT and 19_000_000 <= again.wait_us <= 20_000_000
     # A capped task beyond max_wait is deferred until its campaign slot, in microseconds too.
-    pacer = RedisPacer(pacer._redis, prefix=f"{redis_key_prefix}-capped", claim_ttl_seconds=600)
-    reply = pacer.reserve([("x", "slow", 0.5), ("y", "slow", 0.5)], max_cps=100, max_wait_ms=1000, lease_ms=20_000)
-    assert [d.kind for d in reply.decisions] == [DIAL, DEFER]
-    assert 2_000_000 <= reply.decisions[1].wait_us <= 2 * (1 + SLACK) * 1_000_000 + 20_000
+    pacer = RedisPacer(pacer.redis, prefix=f"{redis_key_prefix}-capped", claim_ttl_seconds=600)
+    reply = pacer.reserve(
+        [AdmissionRequest("x", "slow", 0.5), AdmissionRequest("y", "slow", 0.5)],
+        max_cps=100,
+        max_wait_ms=1000,
+        lease_ms=20_000,
+    )
+    assert [a.decision for a in reply.admissions] == [Decision.DIAL, Decision.DEFER]
+    assert 2_000_000 <= reply.admissions[1].wait_us <= 2 * (1 + SLACK) * 1_000_000 + 20_000

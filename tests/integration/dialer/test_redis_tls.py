@@ -12,9 +12,9 @@ import pytest
 import redis
 from support.env import dialer_env
 
+from dialer_worker.admission import RedisPacer
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher
-from dialer_worker.pacing import RedisPacer
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.services import HOST, ThrowawayRedis
 from shared.redis_client import COMMAND_TIMEOUT_S, CONNECT_TIMEOUT_S, RedisEnv, redis_client

@@ -8,8 +8,8 @@ from support.env import dialer_env
 from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
 from support.items import enriched_task, item
 
+from dialer_worker.admission import Admission, AdmissionRequest, Decision
 from dialer_worker.dispatch import LIVE_CALLS_DEFER_MS, PAUSED_DEFER_MS, Dispatcher
-from dialer_worker.pacing import DIAL, LIVE_CALLS, Decision
 
 
 @pytest.fixture
@@ -38,13 +38,13 @@ def test_the_campaigns_caps_go_to_the_script_with_each_task(parts):
         [item(1, config={"maxConcurrentCalls": 4, "minAnswerRate": 0.3}), item(2, campaign="c-2")], remaining
     )
     [(first, second)] = pacer.reserved
-    assert first[1:] == ("c-1", None, None, 4, 0.3)
-    assert second[1:] == ("c-2", None, None, None, None)
+    assert first == AdmissionRequest(first.call_id, "c-1", campaign_max_live=4, min_answer_rate=0.3)
+    assert second == AdmissionRequest(second.call_id, "c-2")
 
 
 def test_a_full_campaign_defers_a_few_seconds_never_fails(parts):
     dispatcher, pacer, worker, deferrer = parts
-    pacer.scripted = [[Decision(LIVE_CALLS, 0), Decision(DIAL, 0)]]
+    pacer.scripted = [[Admission(Decision.LIVE_CALLS, 0), Admission(Decision.DIAL, 0)]]
     report = dispatcher.run([item(1), item(2)], remaining)
     assert report.deferrals == {"live_calls": 1} and report.failures == []
     assert deferrer.deferred == [(item(1)["messageId"], LIVE_CALLS_DEFER_MS)]

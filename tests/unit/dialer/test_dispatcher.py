@@ -10,8 +10,8 @@ from support.env import dialer_env
 from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
 from support.items import enriched_task, item
 
+from dialer_worker.admission import LATE_TOLERANCE_S, Admission, Decision
 from dialer_worker.dispatch import Dispatcher
-from dialer_worker.pacing import DEFER, DIAL, DUPLICATE, IN_FLIGHT, LATE_TOLERANCE_S, Decision
 
 ENV = dialer_env()
 
@@ -44,7 +44,7 @@ def remaining(seconds=15.0):
 
 def test_each_task_is_dialed_at_its_slot_and_its_claim_accepted(parts):
     dispatcher, pacer, worker, _, clock = parts
-    pacer.scripted = [[Decision(DIAL, 0), Decision(DIAL, 20_000), Decision(DIAL, 40_000)]]
+    pacer.scripted = [[Admission(Decision.DIAL, 0), Admission(Decision.DIAL, 20_000), Admission(Decision.DIAL, 40_000)]]
     start = clock.now
     report = dispatcher.run([item(i) for i in range(3)], remaining())
     assert report.counts["DialsSent"] == 3 and report.failures == []
@@ -55,7 +55,7 @@ def test_each_task_is_dialed_at_its_slot_and_its_claim_accepted(parts):
 
 def test_a_claimed_call_is_suppressed_and_an_in_flight_one_deferred_until_its_lease_ends(parts):
     dispatcher, pacer, worker, deferrer, _ = parts
-    pacer.scripted = [[Decision(DUPLICATE, 0), Decision(IN_FLIGHT, 7_000_000)]]
+    pacer.scripted = [[Admission(Decision.DUPLICATE, 0), Admission(Decision.IN_FLIGHT, 7_000_000)]]
     report = dispatcher.run([item(1), item(2)], remaining())
     assert worker.commands == []
     assert report.counts["DuplicateSuppressed"] == 1 and report.counts["Deferred"] == 1
@@ -65,7 +65,7 @@ def test_a_claimed_call_is_suppressed_and_an_in_flight_one_deferred_until_its_le
 def test_waits_from_the_script_are_microseconds_all_the_way_to_the_delay(parts):
     """A slot 20 s away is deferred by 20 s, not 20 ms (or 1 s, the floor)."""
     dispatcher, pacer, _, deferrer, _ = parts
-    pacer.scripted = [[Decision(DEFER, 20_000_000)]]
+    pacer.scripted = [[Admission(Decision.DEFER, 20_000_000)]]
     dispatcher.run([item(1)], remaining())
     assert deferrer.deferred == [(item(1)["messageId"], 20_000)]
 
@@ -73,7 +73,7 @@ def test_waits_from_the_script_are_microseconds_all_the_way_to_the_delay(parts):
 def test_a_task_that_cannot_be_requeued_is_retried_and_counted(parts):
     dispatcher, pacer, _, deferrer, _ = parts
     deferrer.failing = {item(1)["messageId"]}
-    pacer.scripted = [[Decision(DEFER, 5_000_000), Decision(DEFER, 5_000_000)]]
+    pacer.scripted = [[Admission(Decision.DEFER, 5_000_000), Admission(Decision.DEFER, 5_000_000)]]
     report = dispatcher.run([item(1), item(2)], remaining())
     assert report.failures == [item(1)["messageId"]]
     assert report.defer_failures == [(item(1)["messageId"], "fake_failure")]
@@ -171,7 +171,7 @@ def test_the_last_hop_ends_at_the_opening():
 def test_a_slot_that_falls_after_the_window_closes_is_released_and_deferred():
     # 20:59:59.990 in Los Angeles; the pacer's slot is 50 ms later, after 21:00.
     dispatcher, pacer, worker, deferrer = compliant_dispatcher(datetime(2026, 1, 16, 4, 59, 59, 990_000, tzinfo=UTC))
-    pacer.scripted = [[Decision(DIAL, 50_000)]]
+    pacer.scripted = [[Admission(Decision.DIAL, 50_000)]]
     report = dispatcher.run([item(1)], remaining())
     assert worker.commands == []
     assert pacer.finished[0]["released"] == [enriched_task(1).call_id]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dialer_worker.admission import LATE_TOLERANCE_S, SLACK, Decision, LocalPacer
 from dialer_worker.deferral import delay_for
 from dialer_worker.env import DialerEnv
-from dialer_worker.pacing import DEFER, DIAL, LATE_TOLERANCE_S, SLACK, LocalPacer
 from dialer_worker.worker_client import Outcome, classify
 from shared.dial_task import call_id_for
 from shared.env_contract import InvalidEnvironment
@@ -44,10 +44,10 @@ def test_local_pacer_spaces_calls_and_defers_past_the_budget():
     now = [100.0]
     pacer = LocalPacer(clock=lambda: now[0])
     reservation = pacer.reserve(5, cps=10, max_wait_ms=250)
-    kinds = [d.kind for d in reservation.decisions]
-    assert kinds == [DIAL, DIAL, DIAL, DEFER, DEFER]
+    kinds = [a.decision for a in reservation.admissions]
+    assert kinds == [Decision.DIAL] * 3 + [Decision.DEFER] * 2
     interval_us = (1 + SLACK) / 10 * 1_000_000
-    assert [d.wait_us for d in reservation.decisions[:3]] == [0, round(interval_us), round(2 * interval_us)]
+    assert [a.wait_us for a in reservation.admissions[:3]] == [0, round(interval_us), round(2 * interval_us)]
 
 
 def test_degraded_rate_divides_max_cps_by_concurrency():

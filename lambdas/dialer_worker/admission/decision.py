@@ -1,0 +1,37 @@
+"""What admission answers: a Decision per task (reserve.lua's codes), and the batch's Reservation."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Decision(enum.IntEnum):
+    """reserve.lua's code for one task: the values are its DECISION table's (a unit test compares them)."""
+
+    DIAL = 0  # a slot: dial wait_us from now
+    DEFER = 1  # no slot within the wait allowed, or a recovery hold: wait_us until one
+    DUPLICATE = 2  # the worker already took this callId: never dial it again
+    IN_FLIGHT = 3  # another dialer holds its claim: wait_us until that lease ends
+    RECIPIENT_LIMIT = 4  # its number has had every call the rolling day allows
+    LIVE_CALLS = 5  # its campaign, or the fleet, has every live call it may have
+
+
+@dataclass(frozen=True)
+class Admission:
+    """One task's answer: the decision and, for DIAL, DEFER and IN_FLIGHT, its wait in microseconds
+    (DIAL: the slot's offset from now; DEFER, IN_FLIGHT: until a slot or the lease ends)."""
+
+    decision: Decision
+    wait_us: int = 0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    admissions: list[Admission]  # one per task, in the order asked
+    effective_cps: float
+    # Live calls after this batch: the fleet's, and each campaign's the batch touched.
+    fleet_live: int | None = None
+    campaign_live: dict[str, int] = field(default_factory=dict)
+    # The claims' epoch in Redis: a change means Redis lost its claims (see Dispatcher).
+    epoch: str | None = None

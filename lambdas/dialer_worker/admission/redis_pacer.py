@@ -1,0 +1,144 @@
+"""Fleet-wide pacing (GCRA, zero burst) and dial claims in Redis: one script call per batch.
+
+The clock is Redis `TIME`: no Lambda's own clock is trusted. The scripts are the .lua files
+beside this module; layout.py packs what they are sent and reads what they answer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dialer_worker.admission import scripts
+from dialer_worker.admission.decision import Reservation
+from dialer_worker.admission.keys import Keys
+from dialer_worker.admission.layout import (
+    AdmissionRequest,
+    BatchArgs,
+    pack_finish,
+    pack_reserve,
+    pack_slow_down,
+    read_reserve,
+)
+from dialer_worker.admission.tuning import (
+    COOL_DOWN_MS,
+    DECREASE_FACTOR,
+    INCREASE_SHARE,
+    MIN_RATE_SHARE,
+    RECIPIENT_WINDOW_US,
+    SLACK,
+)
+from shared.live_calls import PACE_STATE_TTL_S
+
+
+class RedisPacer:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str,
+        claim_ttl_seconds: int,
+        recipient_daily_limit: int = 0,
+        max_concurrent_calls: int = 0,
+        max_call_seconds: int = 900,
+    ) -> None:
+        """`max_concurrent_calls`: the fleet's live-call cap (0: none); `max_call_seconds`: a
+        live call's lease, after which it stops counting even if its call event never comes."""
+        self.redis = client
+        self.keys = Keys(prefix)
+        self._claim_ttl_ms = claim_ttl_seconds * 1000
+        self.recipient_daily_limit = recipient_daily_limit
+        self.max_concurrent_calls = max_concurrent_calls
+        self.max_call_seconds = max_call_seconds
+        self._reserve = client.register_script(scripts.source(scripts.RESERVE))
+        self._finish = client.register_script(scripts.source(scripts.FINISH))
+        self._slow_down = client.register_script(scripts.source(scripts.SLOW_DOWN))
+        self.round_trips = 0
+        # Round trips per script (reserve, finish, slow_down): what the benchmark reports per dial.
+        self.calls: Counter[str] = Counter()
+
+    def reserve(
+        self,
+        tasks: Sequence[AdmissionRequest],
+        *,
+        max_cps: float,
+        max_wait_ms: int,
+        lease_ms: int,
+        hold_ms: int = 0,
+    ) -> Reservation:
+        """Every gate for every task, in one round trip.
+
+        hold_ms > 0 (sent by a container that has just got Redis back) starts a hold, unless one is
+        already on: until it ends, every container defers instead of dialing, because containers
+        that paced locally while Redis was away may still be dialing their local slots."""
+        batch = BatchArgs(
+            max_cps=max_cps,
+            max_wait_us=max(0, max_wait_ms) * 1000,
+            lease_us=lease_ms * 1000,
+            claim_ttl_ms=self._claim_ttl_ms,
+            slack=SLACK,
+            hold_ms=hold_ms,
+            recipient_limit=self.recipient_daily_limit,
+            recipient_window_us=RECIPIENT_WINDOW_US,
+            max_live=self.max_concurrent_calls,
+            live_lease_us=self.max_call_seconds * 1_000_000,
+            pace_ttl_s=PACE_STATE_TTL_S,
+        )
+        keys, args = pack_reserve(self.keys, batch, tasks)
+        self._count("reserve")
+        return read_reserve(self._reserve(keys=keys, args=args), tasks)
+
+    def finish(
+        self,
+        *,
+        accepted: Sequence[str],
+        released: Sequence[str],
+        successes: int,
+        max_cps: float,
+        recipients: Mapping[str, str] | None = None,
+        ended: Mapping[str, str] | None = None,
+    ) -> None:
+        """Marks accepted calls, releases claims of calls that surely did not go out (and their
+        count against the recipient, `recipients`: call_id -> recipient hash), ends the live calls
+        that did not go out (`ended`: call_id -> campaign_id; a worker 4xx keeps its claim but is
+        not live), and raises the shared rate additively. Claims of ambiguous calls are left to
+        their lease, and so are their live calls. One round trip."""
+        ended = ended or {}
+        if not accepted and not released and not successes and not ended:
+            return
+        keys, args = pack_finish(
+            self.keys,
+            accepted=accepted,
+            released=released,
+            increase=successes * INCREASE_SHARE * max_cps,
+            max_cps=max_cps,
+            recipients=recipients,
+            ended=ended,
+        )
+        self._count("finish")
+        self._finish(keys=keys, args=args)
+
+    def slow_down(self, *, max_cps: float) -> float | None:
+        """Halves the shared rate unless another worker did so within the cool-down."""
+        floor = max(0.5, max_cps * MIN_RATE_SHARE)
+        keys, args = pack_slow_down(
+            self.keys, max_cps=max_cps, factor=DECREASE_FACTOR, floor=floor, cool_down_ms=COOL_DOWN_MS
+        )
+        self._count("slow_down")
+        reply = self._slow_down(keys=keys, args=args)
+        return float(reply) if reply else None
+
+    def live_calls(self, campaign_id: str | None = None) -> int:
+        """Live calls now (expired leases not counted), the fleet's or one campaign's."""
+        key = self.keys.live(campaign_id) if campaign_id else self.keys.fleet_live
+        seconds, micros = self.redis.time()
+        return int(self.redis.zcount(key, f"({int(seconds) * 1_000_000 + int(micros)}", "+inf"))
+
+    def effective_cps(self, max_cps: float) -> float:
+        value = self.redis.get(self.keys.rate)
+        return min(max_cps, float(value)) if value else max_cps
+
+    def _count(self, script: str) -> None:
+        self.round_trips += 1
+        self.calls[script] += 1

@@ -1,0 +1,26 @@
+"""The numbers admission runs with: slot spacing, lateness, the recipient window, the rate's
+decrease and increase. The scripts get them as arguments (layout.py), never as literals."""
+
+from __future__ import annotations
+
+# Slots are spaced (1 + SLACK) / rate apart, so a one-second window can take calls from slots
+# spread over 1 + SLACK seconds and stay at or under the rate. That spread is shared between a
+# call leaving late (at most LATE_TOLERANCE_S after its slot, or it is deferred) and the trip to
+# the worker not taking the same time for every call (the rest, 15 ms). The local load test saw
+# a rolling second of 201 at MAX_CPS 200 when the late tolerance alone used the whole 2% it had.
+# The price: 2.4% of MAX_CPS. Kept after measuring again (bench_fairness.py, MAX_CPS 20, 2 cores at
+# load 2.5-5): 21 calls in a row arrived at least 1.008 s apart (17 ms of the 25 used) from the
+# dialers alone, and as little as 0.94 s apart through the whole local pipeline, whose SQS, pipe,
+# handlers and worker share one interpreter: no slack to give back.
+SLACK = 0.025
+LATE_TOLERANCE_S = 0.010
+
+# The recipient limit counts admitted calls to one number over a rolling day.
+RECIPIENT_WINDOW_US = 24 * 3600 * 1_000_000
+
+# Multiplicative decrease on 429/503, at most once per cool-down across the whole fleet.
+DECREASE_FACTOR = 0.5
+COOL_DOWN_MS = 2000
+MIN_RATE_SHARE = 0.05
+# Additive increase: each accepted call gives back 1% of MAX_CPS.
+INCREASE_SHARE = 0.01

@@ -1,0 +1,52 @@
+"""What the Dispatcher needs of its pacer, its worker client and its deferrer: the real parts
+(RedisPacer, WorkerClient, Deferrer) and the test fakes (tests/support/fakes.py) both satisfy these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from dialer_worker.admission import AdmissionRequest, Reservation
+from dialer_worker.worker_client import Outcome
+from shared.dial_task import EnrichedTask
+
+
+class Pacer(Protocol):
+    def reserve(
+        self,
+        tasks: Sequence[AdmissionRequest],
+        *,
+        max_cps: float,
+        max_wait_ms: int,
+        lease_ms: int,
+        hold_ms: int = 0,
+    ) -> Reservation:
+        """One Admission per task, in order; raises RedisError or OSError when Redis is not there."""
+        ...
+
+    def finish(
+        self,
+        *,
+        accepted: Sequence[str],
+        released: Sequence[str],
+        successes: int,
+        max_cps: float,
+        recipients: Mapping[str, str] | None = None,
+        ended: Mapping[str, str] | None = None,
+    ) -> None: ...
+
+    def slow_down(self, *, max_cps: float) -> float | None: ...
+
+
+class Worker(Protocol):
+    def dial(
+        self, command: dict[str, Any], *, connect_timeout: float, read_timeout: float
+    ) -> tuple[Outcome, int | None]:
+        """What the worker answered (and its status code; None: no answer)."""
+        ...
+
+
+class Deferrer(Protocol):
+    def defer(self, entries: Sequence[tuple[EnrichedTask, int]]) -> dict[str, str]:
+        """entries: (task, wait ms). Returns {messageId: why} for the tasks NOT re-queued."""
+        ...
