@@ -1,6 +1,6 @@
 """A stand-in for the Node.js worker: accepts POST /dial, records every call, answers as told.
 
-    worker = WorkerStandIn().start()          # a free port on 127.0.0.1
+    worker = WorkerStandIn().start()          # its own process, a free port on 127.0.0.1
     worker.script(500, 500)                   # the next two calls get 500, then normal
     worker.set_shares({429: 0.2})             # afterwards 20% of calls get 429
     worker.latency_s = 0.05                   # every answer waits 50 ms
@@ -15,7 +15,12 @@
 
 Like the real worker it answers 409 to an Idempotency-Key it has already accepted. A call is live
 at the stand-in from its 2xx until it sends the call's event.
-`python -m local_pipeline.worker_standin --port 3000` runs it on its own.
+
+The server runs in a child process (`StandInServer`), so arrival times are taken where a carrier
+would see them, not in an interpreter shared with the dialers; `WorkerStandIn` is its handle in
+the caller's process, talking to it over a socket pair. `time.monotonic()` is CLOCK_MONOTONIC,
+one clock for every process on Linux, so `at_monotonic` compares with the caller's own times.
+`python -m local_pipeline.worker_standin --port 3000` runs the server on its own.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import os
 import random
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -31,12 +40,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 HANG = -1  # a scripted "status": never answer within any client's timeout
 # Unanswered calls end as one of these, at random.
 NOT_ANSWERED = ("no_answer", "busy")
 FLEET = "*"
+# How long start() waits for the child to listen, and stop() for it to exit before killing it.
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 5.0
+# Settings the caller may assign as attributes; they are kept here and sent to the child.
+_SETTINGS = ("latency_s", "hang_seconds", "answer_rates", "default_answer_rate")
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,50 @@ class Call:
     status: int
 
 
-class WorkerStandIn:
+# --- how long a call lasts: a distribution the child can draw from ----------------------------
+class _Probe:
+    """Passed once to a `duration_s` callable to learn which draw of random.Random it makes."""
+
+    def __init__(self) -> None:
+        self.drawn: list[tuple[str, tuple]] = []
+        self.value = float("nan")  # a distinct object: the callable must return the draw itself
+
+    def __getattr__(self, name: str) -> Callable[..., float]:
+        if name.startswith("_") or not callable(getattr(random.Random, name, None)):
+            raise AttributeError(name)
+
+        def draw(*args: Any) -> float:
+            self.drawn.append((name, args))
+            return self.value
+
+        return draw
+
+
+def duration_spec(duration: Callable[[random.Random], float] | float) -> tuple[str, tuple]:
+    """A call duration the child process can draw: a constant, or a callable that returns one draw
+    of the random.Random it is given (`lambda rng: rng.uniform(0.5, 2.0)`): a lambda cannot cross
+    to another process, the draw it makes can."""
+    if isinstance(duration, int | float):
+        return ("constant", (float(duration),))
+    probe = _Probe()
+    try:
+        result = duration(probe)  # type: ignore[arg-type]
+    except AttributeError as exc:
+        raise TypeError(f"duration_s may only draw from random.Random: {exc}") from None
+    if len(probe.drawn) != 1 or result is not probe.value:
+        raise TypeError("duration_s must return one draw of the random.Random it is given, as it is")
+    return probe.drawn[0]
+
+
+def _draw(spec: tuple[str, tuple], rng: random.Random) -> float:
+    name, args = spec
+    return float(args[0]) if name == "constant" else float(getattr(rng, name)(*args))
+
+
+# --- the server (in the child process) --------------------------------------------------------
+class StandInServer:
+    """The HTTP server and the calls' lives; runs in the stand-in's own process."""
+
     def __init__(self, port: int = 0, *, seed: int = 7, hang_seconds: float = 30.0) -> None:
         self._requested_port = port
         self._lock = threading.Lock()
@@ -63,7 +122,7 @@ class WorkerStandIn:
         # Call events: where to send them (report_to), how calls turn out and how long they last.
         self.answer_rates: dict[str, float] = {}
         self.default_answer_rate = 0.6
-        self.duration_s: Callable[[random.Random], float] = lambda rng: rng.uniform(0.5, 2.0)
+        self.duration: tuple[str, tuple] = ("uniform", (0.5, 2.0))
         self._events_client: Any = None
         self._events_queue_url: str | None = None
         self._ending: list[tuple[float, str, str, float]] = []  # heap of (ends at, callId, campaignId, duration)
@@ -74,6 +133,8 @@ class WorkerStandIn:
         self.live_samples: list[tuple[float, dict[str, int]]] = []
         self._ender: threading.Thread | None = None
         self._stopping = False
+        # Bumped by reset(): the caller's copy of calls and samples starts again.
+        self.generation = 0
 
     # --- control -------------------------------------------------------------------------
     def script(self, *statuses: int) -> None:
@@ -100,9 +161,13 @@ class WorkerStandIn:
         with self._lock:
             return self._live.get(campaign, 0)
 
-    def accepted(self) -> list[Call]:
+    def since(self, generation: int, calls_seen: int, samples_seen: int) -> tuple[int, list[tuple], list[tuple]]:
+        """Calls and live samples after the first ones the caller has (all after a reset)."""
         with self._lock:
-            return [c for c in self.calls if 200 <= c.status < 300]
+            if generation != self.generation:
+                calls_seen = samples_seen = 0
+            calls = [(c.at_monotonic, c.at_wall, c.body, c.idempotency_key, c.status) for c in self.calls[calls_seen:]]
+            return self.generation, calls, list(self.live_samples[samples_seen:])
 
     def stats(self, window_s: float = 60.0) -> dict:
         """Calls that arrived in the last `window_s` seconds, per campaign, and in all."""
@@ -125,13 +190,18 @@ class WorkerStandIn:
             self.latency_s = 0.0
             self.peak_live.clear()
             self.live_samples.clear()
+            self.generation += 1
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return self._server.server_address[1]
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> WorkerStandIn:
+    def start(self) -> StandInServer:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -217,7 +287,7 @@ class WorkerStandIn:
             self.calls.append(call)
             if 200 <= call.status < 300 and self._events_queue_url:
                 campaign = str(call.body.get("campaignId"))
-                duration = max(0.0, self.duration_s(self._random))
+                duration = max(0.0, _draw(self.duration, self._random))
                 heapq.heappush(
                     self._ending, (call.at_monotonic + duration, str(call.body.get("callId")), campaign, duration)
                 )
@@ -276,6 +346,277 @@ class WorkerStandIn:
                 self.live_samples.append((time.monotonic(), dict(self._live)))
 
 
+def _sqs_client(endpoint_url: str | None, region: str | None, credentials: tuple | None) -> Any:
+    import boto3  # only a stand-in that sends call events needs it
+
+    access_key, secret_key, token = credentials or (None, None, None)
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=token,
+    )
+
+
+def _serve(fd: int, port: int, seed: int) -> None:
+    """The child: start the server, say its port, then do what the parent asks until it says stop
+    or goes away (the socket closes), so no stand-in outlives its caller."""
+    conn = Connection(fd)
+    try:
+        server = StandInServer(port, seed=seed).start()
+    except OSError as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", server.port))
+    while True:
+        try:
+            op, args = conn.recv()
+        except (EOFError, OSError):
+            break
+        if op == "stop":
+            break
+        try:
+            if op == "set":
+                name, value = args
+                if name == "duration":
+                    with server._lock:
+                        server.duration = value
+                else:
+                    setattr(server, name, value)
+                result: Any = None
+            elif op == "get":
+                result = getattr(server, args[0])
+                with server._lock:
+                    result = dict(result) if isinstance(result, dict) else result
+            elif op == "report_to":
+                endpoint_url, queue_url, region, credentials = args
+                server.report_to(_sqs_client(endpoint_url, region, credentials), queue_url)
+                result = None
+            else:
+                result = getattr(server, op)(*args)
+            conn.send(("ok", result))
+        except Exception as exc:  # the caller's mistake (bad shares, ...): raised there, not here
+            conn.send(("raise", exc))
+    server.stop()
+    conn.send(("stopped", None))
+
+
+# --- the handle (in the caller's process) -----------------------------------------------------
+class WorkerStandIn:
+    """The stand-in as its callers use it; the server itself runs in a child process."""
+
+    def __init__(self, port: int = 0, *, seed: int = 7, hang_seconds: float = 30.0) -> None:
+        self._requested_port = port
+        self._seed = seed
+        self._rpc_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._port: int | None = None
+        # Kept here and sent to each child started: settings assigned before start() count too.
+        self._settings: dict[str, Any] = {
+            "latency_s": 0.0,
+            "hang_seconds": hang_seconds,
+            "answer_rates": {},
+            "default_answer_rate": 0.6,
+        }
+        self._duration: Callable[[random.Random], float] | float = lambda rng: rng.uniform(0.5, 2.0)
+        self._duration_spec = duration_spec(self._duration)
+        self._events: tuple | None = None
+        # The calls and live samples copied from the child so far (a restarted child adds to them).
+        self._calls: list[Call] = []
+        self._samples: list[tuple[float, dict[str, int]]] = []
+        self._generation = 0
+        self._calls_seen = 0
+        self._samples_seen = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _SETTINGS:
+            return self.__dict__["_settings"][name]
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SETTINGS:
+            self._settings[name] = value
+            self._ask("set", name, value, only_if_running=True)
+        elif name == "duration_s":
+            spec = duration_spec(value)
+            self.__dict__["_duration"], self.__dict__["_duration_spec"] = value, spec
+            self._ask("set", "duration", spec, only_if_running=True)
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def duration_s(self) -> Callable[[random.Random], float] | float:
+        return self._duration
+
+    # --- the child -------------------------------------------------------------------------
+    def start(self) -> WorkerStandIn:
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        # The child imports this very file, wherever the caller found it (a worktree, a clone).
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        code = (
+            "import sys; from local_pipeline.worker_standin import _serve; "
+            "_serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))"
+        )
+        argv = [sys.executable, "-c", code, str(child.fileno()), str(self._requested_port), str(self._seed)]
+        self._process = subprocess.Popen(argv, pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
+        child.close()
+        self._conn = Connection(parent.detach())
+        if not self._conn.poll(START_TIMEOUT_S):
+            self._kill()
+            raise RuntimeError(f"worker stand-in did not start within {START_TIMEOUT_S:.0f} s")
+        kind, value = self._conn.recv()
+        if kind != "ready":
+            self._kill()
+            raise OSError(f"worker stand-in did not start: {value}")
+        self._port = int(value)
+        self._calls_seen = self._samples_seen = 0
+        for name, setting in self._settings.items():
+            self._ask("set", name, setting)
+        self._ask("set", "duration", self._duration_spec)
+        if self._events is not None:
+            self._ask("report_to", *self._events)
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        try:
+            self._sync()  # the calls stay readable after stop(), as they always were
+        except (EOFError, OSError):
+            pass  # the child is gone already
+        with self._rpc_lock:
+            assert self._conn is not None
+            try:
+                self._conn.send(("stop", ()))
+                if self._conn.poll(STOP_TIMEOUT_S):
+                    self._conn.recv()
+            except (EOFError, OSError):
+                pass
+        self._kill()
+
+    def _kill(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        self._port = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process (None when stopped)."""
+        return self._process.pid if self._process is not None else None
+
+    def _ask(self, op: str, *args: Any, only_if_running: bool = False) -> Any:
+        with self._rpc_lock:
+            if self._conn is None:
+                if only_if_running:
+                    return None
+                raise RuntimeError("worker stand-in not running: start() first")
+            self._conn.send((op, args))
+            kind, value = self._conn.recv()
+        if kind == "raise":
+            raise value
+        return value
+
+    def _sync(self) -> None:
+        """Copies the calls and live samples the child has recorded since the last copy."""
+        with self._sync_lock:
+            if self._conn is None:
+                return
+            generation, calls, samples = self._ask("since", self._generation, self._calls_seen, self._samples_seen)
+            self._generation = generation
+            self._calls += [Call(*c) for c in calls]
+            self._samples += samples
+            self._calls_seen += len(calls)
+            self._samples_seen += len(samples)
+
+    # --- control -------------------------------------------------------------------------
+    def script(self, *statuses: int) -> None:
+        """The next calls get these statuses, in order (HANG to not answer)."""
+        self._ask("script", *statuses)
+
+    def set_shares(self, shares: dict[int, float]) -> None:
+        """After the script: each call gets status S with probability shares[S], else 202."""
+        self._ask("set_shares", dict(shares))
+
+    def report_to(
+        self,
+        client: Any = None,
+        queue_url: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        """Send one call event per accepted call to `queue_url` when the call ends. The child
+        builds its own SQS client: from `endpoint_url` and `region`, or from those of the boto3
+        `client` given (and its credentials)."""
+        if queue_url is None:
+            raise TypeError("report_to needs the queue URL")
+        credentials = None
+        if client is not None:
+            endpoint_url = endpoint_url or client.meta.endpoint_url
+            region = region or client.meta.region_name
+            found = client._request_signer._credentials
+            if found is not None:
+                frozen = found.get_frozen_credentials()
+                credentials = (frozen.access_key, frozen.secret_key, frozen.token)
+        self._events = (endpoint_url, queue_url, region, credentials)
+        self._ask("report_to", *self._events, only_if_running=True)
+
+    def live(self, campaign: str = FLEET) -> int:
+        return self._ask("live", campaign)
+
+    @property
+    def calls(self) -> list[Call]:
+        self._sync()
+        return list(self._calls)
+
+    @property
+    def live_samples(self) -> list[tuple[float, dict[str, int]]]:
+        self._sync()
+        return list(self._samples)
+
+    def accepted(self) -> list[Call]:
+        return [c for c in self.calls if 200 <= c.status < 300]
+
+    @property
+    def peak_live(self) -> dict[str, int]:
+        return self._ask("get", "peak_live")
+
+    @property
+    def events_sent(self) -> int:
+        return self._ask("get", "events_sent")
+
+    def stats(self, window_s: float = 60.0) -> dict:
+        """Calls that arrived in the last `window_s` seconds, per campaign, and in all."""
+        return self._ask("stats", window_s)
+
+    def reset(self) -> None:
+        with self._sync_lock:
+            self._ask("reset")
+            self._settings["latency_s"] = 0.0
+            self._calls.clear()
+            self._samples.clear()
+            self._calls_seen = self._samples_seen = 0
+
+    @property
+    def url(self) -> str:
+        assert self._port is not None, "start() first"
+        return f"http://127.0.0.1:{self._port}"
+
+
 def rolling_window_max(times: list[float], window: float = 1.0) -> int:
     """The most calls in any half-open window [t, t + window) of the given arrival times."""
     times = sorted(times)
@@ -291,13 +632,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Stand-in for the Node.js dial worker")
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
-    worker = WorkerStandIn(args.port).start()
-    print(f"worker stand-in on {worker.url}/dial (Ctrl-C to stop)")
+    server = StandInServer(args.port).start()  # this process is the stand-in's own already
+    print(f"worker stand-in on {server.url}/dial (Ctrl-C to stop)")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        worker.stop()
+        server.stop()
 
 
 if __name__ == "__main__":
