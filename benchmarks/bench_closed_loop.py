@@ -36,8 +36,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 import redis  # noqa: E402
 
 from dialer_worker import handler as dialer_handler  # noqa: E402
+from dialer_worker.env import GATES_OFF  # noqa: E402
 from local_pipeline import database  # noqa: E402
-from local_pipeline.run import GATES_OFF, LocalRun  # noqa: E402
+from local_pipeline.run import LocalRun  # noqa: E402
 from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis  # noqa: E402
 from shared.live_calls import pace_key  # noqa: E402
 from stacks.settings import DEV  # noqa: E402

@@ -28,9 +28,10 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
 
+    from dialer_worker.env import GATES_OFF
     from dialer_worker.pacing import SLACK
     from local_pipeline.database import DIALABLE_CONFIG, throwaway_database
-    from local_pipeline.run import GATES_OFF, LocalRun, dialable_number
+    from local_pipeline.run import LocalRun, dialable_number
     from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis
     from stacks.settings import DEV
 

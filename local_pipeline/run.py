@@ -18,7 +18,7 @@ from call_events import handler as call_events
 from call_events.env import CallEventsEnv
 from dialer_worker import handler as dialer
 from dialer_worker.dispatch import BatchReport
-from dialer_worker.env import DialerEnv
+from dialer_worker.env import GATES_OFF, DialerEnv
 from dialer_worker.live_rate import LOCAL_KEY_NAME, REDIS_SCHEME, redis_key
 from enrich_dial_task import handler as enrichment
 from enrich_dial_task.enrich import EnrichmentReport
@@ -31,15 +31,6 @@ from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max
 from shared import observability
 from shared.observability import ObservabilityEnv
 from stacks.settings import Settings
-
-# The documented switch-offs of the dialer's admission gates (README, "Switching a gate off"),
-# for runs about something else: the benchmarks and the tests that measure pacing or failures.
-GATES_OFF = {
-    "calling_hours": "00:00-24:00",
-    "task_max_age_hours": 0,
-    "recipient_daily_limit": 0,
-    "max_concurrent_calls": 0,
-}
 
 
 def pacing_only_env(**fields) -> DialerEnv:

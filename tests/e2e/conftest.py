@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from dialer_worker.env import GATES_OFF
 from local_pipeline import database
-from local_pipeline.run import GATES_OFF, LocalRun
+from local_pipeline.run import LocalRun
 from stacks.settings import DEV
 
 # No campaign cap: tests about live calls set their own (test_closed_loop.py).

@@ -1,17 +1,9 @@
 """The dialer's environment for tests: every admission gate that a test is not about, switched off
-the documented way (README, "Switching a gate off")."""
+the documented way (`dialer_worker.env.GATES_OFF`)."""
 
 from __future__ import annotations
 
-from dialer_worker.env import DialerEnv
-
-GATES_OFF = {
-    "calling_hours": "00:00-24:00",
-    "default_time_zone": "America/New_York",
-    "task_max_age_hours": 0,
-    "recipient_daily_limit": 0,
-    "max_concurrent_calls": 0,
-}
+from dialer_worker.env import GATES_OFF, DialerEnv
 
 
 def dialer_env(**fields) -> DialerEnv:
@@ -23,6 +15,7 @@ def dialer_env(**fields) -> DialerEnv:
         reserved_concurrency=5,
         claim_ttl_seconds=3600,
         redis_quarantine_seconds=15,
+        default_time_zone="America/New_York",
         max_call_seconds=900,
     )
     return DialerEnv(**{**base, **GATES_OFF, **fields})
