@@ -20,3 +20,12 @@ def dialer_env(**fields) -> DialerEnv:
         defer_queue_url=None,
     )
     return DialerEnv(**{**base, **TEST_DIALER, **GATES_OFF, **fields})
+
+
+def new_container(handler_module) -> None:
+    """What a new Lambda container starts from: the handler's environment and clients, built on
+    its first invocation, are closed and forgotten, so the next one reads the variables again."""
+    container = handler_module.container
+    if container.cache_info().currsize:
+        container()[1].close()
+    container.cache_clear()
