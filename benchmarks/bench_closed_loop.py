@@ -35,9 +35,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import redis  # noqa: E402
 
-from dialer_worker import handler as dialer_handler  # noqa: E402
+from dialer_worker.env import GATES_OFF  # noqa: E402
 from local_pipeline import database  # noqa: E402
-from local_pipeline.run import GATES_OFF, LocalRun  # noqa: E402
+from local_pipeline.run import LocalRun, favour_the_stand_in  # noqa: E402
 from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis  # noqa: E402
 from shared.live_calls import pace_key  # noqa: E402
 from stacks.settings import DEV  # noqa: E402
@@ -61,9 +61,8 @@ def tasks(n, campaign, start=0):
     ]
 
 
-def dialer_calls() -> Counter:
-    dispatcher = dialer_handler._dispatcher
-    return Counter(dispatcher.pacer.calls) if dispatcher else Counter()
+def dialer_calls(run: LocalRun) -> Counter:
+    return Counter(run.functions.dispatcher.pacer.calls)
 
 
 def live_calls(pg, rd, max_cps) -> tuple[dict, Counter]:
@@ -79,7 +78,7 @@ def live_calls(pg, rd, max_cps) -> tuple[dict, Counter]:
             run.worker.duration_s = lambda rng: rng.uniform(1.0, 3.0)
             run.enqueue(tasks(60, "small") + tasks(60, "medium") + tasks(60, "open"))
             summary = run.run(timeout=300)
-            calls = dialer_calls()
+            calls = dialer_calls(run)
         finally:
             run.close()
     peaks = summary.extra["peak_live_calls"]
@@ -133,7 +132,7 @@ def pacing(pg, rd, max_cps, cool_down=5) -> tuple[dict, Counter]:
                     time.sleep(0.5)
 
             summary = run.run(timeout=300, during=drive)
-            calls = dialer_calls()
+            calls = dialer_calls(run)
             times = sorted(c.at_monotonic for c in run.worker.accepted())
         finally:
             client.close()
@@ -181,6 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-cps", type=float, default=20)
     args = parser.parse_args()
+    favour_the_stand_in()  # the live calls below are counted at the stand-in
     pg, pg_throwaway = reuse_or_start_postgres()
     rd, rd_throwaway = reuse_or_start_redis()
     try:

@@ -58,7 +58,7 @@ FIRST_USE = {
         "redis.backoff",
         "redis.retry",
         "requests",
-        "dialer_worker.pacing",
+        "dialer_worker.admission",
         "dialer_worker.deferral",
     ),
 }

@@ -403,7 +403,7 @@ def measure(
 ) -> dict:
     import redis
 
-    from local_pipeline.run import GATES_OFF
+    from dialer_worker.env import GATES_OFF
     from local_pipeline.worker_standin import rolling_window_max
     from shared.live_calls import fleet_live_key
     from shared.observability import DIALER_SERVICE

@@ -29,10 +29,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from dialer_worker.admission import SLACK
+    from dialer_worker.env import GATES_OFF
     from local_pipeline.database import DIALABLE_CONFIG, throwaway_database
-    from local_pipeline.run import GATES_OFF, LocalRun, dialable_number
+    from local_pipeline.run import LocalRun, dialable_number, favour_the_stand_in
     from local_pipeline.services import reuse_or_start_postgres, reuse_or_start_redis
     from stacks.settings import DEV
+
+    favour_the_stand_in()  # the rates below are the stand-in's arrival times
 
     pg, pg_throwaway = reuse_or_start_postgres()
     redis, redis_throwaway = reuse_or_start_redis()

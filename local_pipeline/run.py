@@ -1,11 +1,11 @@
-"""A whole local pipeline: real PostgreSQL and Redis, a local SQS, the worker stand-in, the real
-handlers, and a pipe with the stacks' settings. Used by the demo, the end-to-end tests and the
-load benchmark; every number in its summary is observed, not assumed."""
+"""A whole local pipeline: real PostgreSQL and Redis, a local SQS, the worker stand-in, the
+functions' own cores (local_pipeline/functions.py), and a pipe with the stacks' settings. Used by
+the demo, the end-to-end tests and the load benchmark; every number in its summary is observed,
+not assumed. Each run keeps all of its state to itself: several can run in one process."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -14,32 +14,18 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from call_events import handler as call_events
 from call_events.env import CallEventsEnv
-from dialer_worker import handler as dialer
-from dialer_worker.dispatch import BatchReport
-from dialer_worker.env import DialerEnv
+from dialer_worker.env import GATES_OFF, DialerEnv
 from dialer_worker.live_rate import LOCAL_KEY_NAME, REDIS_SCHEME, redis_key
-from enrich_dial_task import handler as enrichment
-from enrich_dial_task.enrich import EnrichmentReport
 from enrich_dial_task.env import EnrichmentEnv
 from local_pipeline.event_source import LocalEventSourceMapping
+from local_pipeline.functions import LocalFunctions, checked
 from local_pipeline.pipe import LocalPipe
 from local_pipeline.services import PostgresServer, RedisServer
 from local_pipeline.sqs_local import LocalSqsServer
 from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max
-from shared import observability
-from shared.observability import ObservabilityEnv
+from stacks.function_env import call_events_fields, dialer_fields, enrichment_fields, redis_fields
 from stacks.settings import Settings
-
-# The documented switch-offs of the dialer's admission gates (README, "Switching a gate off"),
-# for runs about something else: the benchmarks and the tests that measure pacing or failures.
-GATES_OFF = {
-    "calling_hours": "00:00-24:00",
-    "task_max_age_hours": 0,
-    "recipient_daily_limit": 0,
-    "max_concurrent_calls": 0,
-}
 
 
 def pacing_only_env(**fields) -> DialerEnv:
@@ -54,39 +40,17 @@ def pacing_only_env(**fields) -> DialerEnv:
     return DialerEnv(**{**base, **GATES_OFF, **fields})
 
 
+def favour_the_stand_in() -> None:
+    """For entry points that measure rates (the demo, the benchmarks, the e2e tests): the worker
+    stand-in shares this interpreter with the pipe pollers, the SQS server and the functions, and
+    a shorter GIL switch interval keeps its arrival times close to when the dialer sent each call
+    (in AWS they are separate machines). Process-wide, so never done by a LocalRun itself."""
+    sys.setswitchinterval(0.0005)
+
+
 def dialable_number(n: int, area_code: str = "415") -> str:
     """The n-th of a million valid US numbers (the exchange starts with 2-9), as phonenumbers wants."""
     return f"+1{area_code}{2 + n // 10**6 % 8}{n % 10**6:06d}"
-
-
-class ReportObserver:
-    """Adds up the reports the handlers publish: each drop with its reason, each batch's counts."""
-
-    def __init__(self) -> None:
-        self.drops: Counter = Counter()
-        self.dial_counts: Counter = Counter()
-        self.deferrals: Counter = Counter()
-        self.effective_cps: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, service: str, report: object) -> None:
-        with self._lock:
-            if isinstance(report, EnrichmentReport):
-                self.drops.update(str(drop.reason) for drop in report.drops)
-            elif isinstance(report, BatchReport):
-                self.drops.update(str(drop.reason) for drop in report.drops)
-                self.dial_counts.update(report.counts)
-                self.deferrals.update(report.deferrals)
-                self.dial_counts["RedisUnavailableBatches"] += report.redis_unavailable
-                if report.effective_cps is not None:
-                    self.effective_cps.append(report.effective_cps)
-
-    def attach(self) -> ReportObserver:
-        observability.subscribe(self)
-        return self
-
-    def detach(self) -> None:
-        observability.unsubscribe(self)
 
 
 @dataclass
@@ -144,10 +108,6 @@ class LocalRun:
         self.cache_ttl = settings.campaign_cache_ttl_seconds if cache_ttl_seconds is None else cache_ttl_seconds
         self.dialer_overrides = dict(dialer_overrides or {})
         self.call_events_overrides = dict(call_events_overrides or {})
-        # Pipe pollers, SQS server, worker stand-in and handlers share one interpreter here; a
-        # shorter GIL switch interval keeps the stand-in's arrival times close to when the dialer
-        # sent each call (in AWS they are separate machines).
-        sys.setswitchinterval(0.0005)
         self.key_prefix = f"local-{uuid.uuid4().hex[:8]}"
         self.worker = WorkerStandIn().start()
         self.sqs = LocalSqsServer().start()
@@ -164,12 +124,19 @@ class LocalRun:
             visibility_timeout_seconds=self.visibility_timeout,
         )
         self.worker.report_to(self.call_event_queues.client, self.call_event_queues.queue_url)
-        self.observer = ReportObserver().attach()
         self.enqueued = 0
-        self._configure_handlers()
+        # One client for the dialer's deferrals, made here: boto3 makes clients unsafely across threads.
+        deferrals = self.sqs.client()
+        self.functions = LocalFunctions(
+            enrichment=checked(EnrichmentEnv, self.enrichment_fields()),
+            dialer=checked(DialerEnv, self.dialer_fields()),
+            call_events=checked(CallEventsEnv, self.call_events_fields()),
+            sqs=lambda: deferrals,
+            namespace=settings.metrics_namespace,
+        )
         self.call_events_mapping = LocalEventSourceMapping(
             queues=self.call_event_queues,
-            handler=self.call_events_handler,
+            handler=self.functions.record_call_events,
             function_name="call-events",
             timeout_seconds=settings.call_events.timeout_seconds,
             visibility_timeout_seconds=self.visibility_timeout,
@@ -184,49 +151,11 @@ class LocalRun:
     def dsn(self) -> str:
         return self.postgres.dsn(self.dbname)
 
-    def dialer_fields(self) -> dict:
-        """The dialer's contract fields: the settings' values, the local services, the overrides."""
-        return {
-            "host": self.redis.host,
-            "port": self.redis.port,
-            "tls": False,
-            "key_prefix": self.key_prefix,
-            "worker_url": self.worker.url,
-            "max_cps": self.max_cps,
-            "reserved_concurrency": self.parallel,
-            "claim_ttl_seconds": self.settings.claim_ttl_seconds,
-            "redis_quarantine_seconds": self.settings.redis_quarantine_seconds,
-            "calling_hours": self.settings.calling_hours,
-            "default_time_zone": self.settings.default_time_zone,
-            "task_max_age_hours": self.settings.task_max_age_hours,
-            "recipient_daily_limit": self.settings.recipient_daily_limit,
-            "max_concurrent_calls": self.settings.max_concurrent_calls,
-            "max_call_seconds": self.settings.max_call_seconds,
-            # Locally the hash key is the run's own; deployed it is a generated secret.
-            "recipient_hash_key": f"local-{self.key_prefix}",
-            "defer_queue_url": self.queues.queue_url,
-            # Runtime control as deployed, through a Redis key instead of SSM (live_rate_key).
-            "max_cps_parameter_name": REDIS_SCHEME + LOCAL_KEY_NAME,
-            **self.dialer_overrides,
-        }
+    def redis_fields(self) -> dict:
+        return redis_fields(self.redis.host, self.redis.port, tls=False, key_prefix=self.key_prefix)
 
-    def call_events_fields(self) -> dict:
-        """The call-events handler's contract fields: settings, local Redis, overrides."""
-        return {
-            "host": self.redis.host,
-            "port": self.redis.port,
-            "tls": False,
-            "key_prefix": self.key_prefix,
-            "answer_rate_window": self.settings.answer_rate_window,
-            "answer_rate_min_samples": self.settings.answer_rate_min_samples,
-            "answer_rate_cool_down_seconds": self.settings.answer_rate_cool_down_seconds,
-            "max_call_seconds": self.settings.max_call_seconds,
-            **self.call_events_overrides,
-        }
-
-    def _configure_handlers(self) -> None:
-        """The environment the stack would give the functions, pointed at the local services and
-        written through the same contracts."""
+    def enrichment_fields(self) -> dict:
+        """The enrichment's contract fields: the settings' values and the local database."""
         database = dict(
             host=self.postgres.host,
             port=self.postgres.port,
@@ -234,30 +163,27 @@ class LocalRun:
             user=self.postgres.user,
             password=self.postgres.password or None,
         )
-        environment = {
-            **ObservabilityEnv.variables(
-                service_name="local-pipeline", metrics_namespace=self.settings.metrics_namespace, trace_disabled=True
-            ),
-            **EnrichmentEnv.variables(**database, campaign_cache_ttl_seconds=self.cache_ttl),
-            **DialerEnv.variables(**self.dialer_fields()),
-            **CallEventsEnv.variables(**self.call_events_fields()),
-            "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint,
-        }
-        unset = (EnrichmentEnv.env_name("secret_arn"), DialerEnv.env_name("auth_secret_arn"))
-        # Put back on close: a later run, or an AWS client in the same process, must not find
-        # this run's endpoints (its SQS server is gone by then).
-        self._saved_environ = {name: os.environ.get(name) for name in (*environment, *unset)}
-        os.environ.update(environment)
-        for name in unset:
-            os.environ.pop(name, None)
-        # A new run is a new set of containers: the handlers rebuild their clients from the
-        # environment above on their next call.
-        enrichment.reset()
-        dialer.reset()
-        call_events.reset()
-        self.enrichment_handler = enrichment.handler
-        self.dialer_handler = dialer.handler
-        self.call_events_handler = call_events.handler
+        return enrichment_fields(self.settings, database=database, campaign_cache_ttl_seconds=self.cache_ttl)
+
+    def dialer_fields(self) -> dict:
+        """The dialer's contract fields: the settings' values, the local services, the overrides."""
+        fields = dialer_fields(
+            self.settings,
+            redis=self.redis_fields(),
+            worker_url=self.worker.url,
+            defer_queue_url=self.queues.queue_url,
+            max_cps=self.max_cps,
+            # Runtime control as deployed, through a Redis key instead of SSM (live_rate_key).
+            max_cps_parameter_name=REDIS_SCHEME + LOCAL_KEY_NAME,
+            reserved_concurrency=self.parallel,
+            # Locally the hash key is the run's own; deployed it is a generated secret.
+            recipient_hash_key=f"local-{self.key_prefix}",
+        )
+        return {**fields, **self.dialer_overrides}
+
+    def call_events_fields(self) -> dict:
+        """The call-events function's contract fields: settings, local Redis, overrides."""
+        return {**call_events_fields(self.settings, redis=self.redis_fields()), **self.call_events_overrides}
 
     def enqueue(self, bodies: Iterable) -> int:
         """Sends each body as the scheduler does, with MessageGroupId = its campaignId."""
@@ -291,8 +217,8 @@ class LocalRun:
         return LocalPipe(
             settings=self.settings,
             queues=self.queues,
-            enrichment=self.enrichment_handler,
-            target=self.dialer_handler,
+            enrichment=self.functions.enrich,
+            target=self.functions.dial,
             visibility_timeout_seconds=self.visibility_timeout,
             batching_window_seconds=self.batching_window,
         )
@@ -320,8 +246,9 @@ class LocalRun:
         times = sorted(c.at_monotonic for c in calls)
         accepted_times = sorted(c.at_monotonic for c in calls if 200 <= c.status < 300)
         in_dlq = len(self.queues.dlq_bodies())
-        counts = self.observer.dial_counts
-        dropped = dict(self.observer.drops)
+        tally = self.functions.tally
+        counts = tally.dial_counts
+        dropped = dict(tally.drops)
         # Counted by the queue's own store, not from what the pipe attempted (a delete with a stale
         # receipt handle does nothing, in SQS too): every message that arrived (the producer's and
         # the dialer's deferred copies) was deleted, moved to the DLQ, or is still stored.
@@ -352,25 +279,20 @@ class LocalRun:
             seconds=round(seconds, 2),
             extra={
                 "pipe_executions": pipe.stats.executions,
-                "min_effective_cps": min(self.observer.effective_cps, default=None),
+                "min_effective_cps": min(tally.effective_cps, default=None),
                 "worker_overloaded": counts["WorkerOverloaded"],
                 "redis_unavailable_batches": counts["RedisUnavailableBatches"],
                 # The closed loop, counted at the worker stand-in: live calls at once ("*": fleet).
                 "peak_live_calls": dict(self.worker.peak_live),
                 "call_events_sent": self.worker.events_sent,
                 "call_events_mapping": dict(self.call_events_mapping.counts),
-                "deferrals_by_reason": dict(self.observer.deferrals),
+                "deferrals_by_reason": dict(tally.deferrals),
                 **dict(pipe.stats.counts),
             },
         )
 
     def close(self) -> None:
-        self.observer.detach()
         self.call_events_mapping.stop()
+        self.functions.close()
         self.worker.stop()
         self.sqs.stop()
-        for name, value in self._saved_environ.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,10 +57,6 @@ class LocalQueues:
 
 class LocalSqsServer:
     def __init__(self) -> None:
-        # Fake credentials only for the local endpoint; never a real account.
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         self.queues = Queues()
         self.port = free_port()
         api = SqsApi(self.queues, endpoint=self.endpoint)
@@ -73,6 +68,17 @@ class LocalSqsServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def client(self) -> Any:
+        """A boto3 SQS client for this endpoint, with its own fake credentials and region: nothing
+        is read from (or written to) the process's environment, and no real account is reached."""
+        return boto3.client(
+            "sqs",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
     def start(self) -> LocalSqsServer:
         self._thread.start()
         return self
@@ -82,7 +88,7 @@ class LocalSqsServer:
         self._http.server_close()
 
     def create_queues(self, name: str, *, max_receive_count: int, visibility_timeout_seconds: int) -> LocalQueues:
-        client = boto3.client("sqs", endpoint_url=self.endpoint, region_name="us-east-1")
+        client = self.client()
         dlq_url = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queue_url = client.create_queue(

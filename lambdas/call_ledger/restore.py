@@ -57,7 +57,7 @@ class RestoreData:
 def restore_data(
     conn: psycopg.Connection, now: datetime, claim_ttl_seconds: int, recipient_window: timedelta
 ) -> RestoreData:
-    """`recipient_window`: the dialer's (dialer_worker.pacing.RECIPIENT_WINDOW_US)."""
+    """`recipient_window`: the dialer's (dialer_worker.admission.RECIPIENT_WINDOW_US)."""
     ttl = timedelta(seconds=claim_ttl_seconds)
     since = now - max(ttl, recipient_window)
     rows = conn.execute(

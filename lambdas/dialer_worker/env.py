@@ -3,7 +3,9 @@ and the deferral queue."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from dialer_worker.calling_window import InvalidWindow, parse_hours, zone
 from shared.env_contract import InvalidEnvironment, above, at_least, variable
@@ -72,3 +74,16 @@ class DialerEnv(RedisEnv):
     def degraded_cps(self) -> float:
         """Per-container rate without Redis: the fleet together stays under MAX_CPS."""
         return self.max_cps / self.reserved_concurrency
+
+
+# The documented switch-off of each admission gate, by DialerEnv field, for runs about something
+# else (the benchmarks, the tests of pacing and failures): every task is inside its calling hours,
+# none expires, no recipient limit, no fleet cap on live calls. A campaign's own caps still apply.
+GATES_OFF: Mapping[str, str | int] = MappingProxyType(
+    {
+        "calling_hours": "00:00-24:00",
+        "task_max_age_hours": 0,
+        "recipient_daily_limit": 0,
+        "max_concurrent_calls": 0,
+    }
+)

@@ -1,12 +1,13 @@
-"""Service names, metric names, the "log it and count it" of a drop, and the handlers' reports.
+"""Service names, metric names, and the "log it and count it" of a drop and of counts by dimension.
 
-Every handler, the stack's alarms and dashboard, and the local runner take their names from here.
+Every function's telemetry, the stack's alarms and dashboard, and the local runner take their
+names from here. `namespace=None` leaves the metrics' namespace to Powertools
+(POWERTOOLS_METRICS_NAMESPACE, as the stack sets it); the local runner passes its own.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,9 @@ class ObservabilityEnv(EnvContract):
     trace_disabled: bool = variable("POWERTOOLS_TRACE_DISABLED", default=False)
 
 
-def log_and_count_drops(logger: Any, *, service: str, metric: str, drops: Iterable[Drop]) -> None:
+def log_and_count_drops(
+    logger: Any, *, service: str, metric: str, drops: Iterable[Drop], namespace: str | None = None
+) -> None:
     """One warning line and one count (dimension Reason) per drop: all that remains of the task."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -75,52 +78,40 @@ def log_and_count_drops(logger: Any, *, service: str, metric: str, drops: Iterab
                 "phoneNumber": mask_phone(drop.phone_number),
             },
         )
-        with single_metric(name=metric, unit=MetricUnit.Count, value=1, default_dimensions={"service": service}) as m:
+        with single_metric(
+            name=metric, unit=MetricUnit.Count, value=1, namespace=namespace, default_dimensions={"service": service}
+        ) as m:
             m.add_dimension(name="Reason", value=str(drop.reason))
 
 
-def count_by_reason(*, service: str, metric: str, counts: Mapping[str, int]) -> None:
+def count_by_reason(*, service: str, metric: str, counts: Mapping[str, int], namespace: str | None = None) -> None:
     """One count per reason (dimension Reason), beside the metric's total."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     for reason, value in counts.items():
         if value:
             with single_metric(
-                name=metric, unit=MetricUnit.Count, value=value, default_dimensions={"service": service}
+                name=metric,
+                unit=MetricUnit.Count,
+                value=value,
+                namespace=namespace,
+                default_dimensions={"service": service},
             ) as m:
                 m.add_dimension(name="Reason", value=reason)
 
 
-def count_by_dimension(*, service: str, metric: str, dimension: str, values: Mapping[str, float]) -> None:
+def count_by_dimension(
+    *, service: str, metric: str, dimension: str, values: Mapping[str, float], namespace: str | None = None
+) -> None:
     """One value per key of `values` (dimension `dimension`), e.g. live calls per campaign."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     for key, value in values.items():
         with single_metric(
-            name=metric, unit=MetricUnit.Count, value=value, default_dimensions={"service": service}
+            name=metric,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=namespace,
+            default_dimensions={"service": service},
         ) as m:
             m.add_dimension(name=dimension, value=str(key))
-
-
-# The handlers publish each invocation's report here; the local runner listens, so it counts what
-# happened from the reports themselves instead of parsing log text.
-_listeners: list[Callable[[str, Any], None]] = []
-_lock = threading.Lock()
-
-
-def subscribe(listener: Callable[[str, Any], None]) -> None:
-    with _lock:
-        _listeners.append(listener)
-
-
-def unsubscribe(listener: Callable[[str, Any], None]) -> None:
-    with _lock:
-        if listener in _listeners:
-            _listeners.remove(listener)
-
-
-def publish(service: str, report: Any) -> None:
-    with _lock:
-        listeners = list(_listeners)
-    for listener in listeners:
-        listener(service, report)

@@ -30,6 +30,7 @@ from shared.observability import (
 from stacks.constructs.bundling import ARCHITECTURE, MIGRATIONS_DIR, RUNTIME, function_code
 from stacks.constructs.cache import Cache
 from stacks.constructs.database import DATABASE_NAME, Database
+from stacks.function_env import call_events_fields, dialer_fields, enrichment_fields, redis_fields
 from stacks.settings import FunctionSettings, Settings
 
 # Call events per invocation: one script call each; 10 lets the mapping use no batching window above 1 s.
@@ -129,7 +130,8 @@ class Functions(Construct):
     trigger runs once the database exists so a fresh environment is usable after `cdk deploy`.
 
     Each environment is written through the function's contract (`<function>/env.py`), the same
-    class the handler reads it with at cold start.
+    class the handler reads it with at cold start, from the fields `stacks/function_env.py` maps
+    the settings to (as the local runner and the tests do).
     """
 
     def __init__(
@@ -162,6 +164,8 @@ class Functions(Construct):
                 service_name=service, metrics_namespace=settings.metrics_namespace, log_level=settings.log_level
             )
 
+        # The dialer and the call events share the cache: its TLS endpoint and auth token.
+        redis = redis_fields(cache.host, cache.port, tls=True, auth_secret_arn=cache.auth_token.secret_arn)
         self.enrichment = in_vpc(
             "Enrichment",
             function="enrich_dial_task",
@@ -170,12 +174,16 @@ class Functions(Construct):
             environment={
                 **observability(ENRICHMENT_SERVICE),
                 **EnrichmentEnv.variables(
-                    # The read-only campaigns_reader: SELECT on campaigns and do_not_call (migrations 0002, 0003).
-                    secret_arn=database.reader_secret.secret_arn,
-                    # The proxy's endpoint where there is one; otherwise the secret's own host.
-                    host=database.endpoint_host,
-                    name=DATABASE_NAME,
-                    campaign_cache_ttl_seconds=settings.campaign_cache_ttl_seconds,
+                    **enrichment_fields(
+                        settings,
+                        database={
+                            # The read-only campaigns_reader: SELECT on campaigns and do_not_call (migrations 0002, 0003).
+                            "secret_arn": database.reader_secret.secret_arn,
+                            # The proxy's endpoint where there is one; otherwise the secret's own host.
+                            "host": database.endpoint_host,
+                            "name": DATABASE_NAME,
+                        },
+                    )
                 ),
             },
         )
@@ -187,24 +195,16 @@ class Functions(Construct):
             environment={
                 **observability(DIALER_SERVICE),
                 **DialerEnv.variables(
-                    host=cache.host,
-                    port=cache.port,
-                    tls=True,
-                    auth_secret_arn=cache.auth_token.secret_arn,
-                    worker_url=worker_url,
-                    max_cps=max_cps,
-                    max_cps_parameter_name=max_cps_parameter_name,
-                    reserved_concurrency=settings.dialer.reserved_concurrency,
-                    claim_ttl_seconds=settings.claim_ttl_seconds,
-                    redis_quarantine_seconds=settings.redis_quarantine_seconds,
-                    calling_hours=settings.calling_hours,
-                    default_time_zone=settings.default_time_zone,
-                    task_max_age_hours=settings.task_max_age_hours,
-                    recipient_daily_limit=settings.recipient_daily_limit,
-                    recipient_hash_key_secret_arn=cache.recipient_hash_key.secret_arn,
-                    max_concurrent_calls=max_concurrent_calls,
-                    max_call_seconds=settings.max_call_seconds,
-                    defer_queue_url=defer_queue.queue_url,
+                    **dialer_fields(
+                        settings,
+                        redis=redis,
+                        worker_url=worker_url,
+                        defer_queue_url=defer_queue.queue_url,
+                        max_cps=max_cps,
+                        max_cps_parameter_name=max_cps_parameter_name,
+                        max_concurrent_calls=max_concurrent_calls,
+                        recipient_hash_key_secret_arn=cache.recipient_hash_key.secret_arn,
+                    )
                 ),
             },
         )
@@ -215,16 +215,7 @@ class Functions(Construct):
             settings=settings.call_events,
             environment={
                 **observability(CALL_EVENTS_SERVICE),
-                **CallEventsEnv.variables(
-                    host=cache.host,
-                    port=cache.port,
-                    tls=True,
-                    auth_secret_arn=cache.auth_token.secret_arn,
-                    answer_rate_window=settings.answer_rate_window,
-                    answer_rate_min_samples=settings.answer_rate_min_samples,
-                    answer_rate_cool_down_seconds=settings.answer_rate_cool_down_seconds,
-                    max_call_seconds=settings.max_call_seconds,
-                ),
+                **CallEventsEnv.variables(**call_events_fields(settings, redis=redis)),
             },
         )
         # Lambda polls the queue for the function; the records it cannot use are named in

@@ -10,6 +10,7 @@ import random
 import pytest
 import redis
 from support.emf import emitted, metric_value
+from support.env import new_container
 
 from call_events.env import CallEventsEnv
 from call_events.events import CallEvent
@@ -48,9 +49,9 @@ def handler(redis_server, redis_key_prefix, monkeypatch):
     )
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    module.reset()
+    new_container(module)
     yield lambda records: module.handler({"Records": records}, LocalLambdaContext("call-events", 30))
-    module.reset()
+    new_container(module)
 
 
 def admit(client, prefix, calls, campaign="c-1", min_rate=None):
@@ -136,10 +137,10 @@ def test_redis_down_fails_the_whole_batch(redis_key_prefix, monkeypatch):
     )
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    module.reset()
+    new_container(module)
     with pytest.raises(redis.exceptions.ConnectionError):
         module.handler({"Records": [event("a")]}, LocalLambdaContext("call-events", 30))
-    module.reset()
+    new_container(module)
 
 
 def test_the_script_follows_the_python_rule(client, redis_key_prefix):

@@ -98,16 +98,14 @@ def test_enqueued_tasks_are_dialed_and_status_shows_them_per_campaign(local_serv
     assert any(line.startswith("  live calls") for line in status_lines(doc))
 
 
-def dialers_see(rate: float) -> None:
+def dialers_see(service, rate: float) -> None:
     """Until the running dialer paces at `rate`: a new container reads the key at once, a warm
     one within its 10 s cache."""
-    from dialer_worker import handler as dialer
-
-    dialer.reset()
+    service.run.functions.restart_dialer()
     deadline = time.monotonic() + 12
     while time.monotonic() < deadline:
-        current = dialer._dispatcher
-        if current is None or current.live_rate is None or current.live_rate.current() == rate:
+        current = service.run.functions.dispatcher
+        if current.live_rate is None or current.live_rate.current() == rate:
             return
         time.sleep(0.2)
     raise AssertionError(f"the dialer did not pick up the rate {rate} within 12 s")
@@ -115,7 +113,7 @@ def dialers_see(rate: float) -> None:
 
 def test_the_kill_switch_keeps_every_task_and_dialing_resumes(local_service, tmp_path, capsys):
     main(["rate", "set", "0", *local(local_service)])
-    dialers_see(0)
+    dialers_see(local_service, 0)
     path = tmp_path / "c.csv"
     path.write_text(
         "campaignId,contactId,phoneNumber\n" + "".join(f"spring-sale,k{i},+1415557{i:04d}\n" for i in range(5))
@@ -125,7 +123,7 @@ def test_the_kill_switch_keeps_every_task_and_dialing_resumes(local_service, tmp
     assert local_service.run.worker.calls == []
     assert sum(local_service.run.queues.depth().values()) == 5  # deferred, never dropped
     main(["rate", "set", "20", *local(local_service)])
-    dialers_see(20)
+    dialers_see(local_service, 20)
     deadline = time.monotonic() + 20
     while len(local_service.run.worker.accepted()) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)

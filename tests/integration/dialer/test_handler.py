@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from support.emf import emitted, metric_value
-from support.env import GATES_OFF
+from support.env import new_container
 
-from dialer_worker.env import DialerEnv
+from dialer_worker.env import GATES_OFF, DialerEnv
 from local_pipeline.lambda_context import LocalLambdaContext
 from shared.env_contract import InvalidEnvironment
 
@@ -28,17 +28,18 @@ def dialer(redis_server, redis_key_prefix, worker, sqs_endpoint, queue_url, monk
         claim_ttl_seconds=3600,
         redis_quarantine_seconds=15,
         max_call_seconds=900,
+        default_time_zone="America/New_York",
         **GATES_OFF,
     )
     for k, v in {**env, "AWS_ENDPOINT_URL_SQS": sqs_endpoint}.items():
         monkeypatch.setenv(k, v)
-    module.reset()
+    new_container(module)
 
     def call(event):
         return module.handler(event, LocalLambdaContext("dialer-worker", 15))
 
     yield call
-    module.reset()
+    new_container(module)
 
 
 def test_response_names_only_failed_items_and_metrics_are_emitted(dialer, worker, capsys):

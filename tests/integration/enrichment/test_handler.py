@@ -7,6 +7,7 @@ import json
 import psycopg
 import pytest
 from support.emf import emitted, metric_value
+from support.env import new_container
 
 from enrich_dial_task.env import EnrichmentEnv
 from local_pipeline.lambda_context import LocalLambdaContext
@@ -26,14 +27,14 @@ def enrich(campaigns_db, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv(EnrichmentEnv.env_name("secret_arn"), raising=False)
-    module.reset()
+    new_container(module)
 
     def call(records):
         return module.handler(records, LocalLambdaContext("enrich-dial-task", 5))
 
     call.module = module
     yield call
-    module.reset()
+    new_container(module)
 
 
 def test_batch_of_ten_across_campaigns_in_one_query(campaigns_db, enrich):
@@ -42,10 +43,10 @@ def test_batch_of_ten_across_campaigns_in_one_query(campaigns_db, enrich):
     records = [sqs_record(task(f"c-{i % 3 + 1}", f"k-{i}", f"+1415555{i:04d}"), f"m-{i}") for i in range(10)]
     items = enrich(records)
     assert [i["messageId"] for i in items] == [f"m-{i}" for i in range(10)]
-    assert enrich.module._store.queries == 1
+    assert enrich.module.container()[1].store.queries == 1
     enrich(records)
     # Campaigns come from the cache; the do-not-call list is read on every batch, in that one query.
-    assert enrich.module._store.queries == 2, "one query per batch, warm or cold"
+    assert enrich.module.container()[1].store.queries == 2, "one query per batch, warm or cold"
 
 
 def test_a_number_on_the_do_not_call_list_is_dropped_from_the_next_batch(campaigns_db, enrich, caplog):
@@ -58,7 +59,7 @@ def test_a_number_on_the_do_not_call_list_is_dropped_from_the_next_batch(campaig
     assert [i["messageId"] for i in items] == ["m-0", "m-2"]
     drops = [r for r in caplog.records if r.getMessage() == "dial task dropped"]
     assert [(d.reason, d.messageId, d.phoneNumber) for d in drops] == [("do_not_call", "m-1", "+*******0001")]
-    assert enrich.module._store.queries == 2
+    assert enrich.module.container()[1].store.queries == 2
 
 
 def test_output_item_shape_is_what_the_dialer_receives(campaigns_db, enrich):
@@ -181,7 +182,7 @@ def test_database_down_raises_and_the_next_call_recovers(monkeypatch):
         env = EnrichmentEnv.variables(host=pg.server.host, port=pg.port, name="postgres", campaign_cache_ttl_seconds=0)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        module.reset()
+        new_container(module)
         ctx = LocalLambdaContext("enrich-dial-task", 5)
         assert len(module.handler([sqs_record(task())], ctx)) == 1
         pg.stop()
@@ -190,5 +191,5 @@ def test_database_down_raises_and_the_next_call_recovers(monkeypatch):
         pg.start()
         assert len(module.handler([sqs_record(task())], ctx)) == 1
     finally:
-        module.reset()
+        new_container(module)
         pg.destroy()

@@ -190,7 +190,7 @@ def test_local_only_receives_favour_the_group_with_fewer_messages_in_flight(loca
     """SQS fair queues: a group with many messages in flight yields to the others. moto 5.2.5 keeps
     and returns a standard queue's MessageGroupId but receives first in, first out, so this holds
     the local endpoint alone."""
-    sqs = boto3.client("sqs", endpoint_url=local_server.endpoint, region_name="us-east-1")
+    sqs = local_server.client()
     url, _ = make_queue(sqs)
     for start in range(0, 30, 10):
         sqs.send_message_batch(
@@ -211,7 +211,7 @@ def test_local_only_receives_favour_the_group_with_fewer_messages_in_flight(loca
 
 
 def test_local_only_fair_receives_can_be_turned_off_for_comparisons(local_server):
-    sqs = boto3.client("sqs", endpoint_url=local_server.endpoint, region_name="us-east-1")
+    sqs = local_server.client()
     url, _ = make_queue(sqs)
     sqs.send_message_batch(
         QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"big-{i}", "MessageGroupId": "big"} for i in range(10)]
@@ -227,9 +227,9 @@ def test_local_only_fair_receives_can_be_turned_off_for_comparisons(local_server
     assert [m["Body"] for m in receive(sqs, url, n=5)] == ["small-0", "small-1", "big-5", "big-6", "big-7"]
 
 
-def test_local_only_a_message_group_id_sqs_would_refuse_is_refused(local_endpoint):
+def test_local_only_a_message_group_id_sqs_would_refuse_is_refused(local_server):
     """SQS takes 1 to 128 alphanumeric or punctuation characters; moto accepts anything."""
-    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    sqs = local_server.client()
     url, _ = make_queue(sqs)
     reply = sqs.send_message_batch(
         QueueUrl=url,
@@ -243,9 +243,9 @@ def test_local_only_a_message_group_id_sqs_would_refuse_is_refused(local_endpoin
     assert sorted(f["Id"] for f in reply["Failed"]) == ["long", "space"]
 
 
-def test_local_only_an_oversized_entry_fails_alone_in_its_batch(local_endpoint):
+def test_local_only_an_oversized_entry_fails_alone_in_its_batch(local_server):
     """As SQS does with a body over the queue's default 256 KiB; moto does not check the size."""
-    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    sqs = local_server.client()
     url, _ = make_queue(sqs)
     reply = sqs.send_message_batch(
         QueueUrl=url, Entries=[{"Id": "ok", "MessageBody": "x"}, {"Id": "big", "MessageBody": "x" * 262_145}]
@@ -283,11 +283,11 @@ def test_a_made_up_receipt_handle_is_refused(sqs):
     assert refused.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
 
 
-def test_local_only_a_stale_receipt_handle_leaves_the_message_in_place(local_endpoint):
+def test_local_only_a_stale_receipt_handle_leaves_the_message_in_place(local_server):
     """SQS: deleting with an earlier receive's handle succeeds, but the message may stay. The local
     endpoint always keeps it (moto deletes it), the stricter case, so a pipe that deleted with a
     stale handle would see the message again rather than have it vanish."""
-    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+    sqs = local_server.client()
     url, _ = make_queue(sqs)
     sqs.send_message(QueueUrl=url, MessageBody="x")
     [first] = receive(sqs, url, VisibilityTimeout=1)
@@ -302,7 +302,7 @@ def test_local_only_a_stale_receipt_handle_leaves_the_message_in_place(local_end
 def test_local_only_the_ledger_counts_what_happened_not_what_was_attempted(local_server):
     """The local runner counts lost tasks from this ledger: a delete with a stale handle is no
     deletion, and a message moved to the DLQ is counted once, as such."""
-    sqs = boto3.client("sqs", endpoint_url=local_server.endpoint, region_name="us-east-1")
+    sqs = local_server.client()
     url, _ = make_queue(sqs, visibility=1, max_receive_count=2)
     queue = local_server.queues.queue_named(url.rsplit("/", 1)[1])
     sqs.send_message(QueueUrl=url, MessageBody="a")
@@ -318,8 +318,8 @@ def test_local_only_the_ledger_counts_what_happened_not_what_was_attempted(local
     assert queue.ledger == {"arrived": 2, "deleted": 1, "dead_lettered": 1} and not queue.messages
 
 
-def test_local_only_an_operation_it_does_not_serve_is_a_clear_error(local_endpoint):
-    sqs = boto3.client("sqs", endpoint_url=local_endpoint, region_name="us-east-1")
+def test_local_only_an_operation_it_does_not_serve_is_a_clear_error(local_server):
+    sqs = local_server.client()
     url, _ = make_queue(sqs)
     with pytest.raises(ClientError) as refused:
         sqs.purge_queue(QueueUrl=url)

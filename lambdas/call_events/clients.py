@@ -1,0 +1,33 @@
+"""The call-events function's clients, built once per container: Redis and the script on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from call_events.env import CallEventsEnv
+from call_events.loop import SEEN_TTL_S, CallLoop
+from shared.redis_client import redis_client
+
+
+@dataclass(frozen=True)
+class CallEventsClients:
+    redis: Any
+    loop: CallLoop
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def build_clients(env: CallEventsEnv) -> CallEventsClients:
+    redis = redis_client(env)
+    loop = CallLoop(
+        redis,
+        prefix=env.key_prefix,
+        window=env.answer_rate_window,
+        min_samples=env.answer_rate_min_samples,
+        cool_down_seconds=env.answer_rate_cool_down_seconds,
+        # A repeat is recognised for as long as the queue keeps it, and never shorter than two leases.
+        seen_ttl_s=max(SEEN_TTL_S, 2 * env.max_call_seconds),
+    )
+    return CallEventsClients(redis=redis, loop=loop)

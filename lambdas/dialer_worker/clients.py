@@ -1,0 +1,90 @@
+"""The dialer's clients, built once per container from its environment: Redis (pacing, claims,
+live calls), the live MAX_CPS reader (SSM or Redis), the recipient hash key (Secrets Manager or
+the variable), the worker client, the deferral queue's SQS client and the dial executor, wired
+into the dispatcher that keeps this container's pacing state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from dialer_worker.dispatch import Dispatcher
+from dialer_worker.env import DialerEnv
+from dialer_worker.live_rate import REDIS_SCHEME, LiveRate, redis_key
+from shared.redis_client import redis_client
+
+# Makes an AWS client on first use: boto3 is imported only then (cold import time), and the local
+# runner passes its own, pointed at its SQS endpoint.
+ClientFactory = Callable[[], Any]
+
+
+def sqs_client() -> Any:
+    import boto3  # in the Lambda runtime
+
+    return boto3.client("sqs")
+
+
+def ssm_client() -> Any:
+    import boto3  # in the Lambda runtime
+
+    return boto3.client("ssm")
+
+
+@dataclass(frozen=True)
+class DialerClients:
+    redis: Any
+    dispatcher: Dispatcher
+
+    def close(self) -> None:
+        """What a container's end would release: the dial threads and the Redis connections."""
+        self.dispatcher.executor.shutdown(wait=False)
+        self.redis.close()
+
+
+def build_live_rate(env: DialerEnv, redis: Any, ssm: ClientFactory = ssm_client) -> LiveRate | None:
+    """The live MAX_CPS reader under runtime control, or None (MAX_CPS alone)."""
+    name = env.max_cps_parameter_name
+    if not name:
+        return None
+    if name.startswith(REDIS_SCHEME):
+        return LiveRate.from_redis(redis, redis_key(env.key_prefix, name[len(REDIS_SCHEME) :]), ceiling=env.max_cps)
+    return LiveRate.from_ssm(ssm(), name, ceiling=env.max_cps)
+
+
+def recipient_key(env: DialerEnv) -> bytes | None:
+    """The recipient limit's hash key: Secrets Manager when deployed, the variable locally."""
+    if not env.recipient_daily_limit:
+        return None
+    if env.recipient_hash_key_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        return str(parameters.get_secret(env.recipient_hash_key_secret_arn, max_age=3600)).encode()
+    return (env.recipient_hash_key or "").encode()
+
+
+def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: ClientFactory = ssm_client) -> DialerClients:
+    from dialer_worker.deferral import Deferrer
+    from dialer_worker.admission import RedisPacer
+    from dialer_worker.worker_client import WorkerClient
+
+    redis = redis_client(env)
+    dispatcher = Dispatcher(
+        config=env,
+        pacer=RedisPacer(
+            redis,
+            prefix=env.key_prefix,
+            claim_ttl_seconds=env.claim_ttl_seconds,
+            recipient_daily_limit=env.recipient_daily_limit,
+            max_concurrent_calls=env.max_concurrent_calls,
+            max_call_seconds=env.max_call_seconds,
+        ),
+        recipient_key=recipient_key(env),
+        live_rate=build_live_rate(env, redis, ssm),
+        worker=WorkerClient(env.worker_url),
+        deferrer=Deferrer(env.defer_queue_url, sqs),
+        # POSTs leave at their slots even when the worker is slow to answer.
+        executor=ThreadPoolExecutor(max_workers=10, thread_name_prefix="dial"),
+    )
+    return DialerClients(redis=redis, dispatcher=dispatcher)
