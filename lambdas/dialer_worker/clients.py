@@ -65,8 +65,8 @@ def recipient_key(env: DialerEnv) -> bytes | None:
 
 
 def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: ClientFactory = ssm_client) -> DialerClients:
-    from dialer_worker.deferral import Deferrer
     from dialer_worker.admission import RedisPacer
+    from dialer_worker.deferral import Deferrer
     from dialer_worker.worker_client import WorkerClient
 
     redis = redis_client(env)
