@@ -80,8 +80,9 @@ def main(argv: list[str]) -> int:
     for check_id, env, pattern in stale:
         print(f"STALE {check_id} {env} {pattern}: accepted in {baseline_path} but no longer fires")
     print(
-        f"checkov {version} on {', '.join(envs_scanned)}: {passed} passed, {len(failed)} failed, "
-        f"{len(failed) - len(new)} of them accepted in {baseline_path}, {len(new)} new, {len(stale)} stale"
+        # Not in a test runner's "N passed, N failed" words: these are findings, not tests.
+        f"checkov {version} on {', '.join(envs_scanned)}: {len(failed)} findings, {len(failed) - len(new)} "
+        f"accepted in {baseline_path}, {len(new)} new, {len(stale)} stale ({passed} checks pass)"
     )
     return 1 if new or stale else 0
 
