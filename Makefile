@@ -8,7 +8,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 
-.PHONY: install synth test test-unit test-integration test-infra test-e2e lint typecheck bench db-migrate local clean
+.PHONY: install synth scan test test-unit test-integration test-infra test-e2e lint typecheck bench db-migrate local clean
 
 # The project itself is installed editable (pyproject.toml), so every package imports from anywhere.
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/*/requirements.txt pyproject.toml
@@ -27,6 +27,24 @@ install: $(VENV)/.installed node_modules/.installed
 synth: install
 	$(CDK) synth --quiet
 	@echo "Templates:"; ls -1 $(CURDIR)/cdk.out/*.template.json
+
+# The scanners have a virtualenv of their own (scan/requirements.txt says why).
+SCAN_VENV := .venv-scan
+SCAN_BIN := $(CURDIR)/$(SCAN_VENV)/bin
+
+$(SCAN_VENV)/.installed: scan/requirements.txt
+	test -x $(SCAN_BIN)/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_BIN)/pip install --quiet --disable-pip-version-check -r scan/requirements.txt
+	touch $@
+
+## Scan the synthesized templates: checkov, where a finding not accepted in
+## scan/checkov_baseline.yaml (or an accepted one that no longer fires) fails; then cfn-lint.
+## cfn-lint's W3005 is left out: CDK writes a function's DependsOn on its role next to the
+## GetAtt of the role's ARN, a redundancy of CDK's output that changes nothing in a deployment.
+scan: synth $(SCAN_VENV)/.installed
+	$(SCAN_BIN)/python scan/checkov_gate.py scan/checkov_baseline.yaml cdk.out/*.template.json
+	$(SCAN_BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
+	@echo "cfn-lint: no findings"
 
 ## The whole test suite: lint, type checks, then every layer (unit, integration, infra, e2e).
 test: install lint typecheck
@@ -62,4 +80,4 @@ local: install
 	$(BIN)/python -m local_pipeline --chart .local/calls-per-second.png $(ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) $(SCAN_VENV) node_modules cdk.out .pytest_cache

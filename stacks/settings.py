@@ -96,10 +96,18 @@ class DatabaseSettings:
     credentials_rotation_days: int = 30
     # RDS Enhanced Monitoring (OS metrics) interval in seconds; 0 switches it off.
     enhanced_monitoring_seconds: int = 0
+    # PostgreSQL major.minor: a major alone lets RDS pick the minor at creation (cfn-lint W3691:
+    # "17" counts as deprecated). A version new instances start at; auto minor upgrades move a
+    # running one on, so raise this, never lower it below what runs (RDS refuses downgrades).
+    engine_version: str = "17.9"
 
     def __post_init__(self) -> None:
         if self.enhanced_monitoring_seconds not in (0, 1, 5, 10, 15, 30, 60):
             raise ValueError("enhanced_monitoring_seconds must be one of 0, 1, 5, 10, 15, 30, 60")
+        if not re.fullmatch(r"\d+\.\d+", self.engine_version):
+            raise ValueError(
+                f"engine_version must be a full PostgreSQL version (major.minor), got {self.engine_version!r}"
+            )
 
 
 @dataclass(frozen=True)

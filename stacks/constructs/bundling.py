@@ -3,6 +3,7 @@ any extra directories, and its pinned requirements installed for the Lambda plat
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os
@@ -20,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
 MIGRATIONS_DIR = ROOT / "migrations"
 
-# Python 3.13, not 3.14: the package ships bytecode, which only the runtime's own minor version
-# can compile, and where we build (Debian 12, pyenv) there is a 3.13 but no 3.14. Like 3.14, the
-# 3.13 runtime is Amazon Linux 2023 (glibc 2.34), where psycopg-binary's manylinux_2_28 wheels load.
+# Python 3.13, not 3.14: the package ships bytecode where it can, which only the runtime's own minor
+# version can compile, and where we build (Debian 12, pyenv) there is a 3.13 but no 3.14. Like 3.14,
+# the 3.13 runtime is Amazon Linux 2023 (glibc 2.34), where psycopg-binary's manylinux_2_28 wheels load.
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 PYTHON_VERSION = RUNTIME.name.removeprefix("python")
@@ -37,20 +38,26 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 BYTECODE_PYTHON_ENV = "LAMBDA_BYTECODE_PYTHON"
 
 
-def bytecode_python() -> str:
-    """An interpreter of the runtime's minor version (bytecode is specific to it): the one named by
-    $LAMBDA_BYTECODE_PYTHON, else python3.X on PATH, else pyenv's newest 3.X."""
-    pyenv = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{PYTHON_VERSION}.*/bin/python{PYTHON_VERSION}")))
-    candidates = [os.environ.get(BYTECODE_PYTHON_ENV), shutil.which(f"python{PYTHON_VERSION}"), *reversed(pyenv)]
+@functools.cache  # one lookup, and at most one warning, per synth (one process)
+def bytecode_python(version: str = PYTHON_VERSION) -> str | None:
+    """An interpreter of `version` (bytecode is specific to a minor version): the one named by
+    $LAMBDA_BYTECODE_PYTHON, else pythonX.Y on PATH, else pyenv's newest X.Y. Without one, the
+    packages ship without bytecode: they work, their cold starts are slower; that is said once."""
+    pyenv = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    candidates = [os.environ.get(BYTECODE_PYTHON_ENV), shutil.which(f"python{version}"), *reversed(pyenv)]
     for candidate in filter(None, candidates):
         probe = [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
         found = subprocess.run(probe, capture_output=True, text=True, check=False)
-        if found.returncode == 0 and found.stdout.strip() == PYTHON_VERSION:
+        if found.returncode == 0 and found.stdout.strip() == version:
             return candidate
-    raise RuntimeError(
-        f"no Python {PYTHON_VERSION} to compile the Lambda bytecode with (the runtime is python{PYTHON_VERSION}): "
-        f"install it (pyenv install {PYTHON_VERSION}) or set {BYTECODE_PYTHON_ENV} to one"
+    print(
+        f"warning: no Python {version} found ({BYTECODE_PYTHON_ENV}, python{version} on PATH, pyenv), so the "
+        f"Lambda packages ship without bytecode and every cold start compiles each module it imports (a "
+        f"handler's cold import takes about three times as long). For bytecode: pyenv install {version}, "
+        f"or set {BYTECODE_PYTHON_ENV} to a Python {version}.",
+        file=sys.stderr,
     )
+    return None
 
 
 @jsii.implements(ILocalBundling)
@@ -58,17 +65,31 @@ class PipLocalBundling:
     """Builds a function package on this machine: the function's package, `lambdas/shared`, any
     extra directories, and its pinned requirements installed for the Lambda platform by pip."""
 
-    def __init__(self, *, function: str, extra_dirs: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        function: str,
+        extra_dirs: Sequence[Path] = (),
+        python_version: str = PYTHON_VERSION,
+        lambdas_dir: Path = LAMBDAS_DIR,
+    ) -> None:
         self.function = function
         self.extra_dirs = tuple(extra_dirs)
+        # The runtime's; the tests build packages for the running interpreter's, from their own dir.
+        self.python_version = python_version
+        self.lambdas_dir = lambdas_dir
 
     @property
     def sources(self) -> list[Path]:
-        return [LAMBDAS_DIR / self.function, LAMBDAS_DIR / "shared", *self.extra_dirs]
+        return [self.lambdas_dir / self.function, self.lambdas_dir / "shared", *self.extra_dirs]
 
     @property
     def requirements(self) -> Path:
-        return LAMBDAS_DIR / self.function / "requirements.txt"
+        return self.lambdas_dir / self.function / "requirements.txt"
+
+    @property
+    def bytecode_python(self) -> str | None:
+        return bytecode_python(self.python_version)
 
     def pip_command(self, output_dir: str) -> list[str]:
         platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
@@ -76,7 +97,7 @@ class PipLocalBundling:
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             *platforms, "--only-binary=:all:", "--implementation", "cp",
             # No compile here: pip would compile with this interpreter's version (compile_command does it).
-            "--python-version", PYTHON_VERSION, "--no-compile",
+            "--python-version", self.python_version, "--no-compile",
             # Each requirements.txt pins its whole closure; --no-deps keeps out what the Lambda
             # runtime already provides (boto3, botocore).
             "--no-deps",
@@ -92,12 +113,14 @@ class PipLocalBundling:
         return [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", output_dir]
 
     def asset_hash(self) -> str:
-        """Changes exactly when what goes into the package changes (sources, pins, target)."""
-        digest = hashlib.sha256(f"{PYTHON_VERSION}|{PIP_PLATFORMS}|{self.function}|unchecked-hash".encode())
+        """Changes exactly when what goes into the package changes (sources, pins, target, bytecode
+        or not: a package built without it is not reused once there is an interpreter for it)."""
+        bytecode = "unchecked-hash" if self.bytecode_python else "no-bytecode"
+        digest = hashlib.sha256(f"{self.python_version}|{PIP_PLATFORMS}|{self.function}|{bytecode}".encode())
         for source in self.sources:
             files = sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
             for path in files:
-                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(str(path.relative_to(self.lambdas_dir.parent)).encode())
                 digest.update(path.read_bytes())
         return digest.hexdigest()
 
@@ -107,12 +130,13 @@ class PipLocalBundling:
         for needed in [*self.sources, self.requirements]:
             if not needed.exists():
                 raise FileNotFoundError(f"cannot bundle {self.function}: {needed} is missing")
-        python = bytecode_python()  # before any work: a package without bytecode must not ship
         for source in self.sources:
             shutil.copytree(source, Path(output_dir) / source.name, ignore=_IGNORE, dirs_exist_ok=True)
         subprocess.run(self.pip_command(output_dir), check=True)
         prune(output_dir)
-        subprocess.run(self.compile_command(output_dir, python), check=True)
+        python = self.bytecode_python
+        if python is not None:
+            subprocess.run(self.compile_command(output_dir, python), check=True)
         return True
 
 

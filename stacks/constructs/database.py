@@ -13,7 +13,6 @@ from constructs import Construct
 
 from stacks.settings import DatabaseSettings
 
-ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17)
 # PostgreSQL's default port, the only one RDS Proxy listens on.
 PORT = 5432
 ADMIN_USER = "campaigns_admin"
@@ -98,15 +97,17 @@ class Database(Construct):
 
     def _instance(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:
         """The instance, and both secrets attached to it (they gain host, port and engine)."""
+        version = rds.PostgresEngineVersion.of(settings.engine_version, settings.engine_version.split(".")[0])
+        engine = rds.DatabaseInstanceEngine.postgres(version=version)
         parameters = rds.ParameterGroup(
-            self, "Parameters", engine=ENGINE, parameters={"rds.force_ssl": "1"}, description="SSL only"
+            self, "Parameters", engine=engine, parameters={"rds.force_ssl": "1"}, description="SSL only"
         )
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
             # No instance identifier: CloudFormation names the instance, so two stacks in one
             # account never collide and a replacement is not blocked by its own name.
-            engine=ENGINE,
+            engine=engine,
             instance_type=ec2.InstanceType.of(
                 ec2.InstanceClass[settings.instance_class.upper()], ec2.InstanceSize[settings.instance_size.upper()]
             ),

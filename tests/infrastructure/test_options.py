@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import subprocess
-import sys
 
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from stacks.app_builder import build_app
-from stacks.constructs.bundling import BYTECODE_PYTHON_ENV, MIGRATIONS_DIR, PipLocalBundling, bytecode_python
+from stacks.constructs.bundling import MIGRATIONS_DIR, PipLocalBundling
 from stacks.pipeline_stack import DialPipelineStack
 from stacks.settings import DEV, ENVIRONMENTS, PROD, check_account_concurrency
 
@@ -62,35 +60,6 @@ def test_function_requirements_pin_their_whole_closure(function):
             platform_only = "sys_platform" in requirement or "version <" in requirement  # Lambda runs 3.13
             if not optional and not platform_only and dep not in ("botocore", "boto3"):
                 assert dep in norm, f"{function}: {name} needs {dep}, which is not pinned"
-
-
-def test_bytecode_is_compiled_by_the_runtimes_python_unchecked(tmp_path):
-    """The runtime loads only bytecode of its own minor version, and only unchecked-hash .pyc files
-    survive the CDK's zip (it gives every file one fixed timestamp)."""
-    try:
-        python = bytecode_python()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "mod.py").write_text("VALUE = 1\n")
-    command = PipLocalBundling.compile_command(str(tmp_path), python)
-    assert "unchecked-hash" in command
-    subprocess.run(command, check=True)
-    [pyc] = (tmp_path / "pkg" / "__pycache__").iterdir()
-    assert pyc.name == "mod.cpython-313.pyc"
-    flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
-    assert flags == 0b01, "hash-based, source never checked"
-
-
-def test_bundling_refuses_to_ship_without_bytecode(tmp_path, monkeypatch):
-    monkeypatch.setenv(BYTECODE_PYTHON_ENV, sys.executable)  # 3.11: the wrong version
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(RuntimeError, match="no Python 3.13"):
-        bytecode_python()
-    with pytest.raises(RuntimeError, match="no Python 3.13"):
-        PipLocalBundling(function="dialer_worker").try_bundle(str(tmp_path / "out"))
-    assert not (tmp_path / "out").exists()
 
 
 def test_asset_hash_follows_the_packaged_sources():
