@@ -14,19 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from dialer_worker.live_rate import parse as parse_rate
-from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE, Metric
+from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE, Dimension, Metric
+from stacks.outputs import Output
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE_VARIABLE = "DIALCTL_STATE_FILE"
 
-# The stack outputs dialctl reads (stacks/pipeline_stack.py).
+# The stack outputs dialctl reads; a stack without one of them is an older version.
 OUTPUTS = (
-    "DialTasksQueueUrl",
-    "DialTasksDlqUrl",
-    "LiveMaxCpsParameterName",
-    "MaxCpsCeiling",
-    "DashboardName",
-    "MetricsNamespace",
+    Output.DIAL_TASKS_QUEUE_URL,
+    Output.DIAL_TASKS_DLQ_URL,
+    Output.LIVE_MAX_CPS_PARAMETER_NAME,
+    Output.MAX_CPS_CEILING,
+    Output.DASHBOARD_NAME,
+    Output.METRICS_NAMESPACE,
 )
 
 
@@ -265,8 +266,8 @@ class StackTarget(Target):
         self.cloudwatch = session.client("cloudwatch")
         self.database_url = database_url
         self.outputs = self._outputs(stack_name)
-        self.queue_url = self.outputs["DialTasksQueueUrl"]
-        self.dlq_url = self.outputs["DialTasksDlqUrl"]
+        self.queue_url = self.outputs[Output.DIAL_TASKS_QUEUE_URL]
+        self.dlq_url = self.outputs[Output.DIAL_TASKS_DLQ_URL]
 
     def reconnect(self) -> None:
         import boto3
@@ -289,25 +290,25 @@ class StackTarget(Target):
         return outputs
 
     def ceiling(self) -> float:
-        return float(self.outputs["MaxCpsCeiling"])
+        return float(self.outputs[Output.MAX_CPS_CEILING])
 
     def live_raw(self) -> str | None:
         try:
-            return self.ssm.get_parameter(Name=self.outputs["LiveMaxCpsParameterName"])["Parameter"]["Value"]
+            return self.ssm.get_parameter(Name=self.outputs[Output.LIVE_MAX_CPS_PARAMETER_NAME])["Parameter"]["Value"]
         except self.ssm.exceptions.ParameterNotFound:
             return None
 
     def set_live(self, value: float) -> None:
         self.ssm.put_parameter(
-            Name=self.outputs["LiveMaxCpsParameterName"], Value=f"{value:g}", Type="String", Overwrite=True
+            Name=self.outputs[Output.LIVE_MAX_CPS_PARAMETER_NAME], Value=f"{value:g}", Type="String", Overwrite=True
         )
 
     def _metric(self, name: str, statistic: str, minutes: int) -> list[dict]:
         end = datetime.now(UTC) + timedelta(minutes=1)  # the current minute's datapoints too
         reply = self.cloudwatch.get_metric_statistics(
-            Namespace=self.outputs["MetricsNamespace"],
+            Namespace=self.outputs[Output.METRICS_NAMESPACE],
             MetricName=name,
-            Dimensions=[{"Name": "service", "Value": DIALER_SERVICE}],
+            Dimensions=[{"Name": Dimension.SERVICE, "Value": DIALER_SERVICE}],
             StartTime=end - timedelta(minutes=minutes + 1),
             EndTime=end,
             Period=60,
@@ -336,7 +337,7 @@ class StackTarget(Target):
 
     def closed_loop(self) -> dict:
         """The call-events function's metrics: LiveCalls (fleet), AnswerRate and PaceFactor (by campaignId)."""
-        namespace = self.outputs["MetricsNamespace"]
+        namespace = self.outputs[Output.METRICS_NAMESPACE]
         end = datetime.now(UTC) + timedelta(minutes=1)
 
         def latest(name: str, dimensions: list[dict]) -> float | None:
@@ -347,7 +348,7 @@ class StackTarget(Target):
             points = sorted(reply["Datapoints"], key=lambda p: p["Timestamp"])
             return points[-1]["Average"] if points else None
 
-        service = [{"Name": "service", "Value": CALL_EVENTS_SERVICE}]
+        service = [{"Name": Dimension.SERVICE, "Value": CALL_EVENTS_SERVICE}]
         per_campaign: dict[str, dict] = {}
         for name, field in (
             (Metric.ANSWER_RATE, "answer_rate"),
@@ -357,8 +358,8 @@ class StackTarget(Target):
             listed = self.cloudwatch.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]
             for metric in listed:
                 dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
-                if "campaignId" in dims:
-                    per_campaign.setdefault(dims["campaignId"], {})[field] = latest(name, metric["Dimensions"])
+                if Dimension.CAMPAIGN in dims:
+                    per_campaign.setdefault(dims[Dimension.CAMPAIGN], {})[field] = latest(name, metric["Dimensions"])
         return {
             "fleet_live_calls": latest(Metric.LIVE_CALLS, service),
             "campaigns": per_campaign,
