@@ -68,6 +68,14 @@ def test_a_dry_run_needs_no_target_and_exits_1_on_any_rejected_row(tmp_path, cap
     assert "dry run: nothing sent" in capsys.readouterr().out
 
 
+def test_a_dry_run_rejects_a_whitespace_campaign_id_as_the_enrichment_drops_it(tmp_path, capsys):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"campaignId": "   ", "contactId": "c1", "phoneNumber": "+14155550100"}) + "\n")
+    assert main(["enqueue", str(path), "--dry-run", "--json", "--processes", "1"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["valid"], doc["rejected"]) == (0, [{"line": 1, "reason": "campaignId is blank (invalid_campaign_id)"}])
+
+
 def test_an_unreadable_file_is_a_usage_error(tmp_path, capsys):
     assert main(["enqueue", str(tmp_path / "missing.csv"), "--dry-run"]) == 2
     assert "no such file" in capsys.readouterr().err
