@@ -21,6 +21,7 @@ from typing import Any
 from dialctl.targets import Failure, LocalTarget, StackTarget, Target, UsageError, default_state_file
 
 OK, FAILED, USAGE = 0, 1, 2
+CLOSED_PIPE = 128 + signal.SIGPIPE  # the reader of stdout went away, as a shell reports SIGPIPE
 BATCH = 10  # SendMessageBatch's limit
 
 
@@ -566,6 +567,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command. A reader that goes away (`dialctl status | head -3`) ends it quietly with
+    128 + SIGPIPE, as a tool killed by the signal would: the Python docs' recipe (signal handling)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: buffered output meets the closed pipe here, not at exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return CLOSED_PIPE
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    """What is still buffered goes nowhere instead of failing again when Python exits."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error, 0 on --help
     if getattr(args, "command", None) == "local" and args.max_cps == 0:
@@ -580,6 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return FAILED
     except KeyboardInterrupt:
         return FAILED
+    except BrokenPipeError:
+        raise  # an OSError, but the reader's doing: main() ends quietly
     except Exception as exc:  # botocore, redis, network: one line, not a traceback
         from botocore.exceptions import BotoCoreError, ClientError
 
