@@ -330,13 +330,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         doc = status_document(target)
         emit(args, doc, status_lines(doc))
         return FAILED if doc["problems"] else OK
+    # With --json, one document per line (JSON lines) for a script to read as it comes; the text is
+    # redrawn in place on a terminal, and written one block after another anywhere else.
+    redraw = not args.json and sys.stdout.isatty()
     try:
         first = True
         while True:
             doc = status_document(target)
-            text = json.dumps(doc, default=str) if args.json else "\n".join(status_lines(doc))
-            # Home and clear to the end: the screen is redrawn in place.
-            sys.stdout.write(("\x1b[2J" if first else "") + "\x1b[H\x1b[J" + text + "\n")
+            if args.json:
+                text = json.dumps(doc, default=str)
+            elif redraw:  # home and clear to the end
+                text = ("\x1b[2J" if first else "") + "\x1b[H\x1b[J" + "\n".join(status_lines(doc))
+            else:
+                text = ("" if first else "\n") + "\n".join(status_lines(doc))
+            sys.stdout.write(text + "\n")
             sys.stdout.flush()
             first = False
             time.sleep(args.interval)
@@ -525,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
         "campaign), answer rate and pace factor per campaign. Locally, --json also says where each part listens. "
         "Exit 1 when a part cannot be read.",
     )  # fmt: skip
-    status.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    status.add_argument("--watch", action="store_true",
+                        help="refresh until Ctrl-C: in place on a terminal; with --json one document per line")  # fmt: skip
     status.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default: %(default)s)")
     status.set_defaults(run=cmd_status)
 

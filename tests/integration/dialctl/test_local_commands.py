@@ -172,3 +172,24 @@ def test_local_up_runs_until_interrupted_and_refuses_a_second_up(tmp_path, redis
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_status_watch_json_writes_one_document_per_line_and_no_escapes(local_service):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "lambdas"), ROOT])}
+    argv = [sys.executable, "-m", "dialctl", "status", "--watch", "--json", "--interval", "0.1", *local(local_service)]
+    watch = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watch.stdout is not None
+        lines = [watch.stdout.readline() for _ in range(3)]
+        watch.send_signal(signal.SIGINT)
+        rest, err = watch.communicate(timeout=30)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    assert watch.returncode == 0, err
+    assert "\x1b" not in "".join(lines) + rest
+    complete = lines + rest.split("\n")[:-1]  # a Ctrl-C may cut the last line short
+    assert len(complete) >= 3
+    for line in complete:
+        assert json.loads(line)["kind"] == "local"
