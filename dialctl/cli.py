@@ -470,19 +470,25 @@ def positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from stacks.settings import ENVIRONMENTS
-
-    where = argparse.ArgumentParser(add_help=False)
-    group = where.add_argument_group("target (one of)")
+def add_target(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The target options, together under one heading of the command's --help. Added to each
+    command rather than through a parent parser: argparse moves a parent's mutually exclusive
+    options (--local, --stack) out of their group, under "options"."""
+    group = parser.add_argument_group("target", "where the command acts: --local or --stack NAME")
     exclusive = group.add_mutually_exclusive_group()
     exclusive.add_argument("--local", action="store_true", help="the local pipeline started by `dialctl local up`")
     exclusive.add_argument("--stack", metavar="NAME", help="a deployed stack, e.g. DialPipeline-prod (its outputs)")
     group.add_argument("--region", help="AWS region of --stack (default: the AWS SDK's)")
     group.add_argument(
         "--state-file", type=Path, default=default_state_file(),
-        help="where `local up` writes its endpoints (default: %(default)s; env DIALCTL_STATE_FILE)",
+        help="with --local: where `local up` wrote its endpoints (default: %(default)s; env DIALCTL_STATE_FILE)",
     )  # fmt: skip
+    return group
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from stacks.settings import ENVIRONMENTS
+
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print one JSON document (for scripts)")
 
@@ -497,19 +503,21 @@ def build_parser() -> argparse.ArgumentParser:
                                description="The live MAX_CPS: the dialers pace at min(live, ceiling) and pick a "
                                "change up within 10 s, no deploy. The ceiling is the stack's MaxCps parameter.")  # fmt: skip
     rate_commands = rate.add_subparsers(dest="rate_command", metavar="ACTION", required=True)
-    show = rate_commands.add_parser("show", parents=[where, as_json], help="the ceiling and the live value",
+    show = rate_commands.add_parser("show", parents=[as_json], help="the ceiling and the live value",
                                     description="Show the MAX_CPS ceiling and the live value.")  # fmt: skip
+    add_target(show)
     show.set_defaults(run=cmd_rate_show)
     set_ = rate_commands.add_parser(
-        "set", parents=[where, as_json], help="set the live value (0: the kill switch)",
+        "set", parents=[as_json], help="set the live value (0: the kill switch)",
         description="Set the live MAX_CPS. A value over the ceiling is refused (exit 2). 0 stops all dialing "
         "and keeps every task in the queue (deferred a few seconds at a time) until the rate is raised again.",
     )  # fmt: skip
     set_.add_argument("value", type=non_negative, metavar="N", help="calls per second, 0 to stop")
+    add_target(set_)
     set_.set_defaults(run=cmd_rate_set)
 
     enqueue = commands.add_parser(
-        "enqueue", parents=[where, as_json], help="validate a CSV or JSON-lines file and send its tasks",
+        "enqueue", parents=[as_json], help="validate a CSV or JSON-lines file and send its tasks",
         description="Validate every row (campaignId, contactId, phoneNumber required; attempts a whole number "
         ">= 0; phoneNumber valid E.164; campaign ids that exist when the database is reachable), report each bad "
         "row by line number, and send the good ones in batches of 10 with MessageGroupId = campaignId. "
@@ -522,11 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--threads", type=positive_int, default=4, help="senders per process (default: %(default)s)")
     enqueue.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                          help="progress bars on stderr (default: when stderr is a terminal)")  # fmt: skip
-    enqueue.add_argument("--database-url", help="with --stack: a PostgreSQL URL to check campaign ids against")
+    add_target(enqueue).add_argument(
+        "--database-url", help="with --stack: a PostgreSQL URL to check campaign ids against"
+    )
     enqueue.set_defaults(run=cmd_enqueue)
 
     status = commands.add_parser(
-        "status", parents=[where, as_json], help="queues, DLQ, rate, dials per campaign, Redis health",
+        "status", parents=[as_json], help="queues, DLQ, rate, dials per campaign, Redis health",
         description="Queue visible / in flight / delayed, DLQ depth, MAX_CPS ceiling and live value, the "
         "effective rate, dials in the last minute (per campaign locally), Redis health, live calls (fleet and per "
         "campaign), answer rate and pace factor per campaign. Locally, --json also says where each part listens. "
@@ -535,25 +545,28 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", action="store_true",
                         help="refresh until Ctrl-C: in place on a terminal; with --json one document per line")  # fmt: skip
     status.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default: %(default)s)")
+    add_target(status)
     status.set_defaults(run=cmd_status)
 
     dlq = commands.add_parser("dlq", help="look into the dead-letter queue, send it back",
                               description="The dial-tasks dead-letter queue.")  # fmt: skip
     dlq_commands = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
     dlq_list = dlq_commands.add_parser(
-        "list", parents=[where, as_json], help="messages in the DLQ (phone numbers masked)",
+        "list", parents=[as_json], help="messages in the DLQ (phone numbers masked)",
         description="List DLQ messages with masked phone numbers and receive counts; they stay in the DLQ.",
     )  # fmt: skip
     dlq_list.add_argument("--limit", type=positive_int, default=20, help="at most this many (default: %(default)s)")
+    add_target(dlq_list)
     dlq_list.set_defaults(run=cmd_dlq_list)
     redrive = dlq_commands.add_parser(
-        "redrive", parents=[where, as_json], help="move every DLQ message back to the dial-tasks queue",
+        "redrive", parents=[as_json], help="move every DLQ message back to the dial-tasks queue",
         description="Start an SQS message move task (StartMessageMoveTask) from the DLQ back to the queue "
         "that dead-lettered its messages; each comes back as a new message with a fresh receive count.",
     )  # fmt: skip
     redrive.add_argument("--max-per-second", type=positive_int, help="limit the move rate (AWS only)")
     redrive.add_argument("--wait", action="store_true", help="wait until the move task has finished")
     redrive.add_argument("--timeout", type=float, default=600, help="with --wait: give up after this many seconds")
+    add_target(redrive)
     redrive.set_defaults(run=cmd_dlq_redrive)
 
     local = commands.add_parser("local", help="the local pipeline as a service",

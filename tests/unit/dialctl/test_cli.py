@@ -84,3 +84,20 @@ def test_an_unreadable_file_is_a_usage_error(tmp_path, capsys):
 def test_the_parser_knows_the_targets():
     args = build_parser().parse_args(["status", "--stack", "DialPipeline-prod", "--region", "eu-west-1", "--watch"])
     assert (args.stack, args.region, args.watch, args.local) == ("DialPipeline-prod", "eu-west-1", True, False)
+
+
+TARGET_OPTIONS = ("--local", "--stack", "--region", "--state-file")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["rate", "show"], ["rate", "set"], ["enqueue"], ["status"], ["dlq", "list"], ["dlq", "redrive"]],
+    ids=" ".join,
+)
+def test_the_target_options_stand_together_under_one_heading_of_the_help(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    text = capsys.readouterr().out
+    options, target = text.split("\noptions:\n")[1].split("\ntarget:\n")
+    for option in TARGET_OPTIONS + (("--database-url",) if command == ["enqueue"] else ()):
+        assert f"  {option}" in target and f"  {option}" not in options, option
