@@ -202,39 +202,45 @@ class LocalTarget(Target):
         return {"ok": True, "ping_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     def closed_loop(self) -> dict:
-        """Read from the keys the dialers and the call-events handler share (shared/live_calls.py)."""
+        """Read from the keys the dialers and the call-events handler share (shared/live_calls.py),
+        as one snapshot: every count and window in one MULTI/EXEC, against one instant. The scripts
+        that write them change a call's fleet and campaign entries together, so no sample shows a
+        campaign with more live calls than the fleet. (Campaigns are found by SCAN first; one that
+        appears in between is left out of this sample, its calls already in the fleet's count.)"""
         from shared import live_calls
 
         prefix = self.state["redis_key_prefix"]
-        now_us = int(time.time() * 1_000_000)
-
-        def live(key: str) -> int:
-            return int(self.redis.zcount(key, now_us, "+inf"))  # members whose lease has not ended
-
-        def campaigns(pattern_key: str) -> list[str]:
-            head = pattern_key.rsplit(":", 1)[0] + ":"
-            keys = (k.decode() if isinstance(k, bytes) else k for k in self.redis.scan_iter(match=head + "*"))
-            return sorted(key[len(head) :] for key in keys)
+        pattern = f"{live_calls.tag(prefix)}:*"
+        keys = [k.decode() if isinstance(k, bytes) else k for k in self.redis.scan_iter(match=pattern, count=1000)]
+        live_ids = _campaigns(keys, live_calls.campaign_live_key(prefix, "x"))
+        pace_ids = _campaigns(keys, live_calls.pace_key(prefix, "x"))
+        outcome_ids = _campaigns(keys, live_calls.outcomes_key(prefix, "x"))
+        now_us = int(time.time() * 1_000_000)  # members whose lease has not ended
+        snapshot = self.redis.pipeline(transaction=True)
+        snapshot.zcount(live_calls.fleet_live_key(prefix), now_us, "+inf")
+        for campaign in live_ids:
+            snapshot.zcount(live_calls.campaign_live_key(prefix, campaign), now_us, "+inf")
+        for campaign in pace_ids:
+            snapshot.hget(live_calls.pace_key(prefix, campaign), "factor")
+        for campaign in outcome_ids:
+            snapshot.lrange(live_calls.outcomes_key(prefix, campaign), 0, -1)
+        replies = iter(snapshot.execute())
+        fleet = int(next(replies))
 
         per_campaign: dict[str, dict] = {}
-        for campaign in campaigns(live_calls.campaign_live_key(prefix, "x")):
-            per_campaign.setdefault(campaign, {})["live_calls"] = live(live_calls.campaign_live_key(prefix, campaign))
-        for campaign in campaigns(live_calls.pace_key(prefix, "x")):
-            factor = self.redis.hget(live_calls.pace_key(prefix, campaign), "factor")
+        for campaign in live_ids:
+            per_campaign.setdefault(campaign, {})["live_calls"] = int(next(replies))
+        for campaign in pace_ids:
+            factor = next(replies)
             per_campaign.setdefault(campaign, {})["pace_factor"] = float(factor) if factor is not None else 1.0
-        for campaign in campaigns(live_calls.outcomes_key(prefix, "x")):
-            raw = self.redis.lrange(live_calls.outcomes_key(prefix, campaign), 0, -1)
-            outcomes = [o.decode() if isinstance(o, bytes) else o for o in raw]
+        for campaign in outcome_ids:
+            outcomes = [o.decode() if isinstance(o, bytes) else o for o in next(replies)]
             answered = sum(o in live_calls.ANSWERED_OUTCOMES for o in outcomes)
             per_campaign.setdefault(campaign, {})["answer_rate"] = (
                 round(answered / len(outcomes), 3) if outcomes else None
             )
             per_campaign[campaign]["outcomes"] = len(outcomes)
-        return {
-            "fleet_live_calls": live(live_calls.fleet_live_key(prefix)),
-            "campaigns": per_campaign,
-            "source": "Redis",
-        }
+        return {"fleet_live_calls": fleet, "campaigns": per_campaign, "source": "Redis"}
 
     def known_campaigns(self, ids: set[str]) -> set[str] | None:
         import psycopg
@@ -380,6 +386,12 @@ class StackTarget(Target):
 
     def where(self) -> dict:
         return {"stack": self.name, **self.outputs}
+
+
+def _campaigns(keys: list[str], pattern_key: str) -> list[str]:
+    """The campaign ids among `keys` shaped like `pattern_key` (its last part is the id)."""
+    head = pattern_key.rsplit(":", 1)[0] + ":"
+    return sorted(key[len(head) :] for key in keys if key.startswith(head))
 
 
 def masked_dlq_messages(target: Target, limit: int) -> list[dict]:
