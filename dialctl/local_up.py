@@ -44,8 +44,11 @@ class LocalService:
         visibility_timeout_seconds: int = VISIBILITY_TIMEOUT_S,
         dbname: str = DATABASE,
         batching_window_seconds: float | None = None,
+        settings: Any = None,
     ) -> None:
+        """`settings`: the environment's as given (a test's, say), instead of `env`'s own."""
         self.state_file = state_file
+        self.settings = settings
         self.env = env
         self.max_cps = max_cps
         self.visibility_timeout_seconds = visibility_timeout_seconds
@@ -71,7 +74,7 @@ class LocalService:
         from stacks.settings import settings_for
 
         try:
-            settings = settings_for(self.env)
+            settings = self.settings or settings_for(self.env)
         except (KeyError, ValueError) as exc:
             raise Failure(str(exc)) from None
         pg, pg_throwaway = reuse_or_start_postgres()
