@@ -96,10 +96,7 @@ def cmd_rate_set(args: argparse.Namespace) -> int:
     assert target is not None
     ceiling = target.ceiling()
     if args.value > ceiling:
-        raise UsageError(
-            f"{args.value:g} is over the ceiling {ceiling:g} (the MaxCps stack parameter); "
-            "raising the ceiling takes a deploy: cdk deploy <stack> --parameters MaxCps=N"
-        )
+        raise UsageError(f"{args.value:g} is over the ceiling {ceiling:g}: {target.ceiling_hint()}")
     before = target.live()
     target.set_live(args.value)
     doc = {**rate_document(target), "previous": before}
@@ -166,7 +163,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     lines = [f"line {r.line}: {r.reason}" for r in checked.rejected]
     lines += [f"line {line}: not sent: {reason}" for line, reason in sorted(failed)]
     campaigns = (
-        "campaign ids checked" if checked.campaigns_checked else "campaign ids NOT checked (no database reachable)"
+        "campaign ids checked" if checked.campaigns_checked else f"campaign ids NOT checked ({unchecked(args, target)})"
     )
     lines.append(f"{checked.rows} rows: {len(checked.valid)} valid, {len(checked.rejected)} rejected; {campaigns}")
     if send_to is None:
@@ -175,6 +172,15 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         lines.append(f"sent {sent} to {send_to.name} in {seconds:.2f} s ({rate:,.0f} rows/s checked and sent)")
     emit(args, doc, lines)
     return FAILED if checked.rejected or failed else OK
+
+
+def unchecked(args: argparse.Namespace, target: Target | None) -> str:
+    """Why the campaign ids could not be checked, in the words of what to do about it."""
+    if target is None:
+        return "no target: with --local, or --stack NAME --database-url URL, they are checked"
+    if target.kind == "stack" and not args.database_url:
+        return "the stack's database is in its VPC: --database-url URL through a tunnel checks them"
+    return "the database could not be reached"
 
 
 CHUNK = 2000  # rows per unit of work

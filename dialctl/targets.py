@@ -98,6 +98,10 @@ class Target:
     def ceiling(self) -> float:
         raise NotImplementedError
 
+    def ceiling_hint(self) -> str:
+        """Where the ceiling comes from and how it is raised."""
+        raise NotImplementedError
+
     def live_raw(self) -> str | None:
         raise NotImplementedError
 
@@ -174,6 +178,12 @@ class LocalTarget(Target):
 
     def ceiling(self) -> float:
         return float(self.state["max_cps"])
+
+    def ceiling_hint(self) -> str:
+        return (
+            f"the local pipeline's ceiling, {self.ceiling():g}, is `dialctl local up --max-cps` (default: the "
+            f"{self.state.get('env', '?')} settings' max_cps); stop it and start it again with a higher --max-cps"
+        )
 
     def live_raw(self) -> str | None:
         value = self.redis.get(self.state["live_rate_key"])
@@ -297,6 +307,9 @@ class StackTarget(Target):
 
     def ceiling(self) -> float:
         return float(self.outputs[Output.MAX_CPS_CEILING])
+
+    def ceiling_hint(self) -> str:
+        return f"the MaxCps stack parameter; raising it takes a deploy: cdk deploy {self.name} --parameters MaxCps=N"
 
     def live_raw(self) -> str | None:
         try:

@@ -65,7 +65,10 @@ def test_a_dry_run_needs_no_target_and_exits_1_on_any_rejected_row(tmp_path, cap
     assert (doc["valid"], doc["sent"], doc["rejected"][0]["line"]) == (1, 0, 3)
     path.write_text("campaignId,contactId,phoneNumber\ns,c1,+14155550100\n")
     assert main(["enqueue", str(path), "--dry-run", "--processes", "1"]) == 0
-    assert "dry run: nothing sent" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "dry run: nothing sent" in out
+    # No target is why the campaign ids went unchecked, not an unreachable database.
+    assert "campaign ids NOT checked (no target:" in out and "reach" not in out
 
 
 def test_a_dry_run_rejects_a_whitespace_campaign_id_as_the_enrichment_drops_it(tmp_path, capsys):
