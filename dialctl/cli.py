@@ -360,6 +360,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- dlq ------------------------------------------------------------------------------------------
 
 
+# SQS has no peek: to read a message is to receive it (targets.masked_dlq_messages).
+LISTING_IS_A_RECEIVE = (
+    "listing received each message shown once (SQS has no peek): its receive count includes this listing; "
+    "it stays in the DLQ, visible again at once, and a redrive sends it back as a new message"
+)
+
+
 def cmd_dlq_list(args: argparse.Namespace) -> int:
     from dialctl.targets import masked_dlq_messages
 
@@ -368,7 +375,8 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     messages = masked_dlq_messages(target, args.limit)
     depth = target.queue_depth(target.dlq_url)
     doc = {"target": target.name, "dlq_depth": depth["visible"] + depth["in_flight"], "messages": messages,
-           "reason": "not kept on the message: search the handlers' logs for its messageId"}  # fmt: skip
+           "reason": "not kept on the message: search the handlers' logs for its messageId",
+           "listing": LISTING_IS_A_RECEIVE}  # fmt: skip
     lines = [f"{target.name}: {doc['dlq_depth']} in the DLQ, showing {len(messages)}"]
     for m in messages:
         lines.append(
@@ -377,6 +385,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
         )
     if messages:
         lines.append(f"  reason: {doc['reason']}")
+        lines.append(f"  note: {LISTING_IS_A_RECEIVE}")
     emit(args, doc, lines)
     return OK
 
@@ -559,7 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_commands = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
     dlq_list = dlq_commands.add_parser(
         "list", parents=[as_json], help="messages in the DLQ (phone numbers masked)",
-        description="List DLQ messages with masked phone numbers and receive counts; they stay in the DLQ.",
+        description="List DLQ messages with masked phone numbers and receive counts; they stay in the DLQ. "
+        "SQS has no peek: listing receives each message shown once (its receive count goes up by one; the DLQ "
+        "has no redrive policy of its own, so nothing moves) and makes it visible again at once. A redrive "
+        "sends messages back as new ones, their counts afresh.",
     )  # fmt: skip
     dlq_list.add_argument("--limit", type=positive_int, default=20, help="at most this many (default: %(default)s)")
     add_target(dlq_list)

@@ -408,8 +408,10 @@ def _campaigns(keys: list[str], pattern_key: str) -> list[str]:
 
 
 def masked_dlq_messages(target: Target, limit: int) -> list[dict]:
-    """Up to `limit` DLQ messages, phone numbers masked. Each is received once with a short
-    visibility timeout and made visible again at once, so the list leaves the DLQ as it was."""
+    """Up to `limit` DLQ messages, phone numbers masked. SQS has no peek: each is received once
+    (ApproximateReceiveCount + 1, which the DLQ, without a redrive policy, acts on in no way), kept
+    hidden for the listing so the next receives return others, and made visible again at once.
+    Receiving with VisibilityTimeout=0 instead would let the same ten come back each time."""
     from shared.masking import mask_phone
 
     seen: dict[str, dict] = {}

@@ -144,6 +144,9 @@ def test_dlq_list_masks_numbers_and_redrive_sends_them_back(local_service, capsy
     assert code == 0 and doc["dlq_depth"] == 3 and len(doc["messages"]) == 2
     for message in doc["messages"]:
         assert message["phoneNumber"].startswith("+*******") and message["receiveCount"] == 1
+    assert "SQS has no peek" in doc["listing"]  # it says the listing was a receive
+    code, doc = run(capsys, "dlq", "list", "--limit", "3", *local(local_service))
+    assert code == 0 and sorted(m["receiveCount"] for m in doc["messages"]) == [1, 2, 2]  # as it said
     code, doc = run(capsys, "dlq", "redrive", "--wait", *local(local_service))
     assert code == 0 and doc["task"]["Status"] == "COMPLETED" and doc["task"]["ApproximateNumberOfMessagesMoved"] == 3
     attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
