@@ -423,8 +423,9 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     other = running(state_file)
     if other:
         raise Failure(f"a local pipeline is already running (pid {other['pid']}); its state is in {state_file}")
-    # The handlers log JSON lines to stdout; they go to a file, and this terminal shows the service.
-    log_path = state_file.parent / "handlers.log"
+    # The handlers log JSON lines to stdout; they go to a file of this service's own, beside its
+    # state file (not the demo's handlers.log, which `make local` truncates).
+    log_path = log_file_for(state_file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     real_stdout = sys.stdout
     handler_log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (open for the service's life)
@@ -450,12 +451,30 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print("stopping...", file=real_stdout, flush=True)
+        print(f"stopping: {dropped_on_stop(service)}", file=sys.stderr if args.json else real_stdout, flush=True)
     finally:
         service.stop()
         sys.stdout = real_stdout
         handler_log.close()
     return OK
+
+
+def log_file_for(state_file: Path) -> Path:
+    return state_file.with_name(state_file.stem + ".log")
+
+
+def dropped_on_stop(service: Any) -> str:
+    """What goes with the local queues when the service stops: they live in this process only."""
+    if service.run is None:
+        return "nothing was queued"
+    try:
+        queues = service.run.queues
+        queued = sum(queues.depth().values())
+        attributes = queues.client.get_queue_attributes(QueueUrl=queues.dlq_url, AttributeNames=["All"])
+        dead = int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0))
+    except Exception as exc:  # the local SQS endpoint is this process's; report, never hide the stop
+        return f"could not count the queued tasks ({type(exc).__name__}: {exc})"
+    return f"{queued} queued dial tasks and {dead} in the DLQ are dropped with the local queues"
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -167,11 +167,22 @@ def test_local_up_runs_until_interrupted_and_refuses_a_second_up(tmp_path, redis
         assert json.loads(state.read_text())["pid"] == up.pid
         second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "already running" in second.stderr
+        # Tasks that wait in its queue (rate 0) when it stops: it says it drops them.
+        where = ["--local", "--state-file", str(state)]
+        assert main(["rate", "set", "0", *where]) == 0
+        contacts = tmp_path / "c.csv"
+        contacts.write_text(
+            "campaignId,contactId,phoneNumber\n" + "".join(f"spring-sale,q{i},+1415559{i:04d}\n" for i in range(3))
+        )
+        assert main(["enqueue", str(contacts), *where, "--processes", "1"]) == 0
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=60)
         assert up.returncode == 0
         assert "SQS endpoint" in out and "worker stand-in" in out and "PostgreSQL" in out
+        assert "stopping: 3 queued dial tasks and 0 in the DLQ are dropped" in out
         assert not state.exists()
+        # Its handlers logged to its own file, beside the state file.
+        assert (tmp_path / "state.log").stat().st_size > 0 and not (tmp_path / "handlers.log").exists()
     finally:
         if up.poll() is None:
             up.kill()
