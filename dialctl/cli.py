@@ -459,6 +459,20 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from dialctl.local_up import down
+
+    result = down(args.state_file, purge=args.purge, timeout_seconds=args.timeout)
+    tag = "{" + result["redis_key_prefix"] + "}"
+    keys = (
+        f"removed {result['purged_keys']} Redis keys under {tag}"
+        if args.purge
+        else f"its Redis keys stay under {tag} (--purge removes them)"
+    )
+    emit(args, result, [f"local pipeline (pid {result['pid']}) stopped; {keys}"])
+    return OK
+
+
 def log_file_for(state_file: Path) -> Path:
     return state_file.with_name(state_file.stem + ".log")
 
@@ -621,6 +635,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds (default: %(default)s; the settings' 125 s makes a failed batch wait minutes)")  # fmt: skip
     up.add_argument("--state-file", type=Path, default=default_state_file(), help="default: %(default)s")
     up.set_defaults(run=cmd_local_up)
+    local_down = local_commands.add_parser(
+        "down", parents=[as_json], help="stop the running local pipeline; --purge: remove its Redis keys",
+        description="Stop the local pipeline that `local up` runs (as Ctrl-C in its terminal would) and wait "
+        "until it has stopped. With --purge, then remove its Redis keys: every key under its prefix "
+        "{local-...}, which each `up` draws afresh. Exit 1 when none runs.",
+    )  # fmt: skip
+    local_down.add_argument("--purge", action="store_true", help="remove the run's Redis keys once it stopped")
+    local_down.add_argument("--timeout", type=float, default=60, help="seconds to wait for it (default: %(default)s)")
+    local_down.add_argument("--state-file", type=Path, default=default_state_file(), help="default: %(default)s")
+    local_down.set_defaults(run=cmd_local_down)
     return parser
 
 
@@ -650,7 +674,7 @@ def _stdout_to_devnull() -> None:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error, 0 on --help
-    if getattr(args, "command", None) == "local" and args.max_cps == 0:
+    if getattr(args, "local_command", None) == "up" and args.max_cps == 0:
         parser.error("--max-cps must be above 0 (it is the ceiling; `rate set 0` stops dialing)")
     try:
         return args.run(args)

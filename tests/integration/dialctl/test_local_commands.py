@@ -208,3 +208,32 @@ def test_status_watch_json_writes_one_document_per_line_and_no_escapes(local_ser
     assert len(complete) >= 3
     for line in complete:
         assert json.loads(line)["kind"] == "local"
+
+
+def test_local_down_purge_stops_the_pipeline_and_removes_its_redis_keys(tmp_path, redis_server, capsys):
+    state = tmp_path / "state.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "lambdas"), ROOT]),
+           "REDIS_HOST": redis_server.host, "REDIS_PORT": str(redis_server.port)}  # fmt: skip
+    argv = [sys.executable, "-m", "dialctl", "local", "up", "--state-file", str(state), "--max-cps", "10"]
+    up = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not state.exists() and time.monotonic() < deadline and up.poll() is None:
+            time.sleep(0.2)
+        assert state.exists(), up.stderr.read() if up.poll() is not None else "no state file within 60 s"
+        prefix = json.loads(state.read_text())["redis_key_prefix"]
+        client = redis_lib.Redis.from_url(redis_server.url)
+        client.set("{" + prefix + "}:pacing-left-behind", "1")  # as the dialers' keys would be
+        client.set("{" + prefix + "x}:another-run", "1")  # a prefix that merely starts the same
+        before = len(list(client.scan_iter(match="{" + prefix + "}*", count=1000)))
+        capsys.readouterr()
+        code, doc = run(capsys, "local", "down", "--purge", "--state-file", str(state))
+        assert code == 0 and doc["purged_keys"] == before >= 2
+        assert up.wait(timeout=60) == 0 and not state.exists()
+        assert list(client.scan_iter(match="{" + prefix + "}*", count=1000)) == []
+        assert client.get("{" + prefix + "x}:another-run") == b"1"
+        client.delete("{" + prefix + "x}:another-run")
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()

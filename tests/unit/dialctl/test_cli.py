@@ -11,7 +11,7 @@ from dialctl.cli import build_parser, main
 
 COMMANDS = [
     [], ["rate"], ["rate", "show"], ["rate", "set"], ["enqueue"], ["status"],
-    ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["local"], ["local", "up"],
+    ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["local"], ["local", "up"], ["local", "down"],
 ]  # fmt: skip
 
 
@@ -82,6 +82,11 @@ def test_a_dry_run_rejects_a_whitespace_campaign_id_as_the_enrichment_drops_it(t
 def test_an_unreadable_file_is_a_usage_error(tmp_path, capsys):
     assert main(["enqueue", str(tmp_path / "missing.csv"), "--dry-run"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_local_down_without_a_running_pipeline_fails_and_says_so(tmp_path, capsys):
+    assert main(["local", "down", "--purge", "--state-file", str(tmp_path / "none.json")]) == 1
+    assert "no local pipeline is running" in capsys.readouterr().err
 
 
 def test_the_parser_knows_the_targets():
