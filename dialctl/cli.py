@@ -21,6 +21,7 @@ from typing import Any
 from dialctl.targets import Failure, LocalTarget, StackTarget, Target, UsageError, default_state_file
 
 OK, FAILED, USAGE = 0, 1, 2
+CLOSED_PIPE = 128 + signal.SIGPIPE  # the reader of stdout went away, as a shell reports SIGPIPE
 BATCH = 10  # SendMessageBatch's limit
 
 
@@ -95,10 +96,7 @@ def cmd_rate_set(args: argparse.Namespace) -> int:
     assert target is not None
     ceiling = target.ceiling()
     if args.value > ceiling:
-        raise UsageError(
-            f"{args.value:g} is over the ceiling {ceiling:g} (the MaxCps stack parameter); "
-            "raising the ceiling takes a deploy: cdk deploy <stack> --parameters MaxCps=N"
-        )
+        raise UsageError(f"{args.value:g} is over the ceiling {ceiling:g}: {target.ceiling_hint()}")
     before = target.live()
     target.set_live(args.value)
     doc = {**rate_document(target), "previous": before}
@@ -165,7 +163,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     lines = [f"line {r.line}: {r.reason}" for r in checked.rejected]
     lines += [f"line {line}: not sent: {reason}" for line, reason in sorted(failed)]
     campaigns = (
-        "campaign ids checked" if checked.campaigns_checked else "campaign ids NOT checked (no database reachable)"
+        "campaign ids checked" if checked.campaigns_checked else f"campaign ids NOT checked ({unchecked(args, target)})"
     )
     lines.append(f"{checked.rows} rows: {len(checked.valid)} valid, {len(checked.rejected)} rejected; {campaigns}")
     if send_to is None:
@@ -174,6 +172,15 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         lines.append(f"sent {sent} to {send_to.name} in {seconds:.2f} s ({rate:,.0f} rows/s checked and sent)")
     emit(args, doc, lines)
     return FAILED if checked.rejected or failed else OK
+
+
+def unchecked(args: argparse.Namespace, target: Target | None) -> str:
+    """Why the campaign ids could not be checked, in the words of what to do about it."""
+    if target is None:
+        return "no target: with --local, or --stack NAME --database-url URL, they are checked"
+    if target.kind == "stack" and not args.database_url:
+        return "the stack's database is in its VPC: --database-url URL through a tunnel checks them"
+    return "the database could not be reached"
 
 
 CHUNK = 2000  # rows per unit of work
@@ -329,13 +336,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         doc = status_document(target)
         emit(args, doc, status_lines(doc))
         return FAILED if doc["problems"] else OK
+    # With --json, one document per line (JSON lines) for a script to read as it comes; the text is
+    # redrawn in place on a terminal, and written one block after another anywhere else.
+    redraw = not args.json and sys.stdout.isatty()
     try:
         first = True
         while True:
             doc = status_document(target)
-            text = json.dumps(doc, default=str) if args.json else "\n".join(status_lines(doc))
-            # Home and clear to the end: the screen is redrawn in place.
-            sys.stdout.write(("\x1b[2J" if first else "") + "\x1b[H\x1b[J" + text + "\n")
+            if args.json:
+                text = json.dumps(doc, default=str)
+            elif redraw:  # home and clear to the end
+                text = ("\x1b[2J" if first else "") + "\x1b[H\x1b[J" + "\n".join(status_lines(doc))
+            else:
+                text = ("" if first else "\n") + "\n".join(status_lines(doc))
+            sys.stdout.write(text + "\n")
             sys.stdout.flush()
             first = False
             time.sleep(args.interval)
@@ -346,6 +360,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- dlq ------------------------------------------------------------------------------------------
 
 
+# SQS has no peek: to read a message is to receive it (targets.masked_dlq_messages).
+LISTING_IS_A_RECEIVE = (
+    "listing received each message shown once (SQS has no peek): its receive count includes this listing; "
+    "it stays in the DLQ, visible again at once, and a redrive sends it back as a new message"
+)
+
+
 def cmd_dlq_list(args: argparse.Namespace) -> int:
     from dialctl.targets import masked_dlq_messages
 
@@ -354,7 +375,8 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     messages = masked_dlq_messages(target, args.limit)
     depth = target.queue_depth(target.dlq_url)
     doc = {"target": target.name, "dlq_depth": depth["visible"] + depth["in_flight"], "messages": messages,
-           "reason": "not kept on the message: search the handlers' logs for its messageId"}  # fmt: skip
+           "reason": "not kept on the message: search the handlers' logs for its messageId",
+           "listing": LISTING_IS_A_RECEIVE}  # fmt: skip
     lines = [f"{target.name}: {doc['dlq_depth']} in the DLQ, showing {len(messages)}"]
     for m in messages:
         lines.append(
@@ -363,6 +385,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
         )
     if messages:
         lines.append(f"  reason: {doc['reason']}")
+        lines.append(f"  note: {LISTING_IS_A_RECEIVE}")
     emit(args, doc, lines)
     return OK
 
@@ -400,8 +423,9 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     other = running(state_file)
     if other:
         raise Failure(f"a local pipeline is already running (pid {other['pid']}); its state is in {state_file}")
-    # The handlers log JSON lines to stdout; they go to a file, and this terminal shows the service.
-    log_path = state_file.parent / "handlers.log"
+    # The handlers log JSON lines to stdout; they go to a file of this service's own, beside its
+    # state file (not the demo's handlers.log, which `make local` truncates).
+    log_path = log_file_for(state_file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     real_stdout = sys.stdout
     handler_log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (open for the service's life)
@@ -427,12 +451,44 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print("stopping...", file=real_stdout, flush=True)
+        print(f"stopping: {dropped_on_stop(service)}", file=sys.stderr if args.json else real_stdout, flush=True)
     finally:
         service.stop()
         sys.stdout = real_stdout
         handler_log.close()
     return OK
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from dialctl.local_up import down
+
+    result = down(args.state_file, purge=args.purge, timeout_seconds=args.timeout)
+    tag = "{" + result["redis_key_prefix"] + "}"
+    keys = (
+        f"removed {result['purged_keys']} Redis keys under {tag}"
+        if args.purge
+        else f"its Redis keys stay under {tag} (--purge removes them)"
+    )
+    emit(args, result, [f"local pipeline (pid {result['pid']}) stopped; {keys}"])
+    return OK
+
+
+def log_file_for(state_file: Path) -> Path:
+    return state_file.with_name(state_file.stem + ".log")
+
+
+def dropped_on_stop(service: Any) -> str:
+    """What goes with the local queues when the service stops: they live in this process only."""
+    if service.run is None:
+        return "nothing was queued"
+    try:
+        queues = service.run.queues
+        queued = sum(queues.depth().values())
+        attributes = queues.client.get_queue_attributes(QueueUrl=queues.dlq_url, AttributeNames=["All"])
+        dead = int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0))
+    except Exception as exc:  # the local SQS endpoint is this process's; report, never hide the stop
+        return f"could not count the queued tasks ({type(exc).__name__}: {exc})"
+    return f"{queued} queued dial tasks and {dead} in the DLQ are dropped with the local queues"
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -462,19 +518,25 @@ def positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from stacks.settings import ENVIRONMENTS
-
-    where = argparse.ArgumentParser(add_help=False)
-    group = where.add_argument_group("target (one of)")
+def add_target(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The target options, together under one heading of the command's --help. Added to each
+    command rather than through a parent parser: argparse moves a parent's mutually exclusive
+    options (--local, --stack) out of their group, under "options"."""
+    group = parser.add_argument_group("target", "where the command acts: --local or --stack NAME")
     exclusive = group.add_mutually_exclusive_group()
     exclusive.add_argument("--local", action="store_true", help="the local pipeline started by `dialctl local up`")
     exclusive.add_argument("--stack", metavar="NAME", help="a deployed stack, e.g. DialPipeline-prod (its outputs)")
     group.add_argument("--region", help="AWS region of --stack (default: the AWS SDK's)")
     group.add_argument(
         "--state-file", type=Path, default=default_state_file(),
-        help="where `local up` writes its endpoints (default: %(default)s; env DIALCTL_STATE_FILE)",
+        help="with --local: where `local up` wrote its endpoints (default: %(default)s; env DIALCTL_STATE_FILE)",
     )  # fmt: skip
+    return group
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from stacks.settings import ENVIRONMENTS
+
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print one JSON document (for scripts)")
 
@@ -489,19 +551,21 @@ def build_parser() -> argparse.ArgumentParser:
                                description="The live MAX_CPS: the dialers pace at min(live, ceiling) and pick a "
                                "change up within 10 s, no deploy. The ceiling is the stack's MaxCps parameter.")  # fmt: skip
     rate_commands = rate.add_subparsers(dest="rate_command", metavar="ACTION", required=True)
-    show = rate_commands.add_parser("show", parents=[where, as_json], help="the ceiling and the live value",
+    show = rate_commands.add_parser("show", parents=[as_json], help="the ceiling and the live value",
                                     description="Show the MAX_CPS ceiling and the live value.")  # fmt: skip
+    add_target(show)
     show.set_defaults(run=cmd_rate_show)
     set_ = rate_commands.add_parser(
-        "set", parents=[where, as_json], help="set the live value (0: the kill switch)",
+        "set", parents=[as_json], help="set the live value (0: the kill switch)",
         description="Set the live MAX_CPS. A value over the ceiling is refused (exit 2). 0 stops all dialing "
         "and keeps every task in the queue (deferred a few seconds at a time) until the rate is raised again.",
     )  # fmt: skip
     set_.add_argument("value", type=non_negative, metavar="N", help="calls per second, 0 to stop")
+    add_target(set_)
     set_.set_defaults(run=cmd_rate_set)
 
     enqueue = commands.add_parser(
-        "enqueue", parents=[where, as_json], help="validate a CSV or JSON-lines file and send its tasks",
+        "enqueue", parents=[as_json], help="validate a CSV or JSON-lines file and send its tasks",
         description="Validate every row (campaignId, contactId, phoneNumber required; attempts a whole number "
         ">= 0; phoneNumber valid E.164; campaign ids that exist when the database is reachable), report each bad "
         "row by line number, and send the good ones in batches of 10 with MessageGroupId = campaignId. "
@@ -514,37 +578,46 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--threads", type=positive_int, default=4, help="senders per process (default: %(default)s)")
     enqueue.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                          help="progress bars on stderr (default: when stderr is a terminal)")  # fmt: skip
-    enqueue.add_argument("--database-url", help="with --stack: a PostgreSQL URL to check campaign ids against")
+    add_target(enqueue).add_argument(
+        "--database-url", help="with --stack: a PostgreSQL URL to check campaign ids against"
+    )
     enqueue.set_defaults(run=cmd_enqueue)
 
     status = commands.add_parser(
-        "status", parents=[where, as_json], help="queues, DLQ, rate, dials per campaign, Redis health",
+        "status", parents=[as_json], help="queues, DLQ, rate, dials per campaign, Redis health",
         description="Queue visible / in flight / delayed, DLQ depth, MAX_CPS ceiling and live value, the "
         "effective rate, dials in the last minute (per campaign locally), Redis health, live calls (fleet and per "
         "campaign), answer rate and pace factor per campaign. Locally, --json also says where each part listens. "
         "Exit 1 when a part cannot be read.",
     )  # fmt: skip
-    status.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    status.add_argument("--watch", action="store_true",
+                        help="refresh until Ctrl-C: in place on a terminal; with --json one document per line")  # fmt: skip
     status.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default: %(default)s)")
+    add_target(status)
     status.set_defaults(run=cmd_status)
 
     dlq = commands.add_parser("dlq", help="look into the dead-letter queue, send it back",
                               description="The dial-tasks dead-letter queue.")  # fmt: skip
     dlq_commands = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
     dlq_list = dlq_commands.add_parser(
-        "list", parents=[where, as_json], help="messages in the DLQ (phone numbers masked)",
-        description="List DLQ messages with masked phone numbers and receive counts; they stay in the DLQ.",
+        "list", parents=[as_json], help="messages in the DLQ (phone numbers masked)",
+        description="List DLQ messages with masked phone numbers and receive counts; they stay in the DLQ. "
+        "SQS has no peek: listing receives each message shown once (its receive count goes up by one; the DLQ "
+        "has no redrive policy of its own, so nothing moves) and makes it visible again at once. A redrive "
+        "sends messages back as new ones, their counts afresh.",
     )  # fmt: skip
     dlq_list.add_argument("--limit", type=positive_int, default=20, help="at most this many (default: %(default)s)")
+    add_target(dlq_list)
     dlq_list.set_defaults(run=cmd_dlq_list)
     redrive = dlq_commands.add_parser(
-        "redrive", parents=[where, as_json], help="move every DLQ message back to the dial-tasks queue",
+        "redrive", parents=[as_json], help="move every DLQ message back to the dial-tasks queue",
         description="Start an SQS message move task (StartMessageMoveTask) from the DLQ back to the queue "
         "that dead-lettered its messages; each comes back as a new message with a fresh receive count.",
     )  # fmt: skip
     redrive.add_argument("--max-per-second", type=positive_int, help="limit the move rate (AWS only)")
     redrive.add_argument("--wait", action="store_true", help="wait until the move task has finished")
     redrive.add_argument("--timeout", type=float, default=600, help="with --wait: give up after this many seconds")
+    add_target(redrive)
     redrive.set_defaults(run=cmd_dlq_redrive)
 
     local = commands.add_parser("local", help="the local pipeline as a service",
@@ -562,13 +635,46 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds (default: %(default)s; the settings' 125 s makes a failed batch wait minutes)")  # fmt: skip
     up.add_argument("--state-file", type=Path, default=default_state_file(), help="default: %(default)s")
     up.set_defaults(run=cmd_local_up)
+    local_down = local_commands.add_parser(
+        "down", parents=[as_json], help="stop the running local pipeline; --purge: remove its Redis keys",
+        description="Stop the local pipeline that `local up` runs (as Ctrl-C in its terminal would) and wait "
+        "until it has stopped. With --purge, then remove its Redis keys: every key under its prefix "
+        "{local-...}, which each `up` draws afresh. Exit 1 when none runs.",
+    )  # fmt: skip
+    local_down.add_argument("--purge", action="store_true", help="remove the run's Redis keys once it stopped")
+    local_down.add_argument("--timeout", type=float, default=60, help="seconds to wait for it (default: %(default)s)")
+    local_down.add_argument("--state-file", type=Path, default=default_state_file(), help="default: %(default)s")
+    local_down.set_defaults(run=cmd_local_down)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command. A reader that goes away (`dialctl status | head -3`) ends it quietly with
+    128 + SIGPIPE, as a tool killed by the signal would: the Python docs' recipe (signal handling)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: buffered output meets the closed pipe here, not at exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return CLOSED_PIPE
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    """What is still buffered goes nowhere instead of failing again when Python exits."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error, 0 on --help
-    if getattr(args, "command", None) == "local" and args.max_cps == 0:
+    if getattr(args, "local_command", None) == "up" and args.max_cps == 0:
         parser.error("--max-cps must be above 0 (it is the ceiling; `rate set 0` stops dialing)")
     try:
         return args.run(args)
@@ -580,6 +686,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return FAILED
     except KeyboardInterrupt:
         return FAILED
+    except BrokenPipeError:
+        raise  # an OSError, but the reader's doing: main() ends quietly
     except Exception as exc:  # botocore, redis, network: one line, not a traceback
         from botocore.exceptions import BotoCoreError, ClientError
 

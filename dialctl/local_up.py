@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -44,8 +46,11 @@ class LocalService:
         visibility_timeout_seconds: int = VISIBILITY_TIMEOUT_S,
         dbname: str = DATABASE,
         batching_window_seconds: float | None = None,
+        settings: Any = None,
     ) -> None:
+        """`settings`: the environment's as given (a test's, say), instead of `env`'s own."""
         self.state_file = state_file
+        self.settings = settings
         self.env = env
         self.max_cps = max_cps
         self.visibility_timeout_seconds = visibility_timeout_seconds
@@ -71,7 +76,7 @@ class LocalService:
         from stacks.settings import settings_for
 
         try:
-            settings = settings_for(self.env)
+            settings = self.settings or settings_for(self.env)
         except (KeyError, ValueError) as exc:
             raise Failure(str(exc)) from None
         pg, pg_throwaway = reuse_or_start_postgres()
@@ -152,3 +157,46 @@ def describe(state: dict) -> list[tuple[str, str]]:
         ("worker stand-in", f"{state['worker_url']}/dial"),
         ("MAX_CPS", f"ceiling {state['max_cps']:g}, live key {state['live_rate_key']}"),
     ]
+
+
+def down(state_file: Path, *, purge: bool, timeout_seconds: float = 60) -> dict:
+    """Stops the local pipeline of `state_file` (SIGTERM: it stops as on Ctrl-C) and, with
+    `purge`, then removes its Redis keys: every key under its hash tag `{<prefix>}`."""
+    state = running(state_file)
+    if state is None:
+        raise Failure(f"no local pipeline is running with the state file {state_file}")
+    pid = state["pid"]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_seconds
+    # Stopped when its process is gone, or when it removed its state file (its last step but one).
+    while pid_alive(pid) and (read_state(state_file) or {}).get("pid") == pid:
+        if time.monotonic() > deadline:
+            raise Failure(f"the local pipeline (pid {pid}) did not stop within {timeout_seconds:g} s")
+        time.sleep(0.1)
+    result: dict[str, Any] = {"pid": pid, "redis_key_prefix": state["redis_key_prefix"], "purged_keys": None}
+    if purge:
+        result["purged_keys"] = purge_keys(state["redis_url"], state["redis_key_prefix"])
+    return result
+
+
+def purge_keys(redis_url: str, prefix: str) -> int:
+    """Removes every key under `{prefix}` (SCAN, then UNLINK in batches); returns how many."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", "{" + prefix + "}") + "*"  # the prefix matched as it is
+    removed, batch = 0, []
+    try:
+        for key in client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += client.unlink(*batch)
+                batch = []
+        if batch:
+            removed += client.unlink(*batch)
+    except redis.ConnectionError:
+        # A throwaway Redis that `local up` started stops with it, keys and all.
+        return removed
+    finally:
+        client.close()
+    return removed

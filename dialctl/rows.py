@@ -1,10 +1,11 @@
 """Reading and checking a contacts file for `dialctl enqueue`: CSV with a header, or JSON lines.
 
-Every row is checked offline (required fields, attempts, E.164 numbers that libphonenumber calls
-valid); campaign ids are checked against the database separately, when it can be reached. A bad
-row is reported by its line number and reason, and never sent. The rules are the enrichment's
-(lambdas/enrich_dial_task/records.py), plus `phonenumbers.is_valid_number`, so a row that passes
-here is not dropped for its shape later.
+Every row is checked offline, by the rules the pipeline itself applies: the enrichment's parser
+(`shared.dial_task.parse_task`) and the dialer's test of a dialable number
+(`dialer_worker.compliance.number_facts`); campaign ids are checked against the database
+separately, when it can be reached. A bad row is reported by its line number and a reason that
+ends with the DropReason the pipeline would drop it for, and is never sent: a row that passes here
+is not dropped for its shape later.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
-
+from dialer_worker.compliance import number_facts
+from shared.dial_task import MAX_ID_LENGTH, parse_task
+from shared.drops import DropReason
 from shared.masking import mask_phone
 
 REQUIRED = ("campaignId", "contactId", "phoneNumber")
-MAX_ID_LENGTH = 128
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 
 
@@ -110,12 +111,12 @@ def _from_csv(row: dict) -> Any:
             try:
                 record[name] = int(value)
             except ValueError:
-                return f"attempts {value!r} is not a whole number"
+                return f"attempts {value!r} is not a whole number ({DropReason.INVALID_ATTEMPTS})"
         elif name == "metadata":
             try:
                 record[name] = json.loads(value)
             except ValueError:
-                return "metadata is not JSON"
+                return f"metadata is not JSON ({DropReason.INVALID_METADATA})"
         else:
             record[name] = value
     return record
@@ -123,42 +124,43 @@ def _from_csv(row: dict) -> Any:
 
 def check_record(record: dict) -> str | None:
     """The reason a record cannot be sent, or None. Fills in attempts (0) when absent."""
-    for name in ("campaignId", "contactId"):
+    task = parse_task(record)
+    if isinstance(task, DropReason):
+        return f"{_explain(task, record)} ({task})"
+    valid, _ = number_facts(task.phone_number)
+    if not valid:
+        return f"phoneNumber {mask_phone(task.phone_number)} is not a valid number ({DropReason.INVALID_PHONE_NUMBER})"
+    record.setdefault("attempts", 0)
+    return None
+
+
+def _explain(reason: DropReason, record: dict) -> str:
+    """What is wrong with the field `parse_task` refused, in words (phone numbers masked)."""
+    name = {
+        DropReason.INVALID_CAMPAIGN_ID: "campaignId",
+        DropReason.INVALID_CONTACT_ID: "contactId",
+        DropReason.INVALID_PHONE_NUMBER: "phoneNumber",
+    }.get(reason)
+    if name is not None:
         value = record.get(name)
         if value is None or value == "":
             return f"{name} is missing"
         if not isinstance(value, str):
             return f"{name} must be text"
-        if len(value) > MAX_ID_LENGTH:
-            return f"{name} is longer than {MAX_ID_LENGTH} characters"
-    phone = record.get("phoneNumber")
-    if phone is None or phone == "":
-        return "phoneNumber is missing"
-    if not isinstance(phone, str):
-        return "phoneNumber must be text"
-    problem = phone_problem(phone)
-    if problem:
-        return problem
-    attempts = record.setdefault("attempts", 0)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-        return f"attempts must be a whole number >= 0, got {attempts!r}"
-    if "metadata" in record and not isinstance(record["metadata"], dict):
+        if name == "phoneNumber":
+            return f"phoneNumber {mask_phone(value)} is not E.164 (a + and up to 15 digits, e.g. +14155550100)"
+        if not value.strip():
+            return f"{name} is blank"
+        return f"{name} is longer than {MAX_ID_LENGTH} characters"
+    if reason is DropReason.INVALID_ATTEMPTS:
+        return f"attempts must be a whole number >= 0, got {record.get('attempts')!r}"
+    if reason is DropReason.INVALID_METADATA:
         return "metadata must be a JSON object"
-    return None
-
-
-def phone_problem(phone: str) -> str | None:
-    """None for an E.164 number libphonenumber calls valid; the reason otherwise (number masked)."""
-    shown = mask_phone(phone)
-    if not phone.startswith("+") or not phone[1:].isdigit() or not 8 <= len(phone) <= 16:
-        return f"phoneNumber {shown} is not E.164 (a + and 7 to 15 digits, e.g. +14155550100)"
-    try:
-        parsed = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException:
-        return f"phoneNumber {shown} is not a phone number"
-    if not phonenumbers.is_valid_number(parsed):
-        return f"phoneNumber {shown} is not a valid number"
-    return None
+    if reason is DropReason.INVALID_TIME_ZONE:
+        return f"timeZone must be text of at most {MAX_ID_LENGTH} characters"
+    if reason is DropReason.INVALID_EXPIRES_AT:
+        return "expiresAt must be an ISO 8601 time with an offset, e.g. 2026-05-01T18:00:00Z"
+    return "not a dial task"
 
 
 def check(
@@ -187,7 +189,11 @@ def check(
                 if body["campaignId"] in known:
                     keep.append((line, body))
                 else:
-                    result.rejected.append(Rejected(line, f"campaignId {body['campaignId']!r} does not exist"))
+                    result.rejected.append(
+                        Rejected(
+                            line, f"campaignId {body['campaignId']!r} does not exist ({DropReason.UNKNOWN_CAMPAIGN})"
+                        )
+                    )
             result.valid = keep
     result.rejected.sort(key=lambda r: r.line)
     return result

@@ -14,19 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from dialer_worker.live_rate import parse as parse_rate
-from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE, Metric
+from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE, Dimension, Metric
+from stacks.outputs import Output
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE_VARIABLE = "DIALCTL_STATE_FILE"
 
-# The stack outputs dialctl reads (stacks/pipeline_stack.py).
+# The stack outputs dialctl reads; a stack without one of them is an older version.
 OUTPUTS = (
-    "DialTasksQueueUrl",
-    "DialTasksDlqUrl",
-    "LiveMaxCpsParameterName",
-    "MaxCpsCeiling",
-    "DashboardName",
-    "MetricsNamespace",
+    Output.DIAL_TASKS_QUEUE_URL,
+    Output.DIAL_TASKS_DLQ_URL,
+    Output.LIVE_MAX_CPS_PARAMETER_NAME,
+    Output.MAX_CPS_CEILING,
+    Output.DASHBOARD_NAME,
+    Output.METRICS_NAMESPACE,
 )
 
 
@@ -95,6 +96,10 @@ class Target:
 
     # Implemented per target.
     def ceiling(self) -> float:
+        raise NotImplementedError
+
+    def ceiling_hint(self) -> str:
+        """Where the ceiling comes from and how it is raised."""
         raise NotImplementedError
 
     def live_raw(self) -> str | None:
@@ -174,6 +179,12 @@ class LocalTarget(Target):
     def ceiling(self) -> float:
         return float(self.state["max_cps"])
 
+    def ceiling_hint(self) -> str:
+        return (
+            f"the local pipeline's ceiling, {self.ceiling():g}, is `dialctl local up --max-cps` (default: the "
+            f"{self.state.get('env', '?')} settings' max_cps); stop it and start it again with a higher --max-cps"
+        )
+
     def live_raw(self) -> str | None:
         value = self.redis.get(self.state["live_rate_key"])
         return value.decode() if isinstance(value, bytes) else value
@@ -201,39 +212,45 @@ class LocalTarget(Target):
         return {"ok": True, "ping_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     def closed_loop(self) -> dict:
-        """Read from the keys the dialers and the call-events handler share (shared/live_calls.py)."""
+        """Read from the keys the dialers and the call-events handler share (shared/live_calls.py),
+        as one snapshot: every count and window in one MULTI/EXEC, against one instant. The scripts
+        that write them change a call's fleet and campaign entries together, so no sample shows a
+        campaign with more live calls than the fleet. (Campaigns are found by SCAN first; one that
+        appears in between is left out of this sample, its calls already in the fleet's count.)"""
         from shared import live_calls
 
         prefix = self.state["redis_key_prefix"]
-        now_us = int(time.time() * 1_000_000)
-
-        def live(key: str) -> int:
-            return int(self.redis.zcount(key, now_us, "+inf"))  # members whose lease has not ended
-
-        def campaigns(pattern_key: str) -> list[str]:
-            head = pattern_key.rsplit(":", 1)[0] + ":"
-            keys = (k.decode() if isinstance(k, bytes) else k for k in self.redis.scan_iter(match=head + "*"))
-            return sorted(key[len(head) :] for key in keys)
+        pattern = f"{live_calls.tag(prefix)}:*"
+        keys = [k.decode() if isinstance(k, bytes) else k for k in self.redis.scan_iter(match=pattern, count=1000)]
+        live_ids = _campaigns(keys, live_calls.campaign_live_key(prefix, "x"))
+        pace_ids = _campaigns(keys, live_calls.pace_key(prefix, "x"))
+        outcome_ids = _campaigns(keys, live_calls.outcomes_key(prefix, "x"))
+        now_us = int(time.time() * 1_000_000)  # members whose lease has not ended
+        snapshot = self.redis.pipeline(transaction=True)
+        snapshot.zcount(live_calls.fleet_live_key(prefix), now_us, "+inf")
+        for campaign in live_ids:
+            snapshot.zcount(live_calls.campaign_live_key(prefix, campaign), now_us, "+inf")
+        for campaign in pace_ids:
+            snapshot.hget(live_calls.pace_key(prefix, campaign), "factor")
+        for campaign in outcome_ids:
+            snapshot.lrange(live_calls.outcomes_key(prefix, campaign), 0, -1)
+        replies = iter(snapshot.execute())
+        fleet = int(next(replies))
 
         per_campaign: dict[str, dict] = {}
-        for campaign in campaigns(live_calls.campaign_live_key(prefix, "x")):
-            per_campaign.setdefault(campaign, {})["live_calls"] = live(live_calls.campaign_live_key(prefix, campaign))
-        for campaign in campaigns(live_calls.pace_key(prefix, "x")):
-            factor = self.redis.hget(live_calls.pace_key(prefix, campaign), "factor")
+        for campaign in live_ids:
+            per_campaign.setdefault(campaign, {})["live_calls"] = int(next(replies))
+        for campaign in pace_ids:
+            factor = next(replies)
             per_campaign.setdefault(campaign, {})["pace_factor"] = float(factor) if factor is not None else 1.0
-        for campaign in campaigns(live_calls.outcomes_key(prefix, "x")):
-            raw = self.redis.lrange(live_calls.outcomes_key(prefix, campaign), 0, -1)
-            outcomes = [o.decode() if isinstance(o, bytes) else o for o in raw]
+        for campaign in outcome_ids:
+            outcomes = [o.decode() if isinstance(o, bytes) else o for o in next(replies)]
             answered = sum(o in live_calls.ANSWERED_OUTCOMES for o in outcomes)
             per_campaign.setdefault(campaign, {})["answer_rate"] = (
                 round(answered / len(outcomes), 3) if outcomes else None
             )
             per_campaign[campaign]["outcomes"] = len(outcomes)
-        return {
-            "fleet_live_calls": live(live_calls.fleet_live_key(prefix)),
-            "campaigns": per_campaign,
-            "source": "Redis",
-        }
+        return {"fleet_live_calls": fleet, "campaigns": per_campaign, "source": "Redis"}
 
     def known_campaigns(self, ids: set[str]) -> set[str] | None:
         import psycopg
@@ -265,8 +282,8 @@ class StackTarget(Target):
         self.cloudwatch = session.client("cloudwatch")
         self.database_url = database_url
         self.outputs = self._outputs(stack_name)
-        self.queue_url = self.outputs["DialTasksQueueUrl"]
-        self.dlq_url = self.outputs["DialTasksDlqUrl"]
+        self.queue_url = self.outputs[Output.DIAL_TASKS_QUEUE_URL]
+        self.dlq_url = self.outputs[Output.DIAL_TASKS_DLQ_URL]
 
     def reconnect(self) -> None:
         import boto3
@@ -289,25 +306,28 @@ class StackTarget(Target):
         return outputs
 
     def ceiling(self) -> float:
-        return float(self.outputs["MaxCpsCeiling"])
+        return float(self.outputs[Output.MAX_CPS_CEILING])
+
+    def ceiling_hint(self) -> str:
+        return f"the MaxCps stack parameter; raising it takes a deploy: cdk deploy {self.name} --parameters MaxCps=N"
 
     def live_raw(self) -> str | None:
         try:
-            return self.ssm.get_parameter(Name=self.outputs["LiveMaxCpsParameterName"])["Parameter"]["Value"]
+            return self.ssm.get_parameter(Name=self.outputs[Output.LIVE_MAX_CPS_PARAMETER_NAME])["Parameter"]["Value"]
         except self.ssm.exceptions.ParameterNotFound:
             return None
 
     def set_live(self, value: float) -> None:
         self.ssm.put_parameter(
-            Name=self.outputs["LiveMaxCpsParameterName"], Value=f"{value:g}", Type="String", Overwrite=True
+            Name=self.outputs[Output.LIVE_MAX_CPS_PARAMETER_NAME], Value=f"{value:g}", Type="String", Overwrite=True
         )
 
     def _metric(self, name: str, statistic: str, minutes: int) -> list[dict]:
         end = datetime.now(UTC) + timedelta(minutes=1)  # the current minute's datapoints too
         reply = self.cloudwatch.get_metric_statistics(
-            Namespace=self.outputs["MetricsNamespace"],
+            Namespace=self.outputs[Output.METRICS_NAMESPACE],
             MetricName=name,
-            Dimensions=[{"Name": "service", "Value": DIALER_SERVICE}],
+            Dimensions=[{"Name": Dimension.SERVICE, "Value": DIALER_SERVICE}],
             StartTime=end - timedelta(minutes=minutes + 1),
             EndTime=end,
             Period=60,
@@ -336,7 +356,7 @@ class StackTarget(Target):
 
     def closed_loop(self) -> dict:
         """The call-events function's metrics: LiveCalls (fleet), AnswerRate and PaceFactor (by campaignId)."""
-        namespace = self.outputs["MetricsNamespace"]
+        namespace = self.outputs[Output.METRICS_NAMESPACE]
         end = datetime.now(UTC) + timedelta(minutes=1)
 
         def latest(name: str, dimensions: list[dict]) -> float | None:
@@ -347,7 +367,7 @@ class StackTarget(Target):
             points = sorted(reply["Datapoints"], key=lambda p: p["Timestamp"])
             return points[-1]["Average"] if points else None
 
-        service = [{"Name": "service", "Value": CALL_EVENTS_SERVICE}]
+        service = [{"Name": Dimension.SERVICE, "Value": CALL_EVENTS_SERVICE}]
         per_campaign: dict[str, dict] = {}
         for name, field in (
             (Metric.ANSWER_RATE, "answer_rate"),
@@ -357,8 +377,8 @@ class StackTarget(Target):
             listed = self.cloudwatch.list_metrics(Namespace=namespace, MetricName=name)["Metrics"]
             for metric in listed:
                 dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
-                if "campaignId" in dims:
-                    per_campaign.setdefault(dims["campaignId"], {})[field] = latest(name, metric["Dimensions"])
+                if Dimension.CAMPAIGN in dims:
+                    per_campaign.setdefault(dims[Dimension.CAMPAIGN], {})[field] = latest(name, metric["Dimensions"])
         return {
             "fleet_live_calls": latest(Metric.LIVE_CALLS, service),
             "campaigns": per_campaign,
@@ -381,9 +401,17 @@ class StackTarget(Target):
         return {"stack": self.name, **self.outputs}
 
 
+def _campaigns(keys: list[str], pattern_key: str) -> list[str]:
+    """The campaign ids among `keys` shaped like `pattern_key` (its last part is the id)."""
+    head = pattern_key.rsplit(":", 1)[0] + ":"
+    return sorted(key[len(head) :] for key in keys if key.startswith(head))
+
+
 def masked_dlq_messages(target: Target, limit: int) -> list[dict]:
-    """Up to `limit` DLQ messages, phone numbers masked. Each is received once with a short
-    visibility timeout and made visible again at once, so the list leaves the DLQ as it was."""
+    """Up to `limit` DLQ messages, phone numbers masked. SQS has no peek: each is received once
+    (ApproximateReceiveCount + 1, which the DLQ, without a redrive policy, acts on in no way), kept
+    hidden for the listing so the next receives return others, and made visible again at once.
+    Receiving with VisibilityTimeout=0 instead would let the same ten come back each time."""
     from shared.masking import mask_phone
 
     seen: dict[str, dict] = {}

@@ -31,6 +31,7 @@ from stacks.constructs.functions import Functions
 from stacks.constructs.messaging import CallEventsQueues, DialTaskPipe, DialTaskQueues
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.network import Network, egress_only_by_rules
+from stacks.outputs import Output
 from stacks.settings import EMAIL_PATTERN, Settings
 
 
@@ -289,27 +290,27 @@ class DialPipelineStack(Stack):
         settings = self.settings
         # What the operator CLI (`dialctl --stack <name>`) reads to find everything else.
         outputs = {
-            "DialTasksQueueUrl": (self.queues.queue.queue_url, "The dial-tasks queue (enqueue here)"),
-            "DialTasksDlqUrl": (self.queues.dlq.queue_url, "The dial-tasks dead-letter queue"),
-            "LiveMaxCpsParameterName": (self.live_max_cps.parameter_name, "SSM parameter: the live MAX_CPS"),
-            "MaxCpsCeiling": (self.max_cps.value_as_string, "The MaxCps parameter: the live value's ceiling"),
-            "CallEventsQueueUrl": (
+            Output.DIAL_TASKS_QUEUE_URL: (self.queues.queue.queue_url, "The dial-tasks queue (enqueue here)"),
+            Output.DIAL_TASKS_DLQ_URL: (self.queues.dlq.queue_url, "The dial-tasks dead-letter queue"),
+            Output.LIVE_MAX_CPS_PARAMETER_NAME: (self.live_max_cps.parameter_name, "SSM parameter: the live MAX_CPS"),
+            Output.MAX_CPS_CEILING: (self.max_cps.value_as_string, "The MaxCps parameter: the live value's ceiling"),
+            Output.CALL_EVENTS_QUEUE_URL: (
                 self.call_events_queues.queue.queue_url,
                 "The call-events queue: the worker sends one message per finished call here",
             ),
-            "CallEventsSendPolicyArn": (
+            Output.CALL_EVENTS_SEND_POLICY_ARN: (
                 self.call_events_queues.send_policy.managed_policy_arn,
                 "Managed policy granting sqs:SendMessage on the call-events queue: attach it to the worker's role",
             ),
-            "MaxConcurrentCallsLimit": (
+            Output.MAX_CONCURRENT_CALLS_LIMIT: (
                 self.max_concurrent_calls.value_as_string,
                 "Live calls at once across the fleet (0: no limit)",
             ),
-            "DashboardName": (self.monitoring.dashboard.dashboard_name, "The CloudWatch dashboard"),
-            "MetricsNamespace": (settings.metrics_namespace, "Namespace of the functions' metrics"),
+            Output.DASHBOARD_NAME: (self.monitoring.dashboard.dashboard_name, "The CloudWatch dashboard"),
+            Output.METRICS_NAMESPACE: (settings.metrics_namespace, "Namespace of the functions' metrics"),
         }
         for name, (value, description) in outputs.items():
-            CfnOutput(self, name, value=value, description=description)
+            CfnOutput(self, str(name), value=value, description=description)
 
 
 # The retention periods CloudWatch Logs accepts, up to a year.

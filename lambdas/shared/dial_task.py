@@ -24,9 +24,9 @@ REQUIRED_CONFIG = ("audioFileUrl", "ivrFlow")
 # The message attribute a deferred copy carries its first enqueue time in (ms since the epoch),
 # so the platform's maximum age counts from the scheduler's send, not from the last deferral.
 FIRST_SENT_ATTRIBUTE = "firstSentTimestamp"
-# Fixed forever: changing it would give every task a new callId, and redeliveries could dial twice.
 # The one inactive status whose tasks are kept (deferred) rather than dropped.
 PAUSED = "paused"
+# Fixed forever: changing it would give every task a new callId, and redeliveries could dial twice.
 CALL_ID_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-4c55-9a4b-1b8f0b1d2c01")
 
 

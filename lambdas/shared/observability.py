@@ -24,7 +24,7 @@ CALL_EVENTS_SERVICE = "call-events"
 
 
 class Metric:
-    """Metric names (namespace DialPipeline/<env>, dimension service)."""
+    """Metric names (namespace DialPipeline/<env>, dimension `Dimension.SERVICE`)."""
 
     TASKS_ENRICHED = "TasksEnriched"
     TASKS_DROPPED = "TasksDropped"  # enrichment, by Reason
@@ -48,6 +48,14 @@ class Metric:
     CALL_EVENTS_DROPPED = "CallEventsDropped"  # by Reason
     ANSWER_RATE = "AnswerRate"  # per campaign: answered + machine over the window
     PACE_FACTOR = "PaceFactor"  # per campaign: the share of its rate it is dialed at
+
+
+class Dimension:
+    """Dimension names of those metrics: every metric has SERVICE; some split by REASON or CAMPAIGN."""
+
+    SERVICE = "service"
+    REASON = "Reason"  # a drop's DropReason, a deferral's reason
+    CAMPAIGN = "campaignId"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from shared.observability import Dimension, Metric
+
 PERIOD = Duration.minutes(1)
 ERROR_RATE_PERCENT = 5
 RATE_LIMITED_SHARE_PERCENT = 20
@@ -235,7 +237,7 @@ class Monitoring(Construct):
             )
 
     def dialer_metric(self, metric_name: str, reason: str | None = None) -> cw.Metric:
-        dimensions = {"service": self.dialer_service, **({"Reason": reason} if reason else {})}
+        dimensions = {Dimension.SERVICE: self.dialer_service, **({Dimension.REASON: reason} if reason else {})}
         return cw.Metric(
             namespace=self.metrics_namespace,
             metric_name=metric_name,
@@ -250,7 +252,7 @@ class Monitoring(Construct):
         return cw.Metric(
             namespace=self.metrics_namespace,
             metric_name=metric_name,
-            dimensions_map={"service": service},
+            dimensions_map={Dimension.SERVICE: service},
             statistic=statistic,
             period=period,
         )
@@ -259,7 +261,7 @@ class Monitoring(Construct):
         """One line per value of `dimension` (per campaign, per reason): a dashboard search."""
         return cw.MathExpression(
             expression=(
-                f'SEARCH(\'{{{self.metrics_namespace},{dimension},service}} service="{service}" '
+                f'SEARCH(\'{{{self.metrics_namespace},{dimension},{Dimension.SERVICE}}} {Dimension.SERVICE}="{service}" '
                 f"MetricName=\"{metric_name}\"', '{statistic}', {int(PERIOD.to_seconds())})"
             ),
             using_metrics={},
@@ -281,8 +283,10 @@ class Monitoring(Construct):
             cw.MathExpression(
                 expression="IF(FILL(sent, 0) > 0 AND FILL(events, 0) == 0, 1, 0)",
                 using_metrics={
-                    "sent": self.service_metric(self.dialer_service, "DialsSent", period=window),
-                    "events": self.service_metric(self.call_events_service, "CallEventsProcessed", period=window),
+                    "sent": self.service_metric(self.dialer_service, Metric.DIALS_SENT, period=window),
+                    "events": self.service_metric(
+                        self.call_events_service, Metric.CALL_EVENTS_PROCESSED, period=window
+                    ),
                 },
                 label="Dials sent without call events",
                 period=window,
@@ -300,8 +304,9 @@ class Monitoring(Construct):
                 expression="100 * deferred / (sent + deferred)",
                 # Only the tasks that waited for a slot: not Redis outages, windows, live calls or pauses.
                 using_metrics={
-                    "deferred": self.dialer_metric("Deferred", reason="rate"),
-                    "sent": self.dialer_metric("DialsSent"),
+                    # "rate": the dialer's deferral reason for a task that waited for a slot.
+                    "deferred": self.dialer_metric(Metric.DEFERRED, reason="rate"),
+                    "sent": self.dialer_metric(Metric.DIALS_SENT),
                 },
                 label="Deferred by the rate limit (%)",
                 period=PERIOD,
@@ -312,13 +317,13 @@ class Monitoring(Construct):
         )
         self._alarm(
             "RedisUnavailable",
-            self.dialer_metric("RedisUnavailable"),
+            self.dialer_metric(Metric.REDIS_UNAVAILABLE),
             threshold=0,
             description="The dialer cannot reach Redis and paces each container locally",
         )
         self._alarm(
             "ClaimsKeyspaceReset",
-            self.dialer_metric("ClaimsKeyspaceReset"),
+            self.dialer_metric(Metric.CLAIMS_RESET),
             threshold=0,
             description="Redis came back without its dial claims (a failover lost writes): calls in flight "
             "may be re-sent, and only the worker's Idempotency-Key stops a second call. Check the worker's 409s.",
@@ -328,7 +333,7 @@ class Monitoring(Construct):
 
     def build_dashboard(self, *, functions: dict[str, lambda_.IFunction]) -> None:
         """Queue depth and achieved CPS on top, then one row per concern. Call after the watch_* methods."""
-        sent = self.dialer_metric("DialsSent")
+        sent = self.dialer_metric(Metric.DIALS_SENT)
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Queue depth",
@@ -379,15 +384,25 @@ class Monitoring(Construct):
             cw.GraphWidget(
                 title="Live calls (fleet, and per campaign)",
                 left=[
-                    self.service_metric(self.dialer_service, "LiveCalls", "Maximum").with_(label="fleet (dialer)"),
-                    self.search(self.dialer_service, "LiveCalls", "campaignId", "Maximum", "per campaign"),
+                    self.service_metric(self.dialer_service, Metric.LIVE_CALLS, "Maximum").with_(
+                        label="fleet (dialer)"
+                    ),
+                    self.search(self.dialer_service, Metric.LIVE_CALLS, Dimension.CAMPAIGN, "Maximum", "per campaign"),
                 ],
                 width=12,
             ),
             cw.GraphWidget(
                 title="Answer rate and pace factor per campaign",
-                left=[self.search(self.call_events_service, "AnswerRate", "campaignId", "Average", "answer rate")],
-                right=[self.search(self.call_events_service, "PaceFactor", "campaignId", "Minimum", "pace factor")],
+                left=[
+                    self.search(
+                        self.call_events_service, Metric.ANSWER_RATE, Dimension.CAMPAIGN, "Average", "answer rate"
+                    )
+                ],
+                right=[
+                    self.search(
+                        self.call_events_service, Metric.PACE_FACTOR, Dimension.CAMPAIGN, "Minimum", "pace factor"
+                    )
+                ],
                 width=12,
             ),
         )
@@ -395,9 +410,11 @@ class Monitoring(Construct):
             cw.GraphWidget(
                 title="Call events",
                 left=[
-                    self.service_metric(self.call_events_service, "CallEventsProcessed").with_(label="processed"),
-                    self.service_metric(self.call_events_service, "CallEventsDuplicate").with_(label="repeated"),
-                    self.service_metric(self.call_events_service, "CallEventsDropped").with_(label="dropped"),
+                    self.service_metric(self.call_events_service, Metric.CALL_EVENTS_PROCESSED).with_(
+                        label="processed"
+                    ),
+                    self.service_metric(self.call_events_service, Metric.CALL_EVENTS_DUPLICATE).with_(label="repeated"),
+                    self.service_metric(self.call_events_service, Metric.CALL_EVENTS_DROPPED).with_(label="dropped"),
                 ],
                 right=[
                     self.call_events_queue.metric_approximate_number_of_messages_visible(period=PERIOD, label="queued"),
@@ -407,7 +424,7 @@ class Monitoring(Construct):
             ),
             cw.GraphWidget(
                 title="Deferrals by reason",
-                left=[self.search(self.dialer_service, "Deferred", "Reason", "Sum", "deferred")],
+                left=[self.search(self.dialer_service, Metric.DEFERRED, Dimension.REASON, "Sum", "deferred")],
                 width=8,
             ),
             cw.AlarmWidget(title="Dials without call events", alarm=self.alarms["CallEventsSilent"], width=8),

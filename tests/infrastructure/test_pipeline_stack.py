@@ -987,6 +987,14 @@ def test_call_events_queue_has_its_own_dlq_and_a_send_only_managed_policy(env):
     assert outputs["CallEventsSendPolicyArn"]["Value"] == {"Ref": policy_id}
 
 
+def test_the_outputs_are_the_ones_stacks_outputs_names_and_dialctl_reads_a_subset(env):
+    from dialctl.targets import OUTPUTS
+    from stacks.outputs import Output
+
+    assert set(env.template_json["Outputs"]) == {str(o) for o in Output}
+    assert set(OUTPUTS) <= set(Output)
+
+
 def test_call_events_function_reads_the_queue_with_batch_item_failures(env):
     fn, props = function(env, "CallEvents")
     queue = logical_id(env, "CallEventsQueuesCallEvents", "AWS::SQS::Queue")

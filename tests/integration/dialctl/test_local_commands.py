@@ -45,7 +45,8 @@ def test_rate_show_set_and_the_ceiling(local_service, capsys):
     code, doc = run(capsys, "rate", "set", "5", *local(local_service))
     assert code == 0 and (doc["previous"], doc["live"]) == (20, 5)
     assert main(["rate", "set", "21", *local(local_service)]) == 2
-    assert "over the ceiling 20" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "over the ceiling 20" in err and "local up --max-cps" in err and "cdk deploy" not in err
     client = redis_lib.Redis.from_url(local_service.state["redis_url"])
     assert client.get(local_service.run.live_rate_key) == b"5"  # the key the dialer reads
     code, doc = run(capsys, "rate", "set", "0", *local(local_service))
@@ -141,6 +142,9 @@ def test_dlq_list_masks_numbers_and_redrive_sends_them_back(local_service, capsy
     assert code == 0 and doc["dlq_depth"] == 3 and len(doc["messages"]) == 2
     for message in doc["messages"]:
         assert message["phoneNumber"].startswith("+*******") and message["receiveCount"] == 1
+    assert "SQS has no peek" in doc["listing"]  # it says the listing was a receive
+    code, doc = run(capsys, "dlq", "list", "--limit", "3", *local(local_service))
+    assert code == 0 and sorted(m["receiveCount"] for m in doc["messages"]) == [1, 2, 2]  # as it said
     code, doc = run(capsys, "dlq", "redrive", "--wait", *local(local_service))
     assert code == 0 and doc["task"]["Status"] == "COMPLETED" and doc["task"]["ApproximateNumberOfMessagesMoved"] == 3
     attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
@@ -161,11 +165,72 @@ def test_local_up_runs_until_interrupted_and_refuses_a_second_up(tmp_path, redis
         assert json.loads(state.read_text())["pid"] == up.pid
         second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "already running" in second.stderr
+        # Tasks that wait in its queue (rate 0) when it stops: it says it drops them.
+        where = ["--local", "--state-file", str(state)]
+        assert main(["rate", "set", "0", *where]) == 0
+        contacts = tmp_path / "c.csv"
+        contacts.write_text(
+            "campaignId,contactId,phoneNumber\n" + "".join(f"spring-sale,q{i},+1415559{i:04d}\n" for i in range(3))
+        )
+        assert main(["enqueue", str(contacts), *where, "--processes", "1"]) == 0
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=60)
         assert up.returncode == 0
         assert "SQS endpoint" in out and "worker stand-in" in out and "PostgreSQL" in out
+        assert "stopping: 3 queued dial tasks and 0 in the DLQ are dropped" in out
         assert not state.exists()
+        # Its handlers logged to its own file, beside the state file.
+        assert (tmp_path / "state.log").stat().st_size > 0 and not (tmp_path / "handlers.log").exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+
+
+def test_status_watch_json_writes_one_document_per_line_and_no_escapes(local_service):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "lambdas"), ROOT])}
+    argv = [sys.executable, "-m", "dialctl", "status", "--watch", "--json", "--interval", "0.1", *local(local_service)]
+    watch = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watch.stdout is not None
+        lines = [watch.stdout.readline() for _ in range(3)]
+        watch.send_signal(signal.SIGINT)
+        rest, err = watch.communicate(timeout=30)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    assert watch.returncode == 0, err
+    assert "\x1b" not in "".join(lines) + rest
+    complete = lines + rest.split("\n")[:-1]  # a Ctrl-C may cut the last line short
+    assert len(complete) >= 3
+    for line in complete:
+        assert json.loads(line)["kind"] == "local"
+
+
+def test_local_down_purge_stops_the_pipeline_and_removes_its_redis_keys(tmp_path, redis_server, capsys):
+    state = tmp_path / "state.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "lambdas"), ROOT]),
+           "REDIS_HOST": redis_server.host, "REDIS_PORT": str(redis_server.port)}  # fmt: skip
+    argv = [sys.executable, "-m", "dialctl", "local", "up", "--state-file", str(state), "--max-cps", "10"]
+    up = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not state.exists() and time.monotonic() < deadline and up.poll() is None:
+            time.sleep(0.2)
+        assert state.exists(), up.stderr.read() if up.poll() is not None else "no state file within 60 s"
+        prefix = json.loads(state.read_text())["redis_key_prefix"]
+        client = redis_lib.Redis.from_url(redis_server.url)
+        client.set("{" + prefix + "}:pacing-left-behind", "1")  # as the dialers' keys would be
+        client.set("{" + prefix + "x}:another-run", "1")  # a prefix that merely starts the same
+        before = len(list(client.scan_iter(match="{" + prefix + "}*", count=1000)))
+        capsys.readouterr()
+        code, doc = run(capsys, "local", "down", "--purge", "--state-file", str(state))
+        assert code == 0 and doc["purged_keys"] == before >= 2
+        assert up.wait(timeout=60) == 0 and not state.exists()
+        assert list(client.scan_iter(match="{" + prefix + "}*", count=1000)) == []
+        assert client.get("{" + prefix + "x}:another-run") == b"1"
+        client.delete("{" + prefix + "x}:another-run")
     finally:
         if up.poll() is None:
             up.kill()

@@ -65,6 +65,7 @@ def test_rate_reads_and_writes_the_ssm_parameter_under_the_ceiling(stack, capsys
     assert code == 0 and doc["live"] == 7.5
     assert stack["ssm"].get_parameter(Name=stack["LiveMaxCpsParameterName"])["Parameter"]["Value"] == "7.5"
     assert cli.main(["rate", "set", "25", "--stack", STACK]) == 2
+    assert f"cdk deploy {STACK} --parameters MaxCps=N" in capsys.readouterr().err
     assert stack["ssm"].get_parameter(Name=stack["LiveMaxCpsParameterName"])["Parameter"]["Value"] == "7.5"
     code, doc = run(capsys, "rate", "set", "0")
     assert code == 0 and doc["stopped"]

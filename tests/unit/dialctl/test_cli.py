@@ -11,7 +11,7 @@ from dialctl.cli import build_parser, main
 
 COMMANDS = [
     [], ["rate"], ["rate", "show"], ["rate", "set"], ["enqueue"], ["status"],
-    ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["local"], ["local", "up"],
+    ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["local"], ["local", "up"], ["local", "down"],
 ]  # fmt: skip
 
 
@@ -65,7 +65,18 @@ def test_a_dry_run_needs_no_target_and_exits_1_on_any_rejected_row(tmp_path, cap
     assert (doc["valid"], doc["sent"], doc["rejected"][0]["line"]) == (1, 0, 3)
     path.write_text("campaignId,contactId,phoneNumber\ns,c1,+14155550100\n")
     assert main(["enqueue", str(path), "--dry-run", "--processes", "1"]) == 0
-    assert "dry run: nothing sent" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "dry run: nothing sent" in out
+    # No target is why the campaign ids went unchecked, not an unreachable database.
+    assert "campaign ids NOT checked (no target:" in out and "reach" not in out
+
+
+def test_a_dry_run_rejects_a_whitespace_campaign_id_as_the_enrichment_drops_it(tmp_path, capsys):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"campaignId": "   ", "contactId": "c1", "phoneNumber": "+14155550100"}) + "\n")
+    assert main(["enqueue", str(path), "--dry-run", "--json", "--processes", "1"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["valid"], doc["rejected"]) == (0, [{"line": 1, "reason": "campaignId is blank (invalid_campaign_id)"}])
 
 
 def test_an_unreadable_file_is_a_usage_error(tmp_path, capsys):
@@ -73,6 +84,28 @@ def test_an_unreadable_file_is_a_usage_error(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_local_down_without_a_running_pipeline_fails_and_says_so(tmp_path, capsys):
+    assert main(["local", "down", "--purge", "--state-file", str(tmp_path / "none.json")]) == 1
+    assert "no local pipeline is running" in capsys.readouterr().err
+
+
 def test_the_parser_knows_the_targets():
     args = build_parser().parse_args(["status", "--stack", "DialPipeline-prod", "--region", "eu-west-1", "--watch"])
     assert (args.stack, args.region, args.watch, args.local) == ("DialPipeline-prod", "eu-west-1", True, False)
+
+
+TARGET_OPTIONS = ("--local", "--stack", "--region", "--state-file")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["rate", "show"], ["rate", "set"], ["enqueue"], ["status"], ["dlq", "list"], ["dlq", "redrive"]],
+    ids=" ".join,
+)
+def test_the_target_options_stand_together_under_one_heading_of_the_help(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    text = capsys.readouterr().out
+    options, target = text.split("\noptions:\n")[1].split("\ntarget:\n")
+    for option in TARGET_OPTIONS + (("--database-url",) if command == ["enqueue"] else ()):
+        assert f"  {option}" in target and f"  {option}" not in options, option

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from dialctl.rows import FileProblem, check, check_record, read_records
+from enrich_dial_task.records import parse_record
+from shared.drops import Drop
 
 
 def valid(**overrides):
@@ -42,7 +44,8 @@ def test_each_bad_field_has_its_reason(overrides, reason):
 
 def test_reasons_never_show_a_whole_phone_number():
     reason = check_record(valid(phoneNumber="+10005550123"))
-    assert "0005550123" not in reason and reason.endswith("not a valid number") and "0123" in reason
+    assert "0005550123" not in reason and "0123" in reason
+    assert reason.endswith("not a valid number (invalid_phone_number)")
 
 
 def test_csv_rows_are_reported_by_their_line_number(tmp_path):
@@ -104,3 +107,42 @@ def test_the_format_is_sniffed_without_a_known_suffix(tmp_path):
     path = tmp_path / "contacts.txt"
     path.write_text(json.dumps(valid()) + "\n")
     assert len(check(read_records(path)).valid) == 1
+
+
+# Rows the enrichment would drop: dialctl rejects each, naming the enrichment's own DropReason.
+DROPPED_BY_THE_ENRICHMENT = [
+    {"campaignId": "   "},
+    {"campaignId": "\t"},
+    {"contactId": "  "},
+    {"campaignId": "x" * 129},
+    {"phoneNumber": "+1 415 555 0100"},
+    {"attempts": -1},
+    {"metadata": "gold"},
+    {"timeZone": 5},
+    {"expiresAt": "2026-05-01T18:00:00"},
+]
+
+
+@pytest.mark.parametrize("overrides", DROPPED_BY_THE_ENRICHMENT, ids=lambda o: json.dumps(o)[:40])
+def test_a_json_lines_row_gets_the_enrichments_verdict(tmp_path, overrides):
+    body = valid(**overrides)
+    drop = parse_record({"messageId": "m-1", "body": json.dumps(body)})
+    assert isinstance(drop, Drop)
+    path = tmp_path / "contacts.jsonl"
+    path.write_text(json.dumps(body) + "\n")
+    checked = check(read_records(path))
+    [rejected] = checked.rejected
+    assert not checked.valid and rejected.reason.endswith(f"({drop.reason})")
+
+
+def test_a_whitespace_only_campaign_id_is_rejected_as_blank(tmp_path):
+    path = tmp_path / "contacts.jsonl"
+    path.write_text(json.dumps(valid(campaignId="   ")) + "\n")
+    [rejected] = check(read_records(path)).rejected
+    assert (rejected.line, rejected.reason) == (1, "campaignId is blank (invalid_campaign_id)")
+
+
+def test_a_row_the_enrichment_keeps_passes(tmp_path):
+    body = valid(campaignId=" spring-sale ", metadata=None, timeZone="Europe/Paris", expiresAt="2026-05-01T18:00:00Z")
+    assert not isinstance(parse_record({"messageId": "m-1", "body": json.dumps(body)}), Drop)
+    assert check_record(body) is None
