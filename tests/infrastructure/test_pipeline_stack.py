@@ -134,7 +134,7 @@ NO_TRAFFIC = {
 }
 
 
-def egress_destinations(env, group_prefix: str) -> set[tuple[str, int]]:
+def egress_destinations(env, group_prefix: str) -> set[tuple[str, int | str]]:
     """(destination group's prefix, port) of every separate egress rule of the group `group_prefix`."""
     found = set()
     for lid, rule in resources(env, "AWS::EC2::SecurityGroupEgress").items():

@@ -158,7 +158,7 @@ def test_the_script_follows_the_python_rule(client, redis_key_prefix):
         for _ in range(rng.randint(1, 4)):
             n += 1
             outcome = "answered" if rng.random() < share else "no_answer"
-            batch.append(CallEvent(f"m-{n}", f"c{n}", "c-1", outcome, None))  # type: ignore[arg-type]
+            batch.append(CallEvent(f"m-{n}", f"c{n}", "c-1", outcome, None))
         window = ([e.outcome for e in reversed(batch)] + window)[:20]
         pace = next_pace(pace, window, 0.4, now_us=(n + 10) * S, min_samples=8, cool_down_us=1)
         state = loop.record(batch).campaigns["c-1"]

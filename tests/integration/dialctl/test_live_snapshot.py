@@ -38,7 +38,7 @@ def test_the_fleet_never_has_fewer_live_calls_than_a_campaign(redis_server):
     stop = threading.Event()
 
     def writer(seed: int) -> None:
-        rng, live = random.Random(seed), []
+        rng, live = random.Random(seed), list[tuple[str, str]]()
         lease_end = int((time.time() + 3600) * 1_000_000)
         while not stop.is_set():
             # Mostly one campaign, so its count is close to the fleet's and a torn read shows.

@@ -43,7 +43,7 @@ def run_concurrently(dispatchers, batches):
 
 def end_calls(client, prefix, calls):
     loop = CallLoop(client, prefix=prefix, window=50, min_samples=20, cool_down_seconds=30)
-    loop.record([CallEvent(f"e-{c['callId']}", c["callId"], c["campaignId"], "answered", None) for c in calls])  # type: ignore[arg-type]
+    loop.record([CallEvent(f"e-{c['callId']}", c["callId"], c["campaignId"], "answered", None) for c in calls])
 
 
 def test_concurrent_dialers_never_exceed_a_campaigns_live_cap(make_dispatcher, worker, redis_key_prefix):

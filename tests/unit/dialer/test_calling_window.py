@@ -26,8 +26,8 @@ NEW_YORK, LONDON, DENVER, CHICAGO = (
 DEFAULT = ZoneInfo("America/New_York")
 
 
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def number_zones(number: str) -> tuple[str, ...]:
