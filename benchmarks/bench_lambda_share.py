@@ -195,12 +195,20 @@ def dialer_process(fd: int) -> None:
     os.environ.update(setup["lambda"])
     import resource
 
+    from dialer_worker import core
     from dialer_worker.handler import handler
     from local_pipeline.lambda_context import LocalLambdaContext
-    from shared import observability
 
+    # The real handler, with each batch's report kept as it leaves the core.
     reports: list = []
-    observability.subscribe(lambda service, report: reports.append(report))
+    process = core.process
+
+    def keep_report(*args, **kwargs):
+        response, report = process(*args, **kwargs)
+        reports.append(report)
+        return response, report
+
+    core.process = keep_report
 
     def invoke(event_text: str) -> float:
         context = LocalLambdaContext("dialer", timeout_seconds=setup["timeout_s"], memory_limit_in_mb=setup["memory"])
@@ -293,7 +301,7 @@ class _ThreadProfiles:
 def _profile_every_thread() -> _ThreadProfiles:
     from dialer_worker import handler
 
-    return _ThreadProfiles(handler._get_dispatcher())
+    return _ThreadProfiles(handler.container()[1].dispatcher)
 
 
 # --- the harness (outside any quota) ------------------------------------------------------------
