@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ("enrich_dial_task", "dialer_worker")
+FUNCTIONS = ("enrich_dial_task", "dialer_worker", "call_events")
 # What a Lambda execution environment has set before the handler module is imported.
 LAMBDA_ENV = {
     "AWS_LAMBDA_FUNCTION_NAME": "bench",
@@ -61,6 +61,7 @@ FIRST_USE = {
         "dialer_worker.admission",
         "dialer_worker.deferral",
     ),
+    "call_events": ("redis", "redis.backoff", "redis.retry"),
 }
 _CHILD = (
     "import sys, time, importlib\n"

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import functools
 
-from aws_lambda_powertools import Tracer
-
 from call_events import core, telemetry
 from call_events.clients import CallEventsClients, build_clients
 from call_events.env import CallEventsEnv
 from call_events.telemetry import logger
-from shared.observability import CALL_EVENTS_SERVICE
 
-tracer = Tracer(service=CALL_EVENTS_SERVICE)
+# No Powertools Tracer, as in the other functions: the function's Active tracing (the stack)
+# records each invocation without the X-Ray SDK, whose import was most of this cold start.
 
 
 @functools.cache
@@ -24,7 +22,6 @@ def container() -> tuple[CallEventsEnv, CallEventsClients]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def handler(event, context):
     env, clients = container()
     response, report = core.process(event, env, clients)
