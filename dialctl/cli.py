@@ -281,6 +281,12 @@ def status_document(target: Target) -> dict:
     if doc.get("redis") and doc["redis"].get("ok") is False:
         doc["problems"].append(f"redis: {doc['redis'].get('error') or doc['redis'].get('detail')}")
     part("closed_loop", target.closed_loop)
+    # The measured rate and the deferrals come from one read (one Redis hash, or CloudWatch).
+    part("activity", target.activity)
+    activity = doc.pop("activity") or {}
+    doc["measured_cps"], doc["deferred"] = activity.get("measured_cps"), activity.get("deferred")
+    if target.kind == "local" and not activity and not any(p.startswith("activity") for p in doc["problems"]):
+        doc["problems"].append("activity: no figures from the local pipeline (`local up` publishes them every second)")
     if target.kind == "local":
         doc["listening"] = target.where()
     else:
@@ -302,12 +308,18 @@ def status_lines(doc: dict) -> list[str]:
         live = "STOPPED (0)" if rate["live"] == 0 else f"{rate['live']:g}"
         lines.append(f"  MAX_CPS      live {live}  ceiling {rate['ceiling']:g}")
     eff = doc.get("effective_cps")
-    lines.append(f"  effective    {eff:.1f} calls/s" if eff is not None else "  effective    ? (no data)")
+    configured = f"{eff:.1f} calls/s configured" if eff is not None else "? configured (no data)"
+    lines.append(f"  effective    {configured}; measured {measured_text(doc.get('measured_cps'))}")
     dials = doc.get("dials_last_minute")
     if dials:
         per = dials.get("by_campaign")
         detail = ", ".join(f"{c} {n}" for c, n in sorted(per.items())) if per else "per campaign: n/a"
         lines.append(f"  dials (60 s) {dials['total']}  [{detail}]")
+    deferred = doc.get("deferred")
+    if deferred is not None:
+        span = window_text(deferred["window_seconds"])
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(deferred["by_reason"].items(), key=lambda rn: -rn[1]))
+        lines.append(f"  deferred     {deferred['total']} in {span}" + (f": {reasons}" if reasons else ""))
     redis = doc.get("redis")
     if redis:
         health = {True: "ok", False: "DOWN", None: "unknown"}[redis.get("ok")]
@@ -327,6 +339,25 @@ def status_lines(doc: dict) -> list[str]:
             )
     lines += [f"  PROBLEM      {p}" for p in doc["problems"]]
     return lines
+
+
+def window_text(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return "the last minute" if seconds == 60 else f"the last {seconds / 60:g} minutes"
+    return f"the last {seconds:.0f} s" if seconds >= 10 else f"the last {seconds:g} s"
+
+
+def measured_text(measured: dict | None) -> str:
+    """The calls sent per second over the window the source allows (10 s locally, a minute from
+    CloudWatch), and how many calls that is."""
+    if not measured:
+        return "?"
+    span = window_text(measured["window_seconds"])
+    if "to" in measured:  # CloudWatch's: a minute of the clock
+        span = f"the last full minute ({measured['from'][11:16]}-{measured['to'][11:16]} UTC)"
+    if measured["calls_per_second"] is None:
+        return f"? over {span} (no data)"
+    return f"{measured['calls_per_second']:.1f} calls/s over {span} ({measured['dials']} sent)"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -586,7 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status", parents=[as_json], help="queues, DLQ, rate, dials per campaign, Redis health",
         description="Queue visible / in flight / delayed, DLQ depth, MAX_CPS ceiling and live value, the "
-        "effective rate, dials in the last minute (per campaign locally), Redis health, live calls (fleet and per "
+        "effective rate as configured beside the measured one (calls sent per second: over the last 10 s locally, "
+        "the last full minute from CloudWatch, whose standard resolution is a minute), deferrals by reason over "
+        "the last 5 minutes, dials in the last minute (per campaign locally), Redis health, live calls (fleet and per "
         "campaign), answer rate and pace factor per campaign. Locally, --json also says where each part listens. "
         "Exit 1 when a part cannot be read.",
     )  # fmt: skip

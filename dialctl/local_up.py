@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dialctl import activity
 from dialctl.targets import Failure, pid_alive, read_state
 
 DATABASE = "dialpipe_local"
@@ -50,6 +51,7 @@ class LocalService:
     ) -> None:
         """`settings`: the environment's as given (a test's, say), instead of `env`'s own."""
         self.state_file = state_file
+        self._publisher: Any = None
         self.settings = settings
         self.env = env
         self.max_cps = max_cps
@@ -98,6 +100,12 @@ class LocalService:
             client.set(self.run.live_rate_key, f"{self.run.max_cps:g}")
             client.close()
             self.pipe = self.run.pipe().start(self.run.parallel)
+            # `status --local` reads what the dialers did from Redis (dialctl/activity.py).
+            self._publisher = activity.Publisher(
+                redis.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=2),
+                self.run.key_prefix,
+                activity.tally_totals(self.run.functions.tally),
+            ).start()
         except BaseException:
             self.stop()
             raise
@@ -125,6 +133,10 @@ class LocalService:
         return self.state
 
     def stop(self) -> None:
+        if self._publisher is not None:
+            self._publisher.stop()
+            self._publisher.client.close()
+            self._publisher = None
         if self.pipe is not None:
             self.pipe.stop()
             self.pipe = None
