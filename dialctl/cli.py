@@ -448,7 +448,7 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from dialctl.local_up import LocalService, describe, running
+    from dialctl.local_up import LocalService, describe, kept_waiting, running
 
     state_file: Path = args.state_file
     other = running(state_file)
@@ -466,11 +466,16 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     sys.stdout = handler_log
     service = LocalService(
-        state_file, env=args.env, max_cps=args.max_cps, visibility_timeout_seconds=args.visibility_timeout
-    )
+        state_file, env=args.env, max_cps=args.max_cps, visibility_timeout_seconds=args.visibility_timeout,
+        keep=args.keep,
+    )  # fmt: skip
+    notes = sys.stderr if args.json else real_stdout
+    interrupted = False
     try:
         state = service.start()
-        doc = {**state, "state_file": str(state_file), "handler_log": str(log_path)}
+        waiting = 0 if args.keep else kept_waiting(service.kept_file)
+        doc = {**state, "state_file": str(state_file), "handler_log": str(log_path), "keep": args.keep,
+               "restored": service.restored, "kept_waiting": waiting}  # fmt: skip
         if args.json:
             print(json.dumps(doc, indent=2), file=real_stdout, flush=True)
         else:
@@ -479,15 +484,31 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                 print(f"  {label:<17} {where}", file=real_stdout)
             print(f"  {'state file':<17} {state_file}", file=real_stdout)
             print(f"  {'handler logs':<17} {log_path}", file=real_stdout, flush=True)
+        if service.restored:
+            print(f"restored {restored_text(service.restored)} kept by the last `local up --keep`",
+                  file=notes, flush=True)  # fmt: skip
+        if waiting:
+            print(f"{waiting} tasks kept by an earlier `local up --keep` wait in {service.kept_file}: "
+                  "`local up --keep` sends them again", file=notes, flush=True)  # fmt: skip
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print(f"stopping: {dropped_on_stop(service)}", file=sys.stderr if args.json else real_stdout, flush=True)
+        interrupted = True
+        if not args.keep:
+            print(f"stopping: {dropped_on_stop(service)}", file=notes, flush=True)
     finally:
         service.stop()
         sys.stdout = real_stdout
         handler_log.close()
+    if interrupted and args.keep and service.kept is not None:
+        where = f" in {service.kept_file}" if sum(service.kept.values()) else ""
+        print(f"stopping: kept {restored_text(service.kept)}{where}; `local up --keep` sends them again",
+              file=notes, flush=True)  # fmt: skip
     return OK
+
+
+def restored_text(counts: dict[str, int]) -> str:
+    return f"{counts.get('tasks', 0)} queued dial tasks and {counts.get('dlq', 0)} in the DLQ"
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
@@ -519,7 +540,10 @@ def dropped_on_stop(service: Any) -> str:
         dead = int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0))
     except Exception as exc:  # the local SQS endpoint is this process's; report, never hide the stop
         return f"could not count the queued tasks ({type(exc).__name__}: {exc})"
-    return f"{queued} queued dial tasks and {dead} in the DLQ are dropped with the local queues"
+    return (
+        f"{queued} queued dial tasks and {dead} in the DLQ are dropped with the local queues "
+        "(`local up --keep` keeps them across a restart)"
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -660,12 +684,17 @@ def build_parser() -> argparse.ArgumentParser:
         "up", parents=[as_json], help="run the local pipeline until Ctrl-C",
         description="Run the whole pipeline locally (PostgreSQL and Redis, the local SQS endpoint, the worker "
         "stand-in, the pipe and the real handlers) until Ctrl-C; prints where each part listens and writes "
-        "the state file the --local commands read. A second `up` while one runs exits 1.",
+        "the state file the --local commands read. A second `up` while one runs exits 1. Its queues live in "
+        "this process: stopping drops their tasks (and says how many), unless --keep keeps them for the next "
+        "`up --keep`.",
     )  # fmt: skip
     up.add_argument("--env", default="dev", choices=sorted(ENVIRONMENTS), help="whose settings (default: %(default)s)")
     up.add_argument("--max-cps", type=non_negative, help="the MAX_CPS ceiling (default: the environment's)")
     up.add_argument("--visibility-timeout", type=positive_int, default=10,
                     help="seconds (default: %(default)s; the settings' 125 s makes a failed batch wait minutes)")  # fmt: skip
+    up.add_argument("--keep", action="store_true",
+                    help="keep the queued tasks across a restart: written beside the state file when it stops "
+                    "(.kept.jsonl), sent again by the next `local up --keep`")  # fmt: skip
     up.add_argument("--state-file", type=Path, default=default_state_file(), help="default: %(default)s")
     up.set_defaults(run=cmd_local_up)
     local_down = local_commands.add_parser(

@@ -207,6 +207,7 @@ def test_local_up_runs_until_interrupted_and_refuses_a_second_up(tmp_path, redis
         assert up.returncode == 0
         assert "SQS endpoint" in out and "worker stand-in" in out and "PostgreSQL" in out
         assert "stopping: 3 queued dial tasks and 0 in the DLQ are dropped" in out
+        assert "(`local up --keep` keeps them across a restart)" in out
         assert not state.exists()
         # Its handlers logged to its own file, beside the state file.
         assert (tmp_path / "state.log").stat().st_size > 0 and not (tmp_path / "handlers.log").exists()
