@@ -156,6 +156,7 @@ class Publisher:
         transaction.execute()
 
     def start(self) -> Publisher:
+        self.publish()  # at once: a `status` right after `local up` finds the hash (figures over 0 s)
         self._thread = threading.Thread(target=self._loop, name="dialctl-activity", daemon=True)
         self._thread.start()
         return self

@@ -265,3 +265,9 @@ def test_local_down_purge_stops_the_pipeline_and_removes_its_redis_keys(tmp_path
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_status_right_after_up_finds_the_published_figures(local_service, capsys):
+    code, doc = run(capsys, "status", *local(local_service))
+    assert code == 0, doc["problems"]
+    assert doc["measured_cps"]["dials"] == 0 and doc["deferred"]["by_reason"] == {}
