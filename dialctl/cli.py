@@ -281,6 +281,12 @@ def status_document(target: Target) -> dict:
     if doc.get("redis") and doc["redis"].get("ok") is False:
         doc["problems"].append(f"redis: {doc['redis'].get('error') or doc['redis'].get('detail')}")
     part("closed_loop", target.closed_loop)
+    # The measured rate and the deferrals come from one read (one Redis hash, or CloudWatch).
+    part("activity", target.activity)
+    activity = doc.pop("activity") or {}
+    doc["measured_cps"], doc["deferred"] = activity.get("measured_cps"), activity.get("deferred")
+    if target.kind == "local" and not activity and not any(p.startswith("activity") for p in doc["problems"]):
+        doc["problems"].append("activity: no figures from the local pipeline (`local up` publishes them every second)")
     if target.kind == "local":
         doc["listening"] = target.where()
     else:
@@ -302,12 +308,18 @@ def status_lines(doc: dict) -> list[str]:
         live = "STOPPED (0)" if rate["live"] == 0 else f"{rate['live']:g}"
         lines.append(f"  MAX_CPS      live {live}  ceiling {rate['ceiling']:g}")
     eff = doc.get("effective_cps")
-    lines.append(f"  effective    {eff:.1f} calls/s" if eff is not None else "  effective    ? (no data)")
+    configured = f"{eff:.1f} calls/s configured" if eff is not None else "? configured (no data)"
+    lines.append(f"  effective    {configured}; measured {measured_text(doc.get('measured_cps'))}")
     dials = doc.get("dials_last_minute")
     if dials:
         per = dials.get("by_campaign")
         detail = ", ".join(f"{c} {n}" for c, n in sorted(per.items())) if per else "per campaign: n/a"
         lines.append(f"  dials (60 s) {dials['total']}  [{detail}]")
+    deferred = doc.get("deferred")
+    if deferred is not None:
+        span = window_text(deferred["window_seconds"])
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(deferred["by_reason"].items(), key=lambda rn: -rn[1]))
+        lines.append(f"  deferred     {deferred['total']} in {span}" + (f": {reasons}" if reasons else ""))
     redis = doc.get("redis")
     if redis:
         health = {True: "ok", False: "DOWN", None: "unknown"}[redis.get("ok")]
@@ -327,6 +339,25 @@ def status_lines(doc: dict) -> list[str]:
             )
     lines += [f"  PROBLEM      {p}" for p in doc["problems"]]
     return lines
+
+
+def window_text(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return "the last minute" if seconds == 60 else f"the last {seconds / 60:g} minutes"
+    return f"the last {seconds:.0f} s" if seconds >= 10 else f"the last {seconds:g} s"
+
+
+def measured_text(measured: dict | None) -> str:
+    """The calls sent per second over the window the source allows (10 s locally, a minute from
+    CloudWatch), and how many calls that is."""
+    if not measured:
+        return "?"
+    span = window_text(measured["window_seconds"])
+    if "to" in measured:  # CloudWatch's: a minute of the clock
+        span = f"the last full minute ({measured['from'][11:16]}-{measured['to'][11:16]} UTC)"
+    if measured["calls_per_second"] is None:
+        return f"? over {span} (no data)"
+    return f"{measured['calls_per_second']:.1f} calls/s over {span} ({measured['dials']} sent)"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -417,7 +448,7 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from dialctl.local_up import LocalService, describe, running
+    from dialctl.local_up import LocalService, describe, kept_waiting, running
 
     state_file: Path = args.state_file
     other = running(state_file)
@@ -435,11 +466,16 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     sys.stdout = handler_log
     service = LocalService(
-        state_file, env=args.env, max_cps=args.max_cps, visibility_timeout_seconds=args.visibility_timeout
-    )
+        state_file, env=args.env, max_cps=args.max_cps, visibility_timeout_seconds=args.visibility_timeout,
+        keep=args.keep,
+    )  # fmt: skip
+    notes = sys.stderr if args.json else real_stdout
+    interrupted = False
     try:
         state = service.start()
-        doc = {**state, "state_file": str(state_file), "handler_log": str(log_path)}
+        waiting = 0 if args.keep else kept_waiting(service.kept_file)
+        doc = {**state, "state_file": str(state_file), "handler_log": str(log_path), "keep": args.keep,
+               "restored": service.restored, "kept_waiting": waiting}  # fmt: skip
         if args.json:
             print(json.dumps(doc, indent=2), file=real_stdout, flush=True)
         else:
@@ -448,15 +484,31 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                 print(f"  {label:<17} {where}", file=real_stdout)
             print(f"  {'state file':<17} {state_file}", file=real_stdout)
             print(f"  {'handler logs':<17} {log_path}", file=real_stdout, flush=True)
+        if service.restored:
+            print(f"restored {restored_text(service.restored)} kept by the last `local up --keep`",
+                  file=notes, flush=True)  # fmt: skip
+        if waiting:
+            print(f"{waiting} tasks kept by an earlier `local up --keep` wait in {service.kept_file}: "
+                  "`local up --keep` sends them again", file=notes, flush=True)  # fmt: skip
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print(f"stopping: {dropped_on_stop(service)}", file=sys.stderr if args.json else real_stdout, flush=True)
+        interrupted = True
+        if not args.keep:
+            print(f"stopping: {dropped_on_stop(service)}", file=notes, flush=True)
     finally:
         service.stop()
         sys.stdout = real_stdout
         handler_log.close()
+    if interrupted and args.keep and service.kept is not None:
+        where = f" in {service.kept_file}" if sum(service.kept.values()) else ""
+        print(f"stopping: kept {restored_text(service.kept)}{where}; `local up --keep` sends them again",
+              file=notes, flush=True)  # fmt: skip
     return OK
+
+
+def restored_text(counts: dict[str, int]) -> str:
+    return f"{counts.get('tasks', 0)} queued dial tasks and {counts.get('dlq', 0)} in the DLQ"
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
@@ -488,7 +540,10 @@ def dropped_on_stop(service: Any) -> str:
         dead = int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0))
     except Exception as exc:  # the local SQS endpoint is this process's; report, never hide the stop
         return f"could not count the queued tasks ({type(exc).__name__}: {exc})"
-    return f"{queued} queued dial tasks and {dead} in the DLQ are dropped with the local queues"
+    return (
+        f"{queued} queued dial tasks and {dead} in the DLQ are dropped with the local queues "
+        "(`local up --keep` keeps them across a restart)"
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -586,7 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status", parents=[as_json], help="queues, DLQ, rate, dials per campaign, Redis health",
         description="Queue visible / in flight / delayed, DLQ depth, MAX_CPS ceiling and live value, the "
-        "effective rate, dials in the last minute (per campaign locally), Redis health, live calls (fleet and per "
+        "effective rate as configured beside the measured one (calls sent per second: over the last 10 s locally, "
+        "the last full minute from CloudWatch, whose standard resolution is a minute), deferrals by reason over "
+        "the last 5 minutes, dials in the last minute (per campaign locally), Redis health, live calls (fleet and per "
         "campaign), answer rate and pace factor per campaign. Locally, --json also says where each part listens. "
         "Exit 1 when a part cannot be read.",
     )  # fmt: skip
@@ -627,12 +684,17 @@ def build_parser() -> argparse.ArgumentParser:
         "up", parents=[as_json], help="run the local pipeline until Ctrl-C",
         description="Run the whole pipeline locally (PostgreSQL and Redis, the local SQS endpoint, the worker "
         "stand-in, the pipe and the real handlers) until Ctrl-C; prints where each part listens and writes "
-        "the state file the --local commands read. A second `up` while one runs exits 1.",
+        "the state file the --local commands read. A second `up` while one runs exits 1. Its queues live in "
+        "this process: stopping drops their tasks (and says how many), unless --keep keeps them for the next "
+        "`up --keep`.",
     )  # fmt: skip
     up.add_argument("--env", default="dev", choices=sorted(ENVIRONMENTS), help="whose settings (default: %(default)s)")
     up.add_argument("--max-cps", type=non_negative, help="the MAX_CPS ceiling (default: the environment's)")
     up.add_argument("--visibility-timeout", type=positive_int, default=10,
                     help="seconds (default: %(default)s; the settings' 125 s makes a failed batch wait minutes)")  # fmt: skip
+    up.add_argument("--keep", action="store_true",
+                    help="keep the queued tasks across a restart: written beside the state file when it stops "
+                    "(.kept.jsonl), sent again by the next `local up --keep`")  # fmt: skip
     up.add_argument("--state-file", type=Path, default=default_state_file(), help="default: %(default)s")
     up.set_defaults(run=cmd_local_up)
     local_down = local_commands.add_parser(

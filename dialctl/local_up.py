@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dialctl import activity
 from dialctl.targets import Failure, pid_alive, read_state
 
 DATABASE = "dialpipe_local"
@@ -47,9 +48,17 @@ class LocalService:
         dbname: str = DATABASE,
         batching_window_seconds: float | None = None,
         settings: Any = None,
+        keep: bool = False,
     ) -> None:
-        """`settings`: the environment's as given (a test's, say), instead of `env`'s own."""
+        """`settings`: the environment's as given (a test's, say), instead of `env`'s own.
+        `keep`: the queued tasks outlive the service: written to `kept_file_for(state_file)` when
+        it stops, sent again when a service with `keep` starts."""
         self.state_file = state_file
+        self.keep = keep
+        self.kept_file = kept_file_for(state_file)
+        self.restored: dict[str, int] = {}  # queue ("tasks", "dlq") -> messages sent again at start
+        self.kept: dict[str, int] | None = None  # queue -> messages written at stop
+        self._publisher: Any = None
         self.settings = settings
         self.env = env
         self.max_cps = max_cps
@@ -97,7 +106,15 @@ class LocalService:
             client = redis.Redis(host=redis_server.host, port=redis_server.port)
             client.set(self.run.live_rate_key, f"{self.run.max_cps:g}")
             client.close()
+            if self.keep:
+                self.restored = restore(self.run, self.kept_file)
             self.pipe = self.run.pipe().start(self.run.parallel)
+            # `status --local` reads what the dialers did from Redis (dialctl/activity.py).
+            self._publisher = activity.Publisher(
+                redis.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=2),
+                self.run.key_prefix,
+                activity.tally_totals(self.run.functions.tally),
+            ).start()
         except BaseException:
             self.stop()
             raise
@@ -125,10 +142,17 @@ class LocalService:
         return self.state
 
     def stop(self) -> None:
+        if self._publisher is not None:
+            self._publisher.stop()
+            self._publisher.client.close()
+            self._publisher = None
         if self.pipe is not None:
             self.pipe.stop()
             self.pipe = None
         if self.run is not None:
+            # Kept before the state file goes: `local down` returns once the file is written.
+            if self.keep and self.kept is None:
+                self.kept = keep_queued(self.run, self.kept_file)
             self.run.close()
             self.run = None
         state = read_state(self.state_file)
@@ -144,6 +168,74 @@ class LocalService:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def kept_file_for(state_file: Path) -> Path:
+    return state_file.with_name(state_file.stem + ".kept.jsonl")
+
+
+def _queue_names(run: Any) -> dict[str, str]:
+    """The local queues whose messages `--keep` keeps, by their name in the kept file."""
+    return {which: url.rstrip("/").rsplit("/", 1)[-1] for which, url in
+            (("tasks", run.queues.queue_url), ("dlq", run.queues.dlq_url))}  # fmt: skip
+
+
+def keep_queued(run: Any, path: Path) -> dict[str, int]:
+    """Writes every message of the run's dial-tasks queue and DLQ to `path`, one JSON line each
+    (queue, body, MessageGroupId, message attributes): visible, in flight and delayed alike, read
+    from the local SQS store itself, since a delayed message cannot be received. Returns how
+    many per queue. The pipe has stopped: nothing takes them meanwhile."""
+    counts: dict[str, int] = {}
+    partial = path.with_suffix(".tmp")
+    with partial.open("w", encoding="utf-8") as f:
+        for which, name in _queue_names(run).items():
+            queue = run.sqs.queues.queue_named(name)
+            messages = sorted(list(queue.messages.values()), key=lambda m: m.sent_timestamp_ms)
+            for m in messages:
+                line = {"queue": which, "body": m.body, "groupId": m.group_id, "attributes": m.attributes}
+                f.write(json.dumps(line, separators=(",", ":")) + "\n")
+            counts[which] = len(messages)
+    if sum(counts.values()):
+        partial.replace(path)
+    else:
+        partial.unlink()
+    return counts
+
+
+def restore(run: Any, path: Path) -> dict[str, int]:
+    """Sends the messages `keep_queued` wrote to `path` again, each to its queue, as new messages
+    (new ids, receive counts afresh, no delay: the dialer decides again when each may go), then
+    removes the file. Returns how many per queue."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    names = _queue_names(run)
+    kept = []
+    # Every line read before any is sent: a file that fails half way stays as it is.
+    for number, text in enumerate(lines, start=1):
+        try:
+            line = json.loads(text)
+            kept.append(
+                (line["queue"], names[line["queue"]], line["body"], line.get("groupId"), line.get("attributes"))
+            )
+        except (ValueError, KeyError, TypeError):
+            raise Failure(f"{path}, line {number}: not a kept message; move the file away to start") from None
+    counts = dict.fromkeys(names, 0)
+    for which, name, body, group_id, attributes in kept:
+        run.sqs.queues.send(name, body, group_id=group_id, attributes=attributes)
+        counts[which] += 1
+    path.unlink()
+    return counts
+
+
+def kept_waiting(path: Path) -> int:
+    """How many kept messages wait in `path` for a `local up --keep` (0: none)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            return sum(1 for line in f if line.strip())
+    except FileNotFoundError:
+        return 0
 
 
 def describe(state: dict) -> list[tuple[str, str]]:

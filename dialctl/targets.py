@@ -8,17 +8,19 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dialctl.activity import DEFERRALS_WINDOW_S
 from dialer_worker.live_rate import parse as parse_rate
 from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE, Dimension, Metric
 from stacks.outputs import Output
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE_VARIABLE = "DIALCTL_STATE_FILE"
+MINUTE_S = 60  # CloudWatch's standard resolution, which the dialer's EMF metrics have
 
 # The stack outputs dialctl reads; a stack without one of them is an older version.
 OUTPUTS = (
@@ -119,6 +121,11 @@ class Target:
 
     def closed_loop(self) -> dict:
         """Live calls (fleet and per campaign), answer rate and pace factor per campaign."""
+        raise NotImplementedError
+
+    def activity(self) -> dict | None:
+        """What the dialers did lately: {"measured_cps": calls sent per second over a recent
+        window, "deferred": deferrals by reason over the last 5 minutes}; None when unknown."""
         raise NotImplementedError
 
     def known_campaigns(self, ids: set[str]) -> set[str] | None:
@@ -252,6 +259,12 @@ class LocalTarget(Target):
             per_campaign[campaign]["outcomes"] = len(outcomes)
         return {"fleet_live_calls": fleet, "campaigns": per_campaign, "source": "Redis"}
 
+    def activity(self) -> dict | None:
+        # Published by `local up` from its dialers' reports (dialctl/activity.py).
+        from dialctl import activity
+
+        return activity.read(self.redis, self.state["redis_key_prefix"])
+
     def known_campaigns(self, ids: set[str]) -> set[str] | None:
         import psycopg
 
@@ -270,10 +283,19 @@ class LocalTarget(Target):
 class StackTarget(Target):
     kind = "stack"
 
-    def __init__(self, stack_name: str, *, region: str | None = None, database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        stack_name: str,
+        *,
+        region: str | None = None,
+        database_url: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """`clock`: now, for the windows of the measured rate and the deferrals."""
         import boto3
 
         self.name = stack_name
+        self.clock = clock
         self.region = region
         session = boto3.session.Session(region_name=region)
         self.cloudformation = session.client("cloudformation")
@@ -383,6 +405,68 @@ class StackTarget(Target):
             "fleet_live_calls": latest(Metric.LIVE_CALLS, service),
             "campaigns": per_campaign,
             "source": "CloudWatch (call-events metrics, latest minute in the last 5)",
+        }
+
+    def activity(self) -> dict | None:
+        return {"measured_cps": self._measured_cps(), "deferred": self._deferrals()}
+
+    def _measured_cps(self) -> dict:
+        """DialsSent over the last full minute, per second. The dialer's EMF metrics have
+        CloudWatch's standard resolution, one minute: no shorter window can be read from them."""
+        end = self.clock().replace(second=0, microsecond=0)
+        start = end - timedelta(seconds=MINUTE_S)
+        reply = self.cloudwatch.get_metric_statistics(
+            Namespace=self.outputs[Output.METRICS_NAMESPACE], MetricName=Metric.DIALS_SENT,
+            Dimensions=[{"Name": Dimension.SERVICE, "Value": DIALER_SERVICE}],
+            StartTime=start, EndTime=end, Period=MINUTE_S, Statistics=["Sum"],
+        )  # fmt: skip
+        points = [p for p in reply["Datapoints"] if start <= p["Timestamp"] < end]
+        dials = int(sum(p["Sum"] for p in points)) if points else None
+        return {
+            "calls_per_second": round(dials / MINUTE_S, 2) if dials is not None else None,
+            "dials": dials,
+            "window_seconds": MINUTE_S,
+            "from": start.isoformat(timespec="seconds"),
+            "to": end.isoformat(timespec="seconds"),
+            "source": "CloudWatch DialsSent, the last full minute (standard resolution: 60 s)"
+            + ("" if points else "; no data: no dialer ran then, or its metrics are not in yet"),
+        }
+
+    def _deferrals(self) -> dict:
+        """The dialer's Deferred metric by its Reason dimension, summed over the last 5 minutes."""
+        namespace = self.outputs[Output.METRICS_NAMESPACE]
+        service = {"Name": Dimension.SERVICE, "Value": DIALER_SERVICE}
+        reasons: set[str] = set()
+        for page in self.cloudwatch.get_paginator("list_metrics").paginate(
+            Namespace=namespace, MetricName=Metric.DEFERRED, Dimensions=[service]
+        ):
+            for metric in page["Metrics"]:
+                dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+                if Dimension.REASON in dims and dims.get(Dimension.SERVICE) == DIALER_SERVICE:
+                    reasons.add(dims[Dimension.REASON])
+        end = self.clock()
+        ordered = sorted(reasons)
+        by_reason: dict[str, int] = {}
+        if ordered:
+            queries = [
+                {"Id": f"r{i}", "ReturnData": True, "MetricStat": {
+                    "Metric": {"Namespace": namespace, "MetricName": Metric.DEFERRED,
+                               "Dimensions": [service, {"Name": Dimension.REASON, "Value": reason}]},
+                    "Period": MINUTE_S, "Stat": "Sum"}}
+                for i, reason in enumerate(ordered)
+            ]  # fmt: skip
+            reply = self.cloudwatch.get_metric_data(
+                MetricDataQueries=queries, StartTime=end - timedelta(seconds=DEFERRALS_WINDOW_S), EndTime=end
+            )
+            for result in reply["MetricDataResults"]:
+                total = int(sum(result.get("Values", [])))
+                if total:
+                    by_reason[ordered[int(result["Id"][1:])]] = total
+        return {
+            "by_reason": by_reason,
+            "total": sum(by_reason.values()),
+            "window_seconds": int(DEFERRALS_WINDOW_S),
+            "source": "CloudWatch Deferred by Reason, the last 5 minutes",
         }
 
     def known_campaigns(self, ids: set[str]) -> set[str] | None:

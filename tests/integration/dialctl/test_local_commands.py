@@ -123,12 +123,41 @@ def test_the_kill_switch_keeps_every_task_and_dialing_resumes(local_service, tmp
     time.sleep(4)
     assert local_service.run.worker.calls == []
     assert sum(local_service.run.queues.depth().values()) == 5  # deferred, never dropped
+    # status says why they wait: deferrals by reason, from the dialers' reports.
+    doc = status_until(capsys, local_service, lambda d: (d["deferred"] or {}).get("by_reason", {}).get("stopped"))
+    assert set(doc["deferred"]["by_reason"]) == {"stopped"} and doc["deferred"]["total"] >= 5
+    assert doc["measured_cps"]["dials"] == 0 and doc["measured_cps"]["calls_per_second"] == 0
+    text = "\n".join(status_lines(doc))
+    assert (
+        f"deferred     {doc['deferred']['total']} in the last " in text
+        and f": stopped {doc['deferred']['total']}" in text
+    )
     main(["rate", "set", "20", *local(local_service)])
     dialers_see(local_service, 20)
     deadline = time.monotonic() + 20
     while len(local_service.run.worker.accepted()) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(local_service.run.worker.accepted()) == 5
+    # The measured rate: the 5 calls sent within the last 10 s, beside the configured rate.
+    doc = status_until(capsys, local_service, lambda d: d["measured_cps"] and d["measured_cps"]["dials"] == 5)
+    measured = doc["measured_cps"]
+    assert 0 < measured["window_seconds"] <= 10.5 and measured["calls_per_second"] == round(
+        5 / measured["window_seconds"], 2
+    )
+    effective = next(line for line in status_lines(doc) if line.startswith("  effective"))
+    assert "20.0 calls/s configured; measured " in effective and "(5 sent)" in effective
+
+
+def status_until(capsys, service, condition, timeout: float = 15):
+    """`status --local --json` until `condition(doc)`: `local up` publishes its figures every second."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, doc = run(capsys, "status", *local(service))
+        if condition(doc):
+            assert code == 0, doc["problems"]
+            return doc
+        assert time.monotonic() < deadline, f"status never showed it: {doc}"
+        time.sleep(0.3)
 
 
 def test_dlq_list_masks_numbers_and_redrive_sends_them_back(local_service, capsys):
@@ -178,6 +207,7 @@ def test_local_up_runs_until_interrupted_and_refuses_a_second_up(tmp_path, redis
         assert up.returncode == 0
         assert "SQS endpoint" in out and "worker stand-in" in out and "PostgreSQL" in out
         assert "stopping: 3 queued dial tasks and 0 in the DLQ are dropped" in out
+        assert "(`local up --keep` keeps them across a restart)" in out
         assert not state.exists()
         # Its handlers logged to its own file, beside the state file.
         assert (tmp_path / "state.log").stat().st_size > 0 and not (tmp_path / "handlers.log").exists()
@@ -235,3 +265,9 @@ def test_local_down_purge_stops_the_pipeline_and_removes_its_redis_keys(tmp_path
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_status_right_after_up_finds_the_published_figures(local_service, capsys):
+    code, doc = run(capsys, "status", *local(local_service))
+    assert code == 0, doc["problems"]
+    assert doc["measured_cps"]["dials"] == 0 and doc["deferred"]["by_reason"] == {}

@@ -152,3 +152,44 @@ def test_dlq_list_and_redrive(stack, capsys, monkeypatch):
     assert code == 0 and doc["task_handle"] == "handle-1" and doc["task"]["Status"] == "COMPLETED"
     assert sent == {"SourceArn": sent["SourceArn"], "MaxNumberOfMessagesPerSecond": 50}
     assert sent["SourceArn"].endswith(":dial-dlq")
+
+
+def test_status_measures_dials_over_the_last_full_minute_and_sums_deferrals_by_reason(stack):
+    """CloudWatch keeps the dialer's EMF metrics at one-minute resolution: the measured rate is
+    DialsSent of the last full minute over 60 s; deferrals are Deferred by Reason over 5 minutes."""
+    now = datetime(2026, 12, 2, 6, 30, 20, tzinfo=UTC)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    service = {"Name": "service", "Value": "dialer-worker"}
+
+    def point(name: str, value: float, at: datetime, reason: str | None = None) -> dict:
+        dimensions = [service] + ([{"Name": "Reason", "Value": reason}] if reason else [])
+        return {"MetricName": name, "Dimensions": dimensions, "Value": value, "Timestamp": at}
+
+    cloudwatch.put_metric_data(Namespace="DialPipeline/dev", MetricData=[
+        point("DialsSent", 100, datetime(2026, 12, 2, 6, 29, 5, tzinfo=UTC)),  # the last full minute
+        point("DialsSent", 80, datetime(2026, 12, 2, 6, 29, 50, tzinfo=UTC)),
+        point("DialsSent", 40, datetime(2026, 12, 2, 6, 30, 10, tzinfo=UTC)),  # this minute: not yet full
+        point("DialsSent", 999, datetime(2026, 12, 2, 6, 28, 30, tzinfo=UTC)),  # the minute before
+        point("Deferred", 7, datetime(2026, 12, 2, 6, 29, 0, tzinfo=UTC), "rate"),
+        point("Deferred", 600, datetime(2026, 12, 2, 6, 27, 0, tzinfo=UTC), "live_calls"),
+        point("Deferred", 10, datetime(2026, 12, 2, 6, 30, 0, tzinfo=UTC), "live_calls"),
+        point("Deferred", 3, datetime(2026, 12, 2, 6, 20, 0, tzinfo=UTC), "paused"),  # over 5 minutes ago
+        point("Deferred", 5000, datetime(2026, 12, 2, 6, 29, 0, tzinfo=UTC)),  # the total, no Reason
+    ])  # fmt: skip
+    doc = cli.status_document(StackTarget(STACK, region=REGION, clock=lambda: now))
+    assert doc["measured_cps"]["calls_per_second"] == 3.0 and doc["measured_cps"]["dials"] == 180
+    assert (doc["measured_cps"]["from"], doc["measured_cps"]["to"]) == ("2026-12-02T06:29:00+00:00",
+                                                                        "2026-12-02T06:30:00+00:00")  # fmt: skip
+    assert doc["deferred"]["by_reason"] == {"live_calls": 610, "rate": 7} and doc["deferred"]["total"] == 617
+    lines = "\n".join(cli.status_lines(doc))
+    assert "measured 3.0 calls/s over the last full minute (06:29-06:30 UTC) (180 sent)" in lines
+    assert "configured" in lines.split("measured")[0].splitlines()[-1]
+    assert "deferred     617 in the last 5 minutes: live_calls 610, rate 7" in lines
+
+
+def test_status_says_when_cloudwatch_has_no_dials_for_the_minute(stack, capsys):
+    code, doc = run(capsys, "status")
+    assert doc["measured_cps"]["calls_per_second"] is None and "no data" in doc["measured_cps"]["source"]
+    assert doc["deferred"] == {**doc["deferred"], "by_reason": {}, "total": 0}
+    cli.main(["status", "--stack", STACK])
+    assert "measured ? over the last full minute" in capsys.readouterr().out
