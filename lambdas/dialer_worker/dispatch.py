@@ -25,11 +25,11 @@ from dialer_worker.deferral import MAX_DELAY_SECONDS
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
 from dialer_worker.live_rate import LiveRate
-from dialer_worker.recipients import recipient_hash
 from dialer_worker.worker_client import Outcome
 from shared.dial_task import EnrichedTask
 from shared.drops import DeferReason, Drop, DropReason
 from shared.observability import Metric
+from shared.redis_keys import recipient_hash
 
 CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 3.0
