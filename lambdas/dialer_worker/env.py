@@ -34,6 +34,8 @@ class DialerEnv(RedisEnv):
     reserved_concurrency: int = variable("DIALER_RESERVED_CONCURRENCY", check=at_least(1))
     # How long a dial claim (never dial twice) lives in Redis.
     claim_ttl_seconds: int = variable("CLAIM_TTL_SECONDS", check=at_least(1))
+    # A Redis found empty holds dialing until the ledger has restored its claims, at most this long.
+    restore_hold_seconds: int = variable("RESTORE_HOLD_SECONDS", check=at_least(1))
     # After Redis fails, slots reserved there may still be dialed by their owners for up to one
     # dialer timeout: local pacing waits this long first. The stack sets the dialer's timeout.
     redis_quarantine_seconds: float = variable("REDIS_QUARANTINE_SECONDS", check=at_least(0))
@@ -58,6 +60,9 @@ class DialerEnv(RedisEnv):
     # Where tasks that must wait are re-sent with a delay; unset (tests), they come back as
     # batch item failures.
     defer_queue_url: str | None = variable("DEFER_QUEUE_URL", default=None)
+    # The records queue (the call ledger's): restore requests go there. None: nothing is sent and
+    # Redis found empty is not held (tests about something else); the stack always sets it.
+    call_records_queue_url: str | None = variable("CALL_RECORDS_QUEUE_URL", default=None)
     # Where the live MAX_CPS is (runtime control, dialer_worker/live_rate.py): an SSM parameter
     # name, or "redis:<name>" for the key "{<prefix>}:<name>" in this Redis (the local pipeline).
     # The dialer paces at min(live, max_cps), reading it at most once per 10 s; 0 stops dialing.

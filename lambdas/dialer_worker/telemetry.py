@@ -27,6 +27,7 @@ _COUNTED = (
     Metric.DEFER_FAILED,
     Metric.DUPLICATE_SUPPRESSED,
     Metric.WORKER_OVERLOADED,
+    Metric.RESTORE_TIMED_OUT,
 )
 
 
@@ -95,6 +96,10 @@ class DialerTelemetry:
         metrics.flush_metrics()
 
     def _log_redis_state(self, report: BatchReport) -> None:
+        if report.counts[Metric.RESTORE_TIMED_OUT]:
+            logger.error("Redis restore not done within RESTORE_HOLD_SECONDS: dialing without the lost claims")
+        if report.restore_error:
+            logger.error("restore request not sent (retried next batch)", extra={"error": report.restore_error})
         if report.claims_reset:
             logger.error(
                 "Redis lost its dial claims (epoch changed): calls in flight may be re-sent; the worker's "

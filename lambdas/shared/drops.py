@@ -61,6 +61,8 @@ class DeferReason(enum.StrEnum):
     LIVE_CALLS = "live_calls"
     # Its campaign is paused.
     PAUSED = "paused"
+    # Redis came back empty: held until the ledger has put the claims back (or the hold's bound).
+    RESTORING = "restoring"
 
 
 @dataclass(frozen=True)
