@@ -28,7 +28,7 @@ class RestoreEnv(Protocol):
     """What a restore needs of the ledger's environment (LedgerEnv has it)."""
 
     @property
-    def key_prefix(self) -> str: ...
+    def redis_key_prefix(self) -> str: ...
 
     @property
     def claim_ttl_seconds(self) -> int: ...
@@ -76,4 +76,6 @@ def handle_restore(
     parsed = parse_restore(body, message_id)
     if isinstance(parsed, RecordDrop):
         return parsed
-    return restore.apply(conn, redis, env.key_prefix, parsed, now, env.claim_ttl_seconds, recipient_key=recipient_key)
+    return restore.apply(
+        conn, redis, env.redis_key_prefix, parsed, now, env.claim_ttl_seconds, recipient_key=recipient_key
+    )

@@ -60,14 +60,14 @@ class DialerEnv(RedisEnv):
     # Where tasks that must wait are re-sent with a delay; unset (tests), they come back as
     # batch item failures.
     defer_queue_url: str | None = variable("DEFER_QUEUE_URL", default=None)
-    # The records queue (the call ledger's): restore requests go there. None: nothing is sent and
-    # Redis found empty is not held (tests about something else); the stack always sets it.
-    call_records_queue_url: str | None = variable("CALL_RECORDS_QUEUE_URL", default=None)
     # Where the live MAX_CPS is (runtime control, dialer_worker/live_rate.py): an SSM parameter
     # name, or "redis:<name>" for the key "{<prefix>}:<name>" in this Redis (the local pipeline).
     # The dialer paces at min(live, max_cps), reading it at most once per 10 s; 0 stops dialing.
     # Unset: MAX_CPS alone.
     max_cps_parameter_name: str | None = variable("MAX_CPS_PARAMETER_NAME", default=None)
+    # The call ledger's records queue: a `dialed` record per call the worker took, a `dropped`
+    # one per drop, acknowledged before the item is reported done. None: no records (tests).
+    call_records_queue_url: str | None = variable("CALL_RECORDS_QUEUE_URL", default=None)
 
     def __post_init__(self) -> None:
         if self.recipient_daily_limit and not (self.recipient_hash_key or self.recipient_hash_key_secret_arn):

@@ -32,6 +32,14 @@ def redis(redis_server, redis_key_prefix):
     client.close()
 
 
+class LedgerEnv:
+    """The two fields of the ledger's environment a restore reads."""
+
+    def __init__(self, prefix):
+        self.redis_key_prefix = prefix
+        self.claim_ttl_seconds = CLAIM_TTL_S
+
+
 def dialed(contact, at, phone=PHONE):
     return AttemptRecord.dialed(
         campaign_id="c-1",
@@ -145,12 +153,8 @@ def test_restored_recipient_counts_hold_the_limit(conn, redis, redis_key_prefix)
     store.write(conn, [dialed(f"c{i}", now - timedelta(hours=i + 1)) for i in range(3)], now)
     store.write(conn, [dialed("other", now - timedelta(hours=1), phone=OTHER)], now)
 
-    class Env:
-        key_prefix = redis_key_prefix
-        claim_ttl_seconds = CLAIM_TTL_S
-
     body = RestoreRequest("1", now).to_json()
-    report = handle_restore(conn, redis, Env(), body, now, recipient_key=HASH_KEY)
+    report = handle_restore(conn, redis, LedgerEnv(redis_key_prefix), body, now, recipient_key=HASH_KEY)
     assert isinstance(report, restore.RestoreReport) and report.recipient_calls == 4
     p = pacer(redis, redis_key_prefix, limit=3)
     to_phone = AdmissionRequest(dialed("next", now).call_id, "c-1", recipient=recipient_hash(HASH_KEY, PHONE))
@@ -159,10 +163,6 @@ def test_restored_recipient_counts_hold_the_limit(conn, redis, redis_key_prefix)
 
 
 def test_a_malformed_request_is_a_drop_that_writes_nothing(conn, redis, redis_key_prefix):
-    class Env:
-        key_prefix = redis_key_prefix
-        claim_ttl_seconds = CLAIM_TTL_S
-
     for body, reason in (
         ("{", "invalid_json"),
         (
@@ -172,6 +172,6 @@ def test_a_malformed_request_is_a_drop_that_writes_nothing(conn, redis, redis_ke
         ('{"kind": "restore", "v": 1, "epoch": "x", "requestedAt": "2026-12-02T12:00:00+00:00"}', "invalid_time"),
         ('{"kind": "restore", "v": 1, "epoch": "1", "requestedAt": "2026-12-02T12:00:00"}', "invalid_time"),
     ):
-        drop = handle_restore(conn, redis, Env(), body, datetime.now(UTC))
+        drop = handle_restore(conn, redis, LedgerEnv(redis_key_prefix), body, datetime.now(UTC))
         assert not isinstance(drop, restore.RestoreReport) and str(drop.reason) == reason, body
     assert list(redis.scan_iter(match=f"{{{redis_key_prefix}}}:*")) == []

@@ -27,7 +27,7 @@ class LedgerEnv:
     """The two fields of the ledger's environment a restore reads."""
 
     def __init__(self, prefix):
-        self.key_prefix = prefix
+        self.redis_key_prefix = prefix
         self.claim_ttl_seconds = CLAIM_TTL_S
 
 
