@@ -87,11 +87,11 @@ class BatchReport:
     campaign_live: dict[str, int] = field(default_factory=dict)
     redis_unavailable: bool = False
     redis_error: str | None = None
-    # Redis's claims epoch changed under this container: Redis lost its claims.
-    claims_reset: bool = False
     # This batch sent the restore request for Redis found empty (or could not: why).
     restore_requested: bool = False
     restore_error: str | None = None
+    # Redis's claims epoch changed under this container: Redis lost its claims.
+    claims_reset: bool = False
 
 
 class RedisHealth:
