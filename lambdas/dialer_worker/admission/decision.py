@@ -43,6 +43,7 @@ class Reservation:
     # Live calls after this batch: the fleet's, and each campaign's the batch touched.
     fleet_live: int | None = None
     campaign_live: dict[str, int] = field(default_factory=dict)
+    # The restore hold as this batch found it (NONE: none, or not asked for).
+    restore: RestoreState = RestoreState.NONE
     # The claims' epoch in Redis: a change means Redis lost its claims (see Dispatcher).
     epoch: str | None = None
-    restore: RestoreState = RestoreState.NONE

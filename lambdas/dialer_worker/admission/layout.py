@@ -68,19 +68,20 @@ def pack_reserve(keys: Keys, batch: BatchArgs, requests: Sequence[AdmissionReque
 
 def read_reserve(reply: Sequence[Any], requests: Sequence[AdmissionRequest]) -> Reservation:
     """reserve.lua's reply: REPLY_PER_TASK values per task, then the shared rate (thousandths),
-    the fleet's live calls, the claims' epoch and the restore hold's state."""
+    the fleet's live calls and the claims' epoch."""
     per_task = [reply[REPLY_PER_TASK * i : REPLY_PER_TASK * (i + 1)] for i in range(len(requests))]
     admissions = [Admission(Decision(int(code)), int(wait_us)) for code, wait_us, _ in per_task]
     # A campaign in the batch more than once: its live calls after its last task.
     live = {r.campaign_id: int(values[2]) for r, values in zip(requests, per_task, strict=True)}
-    rate, fleet_live, epoch, restore = reply[-4:]
+    rate, fleet_live, epoch = reply[-3:]
     return Reservation(
         admissions,
         int(rate) / 1000,
+        # Right after the tasks' values: the restore hold's state.
+        restore=RestoreState(int(reply[REPLY_PER_TASK * len(requests)])),
         fleet_live=int(fleet_live),
         campaign_live=live,
         epoch=epoch.decode() if isinstance(epoch, bytes) else str(epoch),
-        restore=RestoreState(int(restore)),
     )
 
 

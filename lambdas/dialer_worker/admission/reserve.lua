@@ -198,6 +198,8 @@ for i = 1, n do
   end
   out[#out + 1] = live_count(lkey)
 end
+-- Right after the tasks, the restore hold's state (layout.py reads it there).
+out[#out + 1] = restore
 if tat > now then
   redis.call('SET', tat_key, string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
 end
@@ -210,9 +212,8 @@ end
 for key, v in pairs(ctats) do
   redis.call('SET', key, string.format('%d', v), 'PX', math.floor((v - now) / 1000) + 1000)
 end
--- After the tasks: the shared rate (thousandths), the fleet's live calls, the epoch, the restore.
+-- After the tasks: the shared rate (thousandths), the fleet's live calls, the epoch.
 out[#out + 1] = math.floor(rate * 1000)
 out[#out + 1] = live_count(fleet_key)
 out[#out + 1] = epoch
-out[#out + 1] = restore
 return out
