@@ -441,6 +441,7 @@ def measure(
                     max_cps=args.max_cps,
                     reserved_concurrency=args.dialers,
                     claim_ttl_seconds=settings.claim_ttl_seconds,
+                    restore_hold_seconds=settings.restore_hold_seconds,
                     redis_quarantine_seconds=settings.redis_quarantine_seconds,
                     default_time_zone=settings.default_time_zone,
                     max_call_seconds=settings.max_call_seconds,

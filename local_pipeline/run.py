@@ -33,6 +33,7 @@ def pacing_only_env(**fields) -> DialerEnv:
     base = dict(
         reserved_concurrency=1,
         claim_ttl_seconds=600,
+        restore_hold_seconds=20,
         redis_quarantine_seconds=15,
         default_time_zone="America/New_York",
         max_call_seconds=900,

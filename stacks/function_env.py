@@ -52,6 +52,7 @@ def dialer_fields(
         if reserved_concurrency is None
         else reserved_concurrency,
         "claim_ttl_seconds": settings.claim_ttl_seconds,
+        "restore_hold_seconds": settings.restore_hold_seconds,
         "redis_quarantine_seconds": settings.redis_quarantine_seconds,
         "calling_hours": settings.calling_hours,
         "default_time_zone": settings.default_time_zone,

@@ -167,6 +167,9 @@ class Settings:
     campaign_cache_ttl_seconds: int = 5
     # How long a dial claim lives in Redis: longer than a task can keep being redelivered.
     claim_ttl_seconds: int = 86_400
+    # Redis back empty: the dialers hold this long at most for the ledger to restore the claims
+    # and recipient counts (a restore takes about a second), then dial without them (an alarm).
+    restore_hold_seconds: int = 20
     # Dial-time compliance. The legal calling hours in the recipient's local time, every day (a
     # campaign's callingWindow narrows them, never widens them); the zone used when neither the
     # task, the number nor the campaign gives one; a task's maximum age since its first enqueue.

@@ -1,7 +1,8 @@
 """The dialer's clients, built once per container from its environment: Redis (pacing, claims,
 live calls), the live MAX_CPS reader (SSM or Redis), the recipient hash key (Secrets Manager or
-the variable), the worker client, the deferral queue's SQS client and the dial executor, wired
-into the dispatcher that keeps this container's pacing state."""
+the variable), the worker client, the deferral queue's SQS client, the restore requests' (the
+records queue) and the dial executor, wired into the dispatcher that keeps this container's
+pacing state."""
 
 from __future__ import annotations
 
@@ -67,9 +68,12 @@ def recipient_key(env: DialerEnv) -> bytes | None:
 def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: ClientFactory = ssm_client) -> DialerClients:
     from dialer_worker.admission import RedisPacer
     from dialer_worker.deferral import Deferrer
+    from dialer_worker.restore_requests import RestoreRequester
     from dialer_worker.worker_client import WorkerClient
 
     redis = redis_client(env)
+    # Without the records queue no restore can come: then Redis found empty is not held for one.
+    restore = RestoreRequester(env.call_records_queue_url, sqs) if env.call_records_queue_url else None
     dispatcher = Dispatcher(
         config=env,
         pacer=RedisPacer(
@@ -79,7 +83,9 @@ def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: Clien
             recipient_daily_limit=env.recipient_daily_limit,
             max_concurrent_calls=env.max_concurrent_calls,
             max_call_seconds=env.max_call_seconds,
+            restore_hold_seconds=env.restore_hold_seconds if restore else 0,
         ),
+        restore=restore,
         recipient_key=recipient_key(env),
         live_rate=build_live_rate(env, redis, ssm),
         worker=WorkerClient(env.worker_url),

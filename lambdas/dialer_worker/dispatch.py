@@ -18,18 +18,26 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from dialer_worker import ports
-from dialer_worker.admission import LATE_TOLERANCE_S, Admission, AdmissionRequest, Decision, LocalPacer
+from dialer_worker.admission import (
+    LATE_TOLERANCE_S,
+    Admission,
+    AdmissionRequest,
+    Decision,
+    LocalPacer,
+    Reservation,
+    RestoreState,
+)
 from dialer_worker.calling_window import parse_hours, zone
 from dialer_worker.compliance import Admit, Compliance, Wait
 from dialer_worker.deferral import MAX_DELAY_SECONDS
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
 from dialer_worker.live_rate import LiveRate
-from dialer_worker.recipients import recipient_hash
 from dialer_worker.worker_client import Outcome
 from shared.dial_task import EnrichedTask
 from shared.drops import DeferReason, Drop, DropReason
 from shared.observability import Metric
+from shared.redis_keys import recipient_hash
 
 CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 3.0
@@ -56,6 +64,9 @@ LIVE_CALLS_DEFER_MS = 3000
 # executions) per second while the pause lasts; a long pause is cheaper as `inactive` plus a
 # re-enqueue by the scheduler.
 PAUSED_DEFER_MS = 10_000
+# A task held while the ledger restores Redis: back in the queue this long at most (the hold's
+# end, if sooner). A restore takes about a second; the hold's bound is restore_hold_seconds.
+RESTORING_DEFER_MS = 2000
 
 
 @dataclass
@@ -76,6 +87,9 @@ class BatchReport:
     campaign_live: dict[str, int] = field(default_factory=dict)
     redis_unavailable: bool = False
     redis_error: str | None = None
+    # This batch sent the restore request for Redis found empty (or could not: why).
+    restore_requested: bool = False
+    restore_error: str | None = None
     # Redis's claims epoch changed under this container: Redis lost its claims.
     claims_reset: bool = False
 
@@ -178,8 +192,11 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         recipient_key: bytes | None = None,
+        restore: ports.RestoreRequester | None = None,
     ) -> None:
-        """`recipient_key`: the secret the recipient limit hashes numbers with (None: no limit)."""
+        """`recipient_key`: the secret the recipient limit hashes numbers with (None: no limit);
+        `restore`: where to ask for Redis's claims back when it is found empty (None: not asked;
+        the pacer then starts no hold)."""
         self.config = config
         self.pacer = pacer
         self.worker = worker
@@ -193,6 +210,9 @@ class Dispatcher:
         self._wall_clock = wall_clock
         self._recipient_key = recipient_key
         self._epoch: str | None = None
+        self.restore = restore
+        # The epoch whose restore request this container owes (its batch found Redis empty).
+        self._restore_owed: str | None = None
         default_zone = zone(config.default_time_zone)
         self.compliance = Compliance(
             legal_hours=parse_hours(config.calling_hours),
@@ -293,6 +313,7 @@ class Dispatcher:
         self.health.ok()
         report.effective_cps = reservation.effective_cps
         self._check_epoch(reservation.epoch, report)
+        self._follow_restore(reservation, report)
         report.fleet_live = reservation.fleet_live
         report.campaign_live = dict(reservation.campaign_live)
         return reservation.admissions
@@ -332,6 +353,24 @@ class Dispatcher:
             report.claims_reset = True
         self._epoch = epoch
 
+    def _follow_restore(self, reservation: Reservation, report: BatchReport) -> None:
+        """The batch that found Redis empty asks the ledger for the claims, once (again on the
+        next batch if the send failed, while the hold lasts); the one that ended a hold at its
+        bound counts the alarm."""
+        state = reservation.restore
+        if state is RestoreState.STARTED and reservation.epoch is not None:
+            self._restore_owed = reservation.epoch
+        elif state is not RestoreState.HOLDING:
+            self._restore_owed = None
+        if state is RestoreState.TIMED_OUT:
+            report.counts[Metric.RESTORE_TIMED_OUT] += 1
+        if self._restore_owed is not None and self.restore is not None:
+            why = self.restore.request_restore(self._restore_owed, self._wall_clock())
+            report.restore_requested = why is None
+            report.restore_error = why
+            if why is None:
+                self._restore_owed = None
+
     # Plan: what each admission means for its task.
 
     def _plan(
@@ -348,6 +387,9 @@ class Dispatcher:
                     batch.defer(item, LIVE_CALLS_DEFER_MS, DeferReason.LIVE_CALLS)
                 case Decision.IN_FLIGHT:
                     batch.defer(item, max(admission.wait_us // 1000, 1), DeferReason.IN_FLIGHT)
+                case Decision.RESTORING:
+                    wait_ms = min(RESTORING_DEFER_MS, max(admission.wait_us // 1000, 1))
+                    batch.defer(item, wait_ms, DeferReason.RESTORING)
                 case Decision.DEFER:
                     reason = DeferReason.RATE if use_redis else DeferReason.REDIS_DOWN
                     batch.defer(item, max(admission.wait_us // 1000, 1), reason)

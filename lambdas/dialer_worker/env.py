@@ -34,6 +34,8 @@ class DialerEnv(RedisEnv):
     reserved_concurrency: int = variable("DIALER_RESERVED_CONCURRENCY", check=at_least(1))
     # How long a dial claim (never dial twice) lives in Redis.
     claim_ttl_seconds: int = variable("CLAIM_TTL_SECONDS", check=at_least(1))
+    # A Redis found empty holds dialing until the ledger has restored its claims, at most this long.
+    restore_hold_seconds: int = variable("RESTORE_HOLD_SECONDS", check=at_least(1))
     # After Redis fails, slots reserved there may still be dialed by their owners for up to one
     # dialer timeout: local pacing waits this long first. The stack sets the dialer's timeout.
     redis_quarantine_seconds: float = variable("REDIS_QUARANTINE_SECONDS", check=at_least(0))
@@ -63,6 +65,9 @@ class DialerEnv(RedisEnv):
     # The dialer paces at min(live, max_cps), reading it at most once per 10 s; 0 stops dialing.
     # Unset: MAX_CPS alone.
     max_cps_parameter_name: str | None = variable("MAX_CPS_PARAMETER_NAME", default=None)
+    # The call ledger's records queue: a `dialed` record per call the worker took, a `dropped`
+    # one per drop, acknowledged before the item is reported done. None: no records (tests).
+    call_records_queue_url: str | None = variable("CALL_RECORDS_QUEUE_URL", default=None)
 
     def __post_init__(self) -> None:
         if self.recipient_daily_limit and not (self.recipient_hash_key or self.recipient_hash_key_secret_arn):

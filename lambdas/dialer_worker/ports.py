@@ -1,9 +1,11 @@
-"""What the Dispatcher needs of its pacer, its worker client and its deferrer: the real parts
-(RedisPacer, WorkerClient, Deferrer) and the test fakes (tests/support/fakes.py) both satisfy these."""
+"""What the Dispatcher needs of its pacer, its worker client, its deferrer and its restore
+requester: the real parts (RedisPacer, WorkerClient, Deferrer, RestoreRequester) and the test
+fakes (tests/support/fakes.py) both satisfy these."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from dialer_worker.admission import AdmissionRequest, Reservation
@@ -49,4 +51,11 @@ class Worker(Protocol):
 class Deferrer(Protocol):
     def defer(self, entries: Sequence[tuple[EnrichedTask, int]]) -> dict[str, str]:
         """entries: (task, wait ms). Returns {messageId: why} for the tasks NOT re-queued."""
+        ...
+
+
+class RestoreRequester(Protocol):
+    def request_restore(self, epoch: str, requested_at: datetime) -> str | None:
+        """Asks the ledger to restore the claims of the Redis that began `epoch`: None once the
+        request is sent, else why not."""
         ...

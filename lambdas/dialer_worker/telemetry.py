@@ -21,6 +21,7 @@ logger = Logger(service=DIALER_SERVICE)
 
 # Counted every invocation, zero included, so the alarms and the dashboard see a steady series.
 _COUNTED = (
+    Metric.RESTORE_TIMED_OUT,
     Metric.DIALS_SENT,
     Metric.DIALS_FAILED,
     Metric.DEFERRED,
@@ -95,6 +96,10 @@ class DialerTelemetry:
         metrics.flush_metrics()
 
     def _log_redis_state(self, report: BatchReport) -> None:
+        if report.counts[Metric.RESTORE_TIMED_OUT]:
+            logger.error("Redis restore not done within RESTORE_HOLD_SECONDS: dialing without the lost claims")
+        if report.restore_error:
+            logger.error("restore request not sent (retried next batch)", extra={"error": report.restore_error})
         if report.claims_reset:
             logger.error(
                 "Redis lost its dial claims (epoch changed): calls in flight may be re-sent; the worker's "

@@ -53,6 +53,8 @@ class DeferReason(enum.StrEnum):
     OUTSIDE_WINDOW = "outside_window"
     # Redis is unreachable (or was, and its slots may still be dialed): paced locally, no slot.
     REDIS_DOWN = "redis_down"
+    # Redis came back empty: held until the ledger has put the claims back (or the hold's bound).
+    RESTORING = "restoring"
     # Its slot passed by more than the late tolerance before it could be sent.
     LATE = "late"
     # The kill switch: the live MAX_CPS is 0.

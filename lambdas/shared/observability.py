@@ -40,6 +40,9 @@ class Metric:
     EFFECTIVE_CPS = "EffectiveCps"
     REDIS_UNAVAILABLE = "RedisUnavailable"
     CLAIMS_RESET = "ClaimsKeyspaceReset"  # Redis came back without its dial claims
+    # The restore hold reached its bound before the ledger restored the claims: dialing went on
+    # without them (an alarm). Counted once per hold, by the batch that ended it.
+    RESTORE_TIMED_OUT = "RestoreTimedOut"
     # The closed loop. LiveCalls: fleet (no campaignId) and per campaign (dimension campaignId),
     # from the dialer after admission and from the call-events handler after each batch.
     LIVE_CALLS = "LiveCalls"

@@ -607,6 +607,7 @@ def test_dialer_environment(env):
         "DEFER_QUEUE_URL": {"Ref": queue},
         "DIALER_RESERVED_CONCURRENCY": str(env.settings.dialer.reserved_concurrency),
         "CLAIM_TTL_SECONDS": str(env.settings.claim_ttl_seconds),
+        "RESTORE_HOLD_SECONDS": str(env.settings.restore_hold_seconds),
         # Slots reserved in Redis before an outage may still be dialed for one dialer timeout.
         "REDIS_QUARANTINE_SECONDS": str(env.settings.dialer.timeout_seconds),
         # Dial-time compliance: the safe defaults are the deployed ones.

@@ -2,7 +2,7 @@
 their typed face. A batch goes in as AdmissionRequests; a Reservation, one Admission (a Decision
 and a wait) per task, comes out."""
 
-from dialer_worker.admission.decision import Admission, Decision, Reservation
+from dialer_worker.admission.decision import Admission, Decision, Reservation, RestoreState
 from dialer_worker.admission.keys import Keys
 from dialer_worker.admission.layout import AdmissionRequest, BatchArgs
 from dialer_worker.admission.local_pacer import LocalPacer
@@ -21,4 +21,5 @@ __all__ = [
     "LocalPacer",
     "RedisPacer",
     "Reservation",
+    "RestoreState",
 ]

@@ -15,6 +15,16 @@ class Decision(enum.IntEnum):
     IN_FLIGHT = 3  # another dialer holds its claim: wait_us until that lease ends
     RECIPIENT_LIMIT = 4  # its number has had every call the rolling day allows
     LIVE_CALLS = 5  # its campaign, or the fleet, has every live call it may have
+    RESTORING = 6  # Redis came back empty and the ledger is restoring it: wait_us until the bound
+
+
+class RestoreState(enum.IntEnum):
+    """The restore hold as one batch found it: reserve.lua's RESTORE table (the same unit test)."""
+
+    NONE = 0  # no hold (or none asked for: restore_hold_ms 0)
+    HOLDING = 1  # a hold is on, the ledger has not said the keys are back
+    STARTED = 2  # this batch found Redis empty and began the hold: its dialer asks for the restore
+    TIMED_OUT = 3  # this batch found the hold past its bound and ended it: dialing goes on unrestored
 
 
 @dataclass(frozen=True)
@@ -33,5 +43,7 @@ class Reservation:
     # Live calls after this batch: the fleet's, and each campaign's the batch touched.
     fleet_live: int | None = None
     campaign_live: dict[str, int] = field(default_factory=dict)
+    # The restore hold as this batch found it (NONE: none, or not asked for).
+    restore: RestoreState = RestoreState.NONE
     # The claims' epoch in Redis: a change means Redis lost its claims (see Dispatcher).
     epoch: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared import redis_keys
 from shared.live_calls import campaign_live_key, fleet_live_key, pace_key, tag
 
 
@@ -40,7 +41,14 @@ class Keys:
 
     @property
     def epoch(self) -> str:
-        return f"{self.tag}:epoch"
+        return redis_keys.epoch_key(self.prefix)
+
+    @property
+    def restoring(self) -> str:
+        return redis_keys.restoring_key(self.prefix)
+
+    def restored(self, epoch: str) -> str:
+        return redis_keys.restored_key(self.prefix, epoch)
 
     @property
     def fleet_live(self) -> str:
@@ -53,11 +61,11 @@ class Keys:
         return pace_key(self.prefix, campaign_id)
 
     def claim(self, call_id: str) -> str:
-        return f"{self.tag}:claim:{call_id}"
+        return redis_keys.claim_key(self.prefix, call_id)
 
     def campaign_tat(self, campaign_id: str) -> str:
         return f"{self.tag}:tat:campaign:{campaign_id}"
 
     def recipient(self, recipient: str | None) -> str:
         """`recipient` is the keyed hash of the number (never the number itself)."""
-        return f"{self.tag}:recipient:{recipient or '-'}"
+        return redis_keys.recipient_key(self.prefix, recipient)

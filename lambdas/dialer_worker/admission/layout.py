@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from dialer_worker.admission.decision import Admission, Decision, Reservation
+from dialer_worker.admission.decision import Admission, Decision, Reservation, RestoreState
 from dialer_worker.admission.keys import Keys
 
 # reserve.lua's reply per task: its decision, its wait_us and its campaign's live calls.
@@ -28,7 +28,7 @@ class AdmissionRequest:
 
 @dataclass(frozen=True)
 class BatchArgs:
-    """reserve.lua's ARGV[1..11], in this order and under the script's own names for them."""
+    """reserve.lua's ARGV[1..13], in this order and under the script's own names for them."""
 
     max_cps: float
     max_wait_us: int
@@ -41,18 +41,21 @@ class BatchArgs:
     max_live: int  # the fleet's live-call cap (0: none)
     live_lease_us: int  # a live call stops counting this long after its slot
     pace_ttl_s: int  # how long a campaign's pace state outlives its last dial
+    restore_hold_ms: int  # > 0: Redis found empty holds dialing until restored, at most this long
+    restored_epoch: int  # the epoch whose restored key is sent (0: none seen yet)
 
 
 def pack_reserve(keys: Keys, batch: BatchArgs, requests: Sequence[AdmissionRequest]) -> tuple[list[str], list[Any]]:
     """reserve.lua's KEYS and ARGV.
 
     KEYS: the global tat, the shared rate, the recovery hold, the slots taken ahead, the fleet's
-    live calls; then per task its claim, its campaign's tat, its recipient, its campaign's live
+    live calls, the restore hold, the restored key of `batch.restored_epoch`; then per task its claim, its campaign's tat, its recipient, its campaign's live
     calls and its campaign's pace; last, the claims' epoch.
     ARGV: BatchArgs in order; then per task its campaign maxCps (0: none), its campaign's live-call
     cap (0: none), its campaign minAnswerRate (-1: none) and its callId.
     """
     batch_keys = [keys.tat, keys.rate, keys.hold, keys.ahead, keys.fleet_live]
+    batch_keys += [keys.restoring, keys.restored(str(batch.restored_epoch))]
     task_keys, task_args = [], []
     for r in requests:
         campaign = r.campaign_id
@@ -74,6 +77,8 @@ def read_reserve(reply: Sequence[Any], requests: Sequence[AdmissionRequest]) -> 
     return Reservation(
         admissions,
         int(rate) / 1000,
+        # Right after the tasks' values: the restore hold's state.
+        restore=RestoreState(int(reply[REPLY_PER_TASK * len(requests)])),
         fleet_live=int(fleet_live),
         campaign_live=live,
         epoch=epoch.decode() if isinstance(epoch, bytes) else str(epoch),

@@ -42,15 +42,21 @@ class RedisPacer:
         recipient_daily_limit: int = 0,
         max_concurrent_calls: int = 0,
         max_call_seconds: int = 900,
+        restore_hold_seconds: int = 0,
     ) -> None:
         """`max_concurrent_calls`: the fleet's live-call cap (0: none); `max_call_seconds`: a
-        live call's lease, after which it stops counting even if its call event never comes."""
+        live call's lease, after which it stops counting even if its call event never comes;
+        `restore_hold_seconds`: a Redis found empty holds dialing until the ledger restored it, at
+        most this long (0: no hold, for a dialer that sends no restore request)."""
         self.redis = client
         self.keys = Keys(prefix)
         self._claim_ttl_ms = claim_ttl_seconds * 1000
         self.recipient_daily_limit = recipient_daily_limit
         self.max_concurrent_calls = max_concurrent_calls
         self.max_call_seconds = max_call_seconds
+        self.restore_hold_seconds = restore_hold_seconds
+        # The epoch the last reply gave: the script is asked whether that epoch was restored.
+        self._epoch: str | None = None
         self._reserve = client.register_script(scripts.source(scripts.RESERVE))
         self._finish = client.register_script(scripts.source(scripts.FINISH))
         self._slow_down = client.register_script(scripts.source(scripts.SLOW_DOWN))
@@ -84,10 +90,14 @@ class RedisPacer:
             max_live=self.max_concurrent_calls,
             live_lease_us=self.max_call_seconds * 1_000_000,
             pace_ttl_s=PACE_STATE_TTL_S,
+            restore_hold_ms=self.restore_hold_seconds * 1000,
+            restored_epoch=int(self._epoch or 0),
         )
         keys, args = pack_reserve(self.keys, batch, tasks)
         self._count("reserve")
-        return read_reserve(self._reserve(keys=keys, args=args), tasks)
+        reservation = read_reserve(self._reserve(keys=keys, args=args), tasks)
+        self._epoch = reservation.epoch
+        return reservation
 
     def finish(
         self,

@@ -2,9 +2,11 @@
 -- KEYS and ARGV are laid out by layout.py's pack_reserve, the one place that documents them:
 -- the batch's keys and arguments first, then each task's, then the claims' epoch key.
 -- The counts below and layout.py's must agree (tests/unit/dialer/test_admission_script.py).
-local LAYOUT = {batch_keys = 5, task_keys = 5, batch_args = 11, task_args = 4}
+local LAYOUT = {batch_keys = 7, task_keys = 5, batch_args = 13, task_args = 4}
 -- What each task comes to: layout.py's Decision, compared with this table by the same test.
-local DECISION = {DIAL = 0, DEFER = 1, DUPLICATE = 2, IN_FLIGHT = 3, RECIPIENT_LIMIT = 4, LIVE_CALLS = 5}
+local DECISION = {DIAL = 0, DEFER = 1, DUPLICATE = 2, IN_FLIGHT = 3, RECIPIENT_LIMIT = 4, LIVE_CALLS = 5, RESTORING = 6}
+-- The restore hold as this batch found it: layout.py's RestoreState, compared by the same test.
+local RESTORE = {NONE = 0, HOLDING = 1, STARTED = 2, TIMED_OUT = 3}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local max_cps = tonumber(ARGV[1])
@@ -18,14 +20,41 @@ local recipient_window_us = tonumber(ARGV[8])
 local max_live = tonumber(ARGV[9])
 local live_lease_us = tonumber(ARGV[10])
 local pace_ttl_s = tonumber(ARGV[11])
+local restore_hold_ms = tonumber(ARGV[12])
+local restored_epoch = tonumber(ARGV[13])
 local tat_key, rate_key, hold_key, ahead_key, fleet_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local restoring_key, restored_key = KEYS[6], KEYS[7]
 -- The claims' epoch: set once, never expires. A Redis that comes back without it (a failover
 -- that lost writes) has lost the claims too; the dialers compare it with the one they saw.
 local epoch_key = KEYS[#KEYS]
 local epoch = redis.call('GET', epoch_key)
+local restore = RESTORE.NONE
 if not epoch then
   epoch = string.format('%d', now)
   redis.call('SET', epoch_key, epoch)
+  -- Lost claims and recipient counts come back from the ledger: every container holds dialing
+  -- from now until it says they are back (restored_key) or restore_hold_ms has passed. Kept as
+  -- long as a claim would live: after that there is nothing left to restore.
+  if restore_hold_ms > 0 then
+    redis.call('SET', restoring_key, string.format('%d', now), 'PX', claim_ttl_ms)
+    restore = RESTORE.STARTED
+  end
+end
+-- restored_key is the one of the epoch this dialer last saw (restored_epoch): it tells only if
+-- that is this epoch; a dialer that has not seen it yet holds one batch more.
+local restoring_us = 0
+local hold_from = restore_hold_ms > 0 and tonumber(redis.call('GET', restoring_key))
+if hold_from then
+  if restored_epoch == tonumber(epoch) and redis.call('EXISTS', restored_key) == 1 then
+    redis.call('DEL', restoring_key)
+  elseif now - hold_from >= restore_hold_ms * 1000 then
+    -- The bound: dialing goes on as before restores existed, and this batch alone says so.
+    redis.call('DEL', restoring_key)
+    restore = RESTORE.TIMED_OUT
+  else
+    restoring_us = hold_from + restore_hold_ms * 1000 - now
+    if restore == RESTORE.NONE then restore = RESTORE.HOLDING end
+  end
 end
 if hold_ms > 0 then redis.call('SET', hold_key, '1', 'NX', 'PX', hold_ms) end
 local held_us = redis.call('PTTL', hold_key) * 1000
@@ -128,6 +157,9 @@ for i = 1, n do
     decide(DECISION.DUPLICATE, 0)
   elseif claim and tonumber(claim) > now then
     decide(DECISION.IN_FLIGHT, tonumber(claim) - now)
+  elseif restoring_us > 0 then
+    -- Before the other gates: the recipient counts may not be back yet either.
+    decide(DECISION.RESTORING, restoring_us)
   elseif recipient_full(rkey) then
     decide(DECISION.RECIPIENT_LIMIT, 0)
   elseif live_full(lkey, campaign_cap) then
@@ -166,6 +198,8 @@ for i = 1, n do
   end
   out[#out + 1] = live_count(lkey)
 end
+-- Right after the tasks, the restore hold's state (layout.py reads it there).
+out[#out + 1] = restore
 if tat > now then
   redis.call('SET', tat_key, string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
 end

@@ -3,6 +3,9 @@ decrease and increase. The scripts get them as arguments (layout.py), never as l
 
 from __future__ import annotations
 
+# The recipient window (a rolling day) is in shared: the ledger's restore counts calls over it too.
+from shared.redis_keys import RECIPIENT_WINDOW_US as RECIPIENT_WINDOW_US
+
 # Slots are spaced (1 + SLACK) / rate apart, so a one-second window can take calls from slots
 # spread over 1 + SLACK seconds and stay at or under the rate. That spread is shared between a
 # call leaving late (at most LATE_TOLERANCE_S after its slot, or it is deferred) and the trip to
@@ -14,9 +17,6 @@ from __future__ import annotations
 # handlers and worker share one interpreter: no slack to give back.
 SLACK = 0.025
 LATE_TOLERANCE_S = 0.010
-
-# The recipient limit counts admitted calls to one number over a rolling day.
-RECIPIENT_WINDOW_US = 24 * 3600 * 1_000_000
 
 # Multiplicative decrease on 429/503, at most once per cool-down across the whole fleet.
 DECREASE_FACTOR = 0.5

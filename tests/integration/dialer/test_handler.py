@@ -26,6 +26,7 @@ def dialer(redis_server, redis_key_prefix, worker, sqs_endpoint, queue_url, monk
         defer_queue_url=queue_url,
         reserved_concurrency=5,
         claim_ttl_seconds=3600,
+        restore_hold_seconds=20,
         redis_quarantine_seconds=15,
         max_call_seconds=900,
         default_time_zone="America/New_York",

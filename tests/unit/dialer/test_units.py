@@ -58,6 +58,7 @@ def test_degraded_rate_divides_max_cps_by_concurrency():
         max_cps=100,
         reserved_concurrency=50,
         claim_ttl_seconds=60,
+        restore_hold_seconds=20,
         redis_quarantine_seconds=15,
         calling_hours="08:00-21:00",
         default_time_zone="America/New_York",
