@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from support.services import fresh_database, postgres_server, redis_key_prefix, redis_server, sqs_endpoint
 
 from local_pipeline import database
 from local_pipeline.run import GATES_OFF, LocalRun
 from stacks.settings import DEV
+
+__all__ = ["fresh_database", "postgres_server", "redis_key_prefix", "redis_server", "sqs_endpoint"]
 
 # No campaign cap: tests about live calls set their own (test_closed_loop.py).
 GOOD_CONFIG = dict(database.DIALABLE_CONFIG)
