@@ -8,7 +8,13 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 CDK := $(CURDIR)/node_modules/.bin/cdk --no-notices
 
-.PHONY: install synth scan test test-unit test-integration test-infra test-e2e lint typecheck bench db-migrate local clean
+.PHONY: install synth scan test test-layers test-unit test-integration test-infra test-e2e lint typecheck bench db-migrate local clean
+
+# pytest-xdist workers for the layers that wait on servers, sockets and paced slots (most of their
+# time): three share two cores well. loadgroup keeps the synthesized CDK app's tests on one worker.
+# PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 3
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The project itself is installed editable (pyproject.toml), so every package imports from anywhere.
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/*/requirements.txt pyproject.toml
@@ -46,19 +52,25 @@ scan: synth $(SCAN_VENV)/.installed
 	$(SCAN_BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 	@echo "cfn-lint: no findings"
 
-## The whole test suite: lint, type checks, then every layer (unit, integration, infra, e2e).
-test: install lint typecheck
-	$(BIN)/python -m pytest
 
-## One layer at a time (tests/README.md says what each needs and how long it takes).
+## The whole test suite: lint, type checks and every layer (unit, integration, infra, e2e), side by
+## side (a cold mypy takes a core for a minute while the layers mostly wait); any failure fails it.
+test: install
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint typecheck test-layers
+
+test-layers: install
+	$(BIN)/python -m pytest $(XDIST)
+
+## One layer at a time (tests/README.md says what each needs). The unit layer is quicker in one
+## process than the workers take to start.
 test-unit: install
 	$(BIN)/python -m pytest tests/unit -m unit
 test-integration: install
-	$(BIN)/python -m pytest tests/integration -m integration
+	$(BIN)/python -m pytest tests/integration -m integration $(XDIST)
 test-infra: install
-	$(BIN)/python -m pytest tests/infrastructure -m infra
+	$(BIN)/python -m pytest tests/infrastructure -m infra $(XDIST)
 test-e2e: install
-	$(BIN)/python -m pytest tests/e2e -m e2e
+	$(BIN)/python -m pytest tests/e2e -m e2e $(XDIST)
 
 lint: install
 	$(BIN)/ruff check .

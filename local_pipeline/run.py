@@ -42,10 +42,10 @@ def pacing_only_env(**fields) -> DialerEnv:
 
 
 def favour_the_stand_in() -> None:
-    """For entry points that measure rates (the demo, the benchmarks, the e2e tests): the worker
-    stand-in shares this interpreter with the pipe pollers, the SQS server and the functions, and
-    a shorter GIL switch interval keeps its arrival times close to when the dialer sent each call
-    (in AWS they are separate machines). Process-wide, so never done by a LocalRun itself."""
+    """For entry points that measure rates (the demo, the benchmarks, the e2e tests): the pipe
+    pollers, the SQS server and the functions share this interpreter (the worker stand-in has its
+    own process), and a shorter GIL switch interval keeps each POST close to its slot (in AWS the
+    dialer has its container to itself). Process-wide, so never done by a LocalRun itself."""
     sys.setswitchinterval(0.0005)
 
 

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import pytest
+from support.services import fresh_database, postgres_server, redis_key_prefix, redis_server, sqs_endpoint
 
 from dialer_worker.env import GATES_OFF
 from local_pipeline import database
 from local_pipeline.run import LocalRun, favour_the_stand_in
 from stacks.settings import DEV
 
-# Some tests count calls per second at the worker stand-in, which shares this interpreter.
+# Some tests count calls per second at the worker stand-in: POSTs close to their slots.
 favour_the_stand_in()
+
+__all__ = ["fresh_database", "postgres_server", "redis_key_prefix", "redis_server", "sqs_endpoint"]
 
 # No campaign cap: tests about live calls set their own (test_closed_loop.py).
 GOOD_CONFIG = dict(database.DIALABLE_CONFIG)

@@ -1,57 +1,69 @@
 """The operator turns the live MAX_CPS from 20 to 5 with `dialctl rate set` while the local pipeline
-dials a backlog; the calls arriving at the worker stand-in follow without a restart or a deploy."""
+dials a backlog; the dialers follow without a restart or a deploy.
+
+Judged on what the system did, never on how fast a shared machine managed to dial: the key dialctl
+wrote, the rate each batch's reservation was computed at (its report's effective_cps), and an upper
+bound on the calls the worker accepted once the dialers had followed.
+"""
 
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
+from support.arrivals import most_per_second
+from support.local_service import local_service
 
 from dialctl.cli import main
-from dialctl.local_up import LocalService
-from local_pipeline import database
+
+NEW_RATE = 5
+# Long enough that a dialer still at the old rate (120 calls) is far from the bound.
+WINDOW_S = 6
 
 
 @pytest.fixture
 def service(tmp_path, postgres_server, redis_server, monkeypatch):
-    monkeypatch.setenv("REDIS_HOST", redis_server.host)
-    monkeypatch.setenv("REDIS_PORT", str(redis_server.port))
-    dbname = f"dialctl_e2e_{uuid.uuid4().hex[:8]}"
-    local = LocalService(tmp_path / "state.json", max_cps=20, dbname=dbname, batching_window_seconds=0.5)
-    local.start()
-    yield local
-    local.stop()
-    database.drop(postgres_server, dbname)
+    with local_service(tmp_path, postgres_server, redis_server, monkeypatch, max_cps=20,
+                       batching_window_seconds=0.5) as running:  # fmt: skip
+        yield running
 
 
-def per_second(times, start, end):
-    buckets = [0] * int(end - start)
-    for t in times:
-        if start <= t < end:
-            buckets[int(t - start)] += 1
-    return buckets
+def wait_for(condition, seconds, what):
+    """Polls `condition` until it holds; `seconds` is a generous bound, not a measurement."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {seconds} s")
+        time.sleep(0.2)
 
 
 @pytest.mark.slow
-def test_calls_per_second_follow_a_rate_change_within_ten_seconds(service, tmp_path, capsys):
+def test_the_dialers_follow_a_rate_change_without_a_restart(service, tmp_path, capsys):
     where = ["--local", "--state-file", str(service.state_file)]
     path = tmp_path / "backlog.csv"
     path.write_text(
-        "campaignId,contactId,phoneNumber\n" + "".join(f"spring-sale,e{i},+1415555{i:04d}\n" for i in range(700))
+        "campaignId,contactId,phoneNumber\n" + "".join(f"spring-sale,e{i},+1415555{i:04d}\n" for i in range(500))
     )
     assert main(["enqueue", str(path), *where, "--processes", "1"]) == 0
-    time.sleep(8)  # dialing at 20 calls/s
-    assert main(["rate", "set", "5", *where]) == 0
-    changed = time.monotonic()
-    time.sleep(16)
-    times = [c.at_monotonic for c in service.run.worker.calls]
-    before = per_second(times, changed - 4, changed)
-    after = per_second(times, changed, changed + 16)
-    # The first second from which no later second holds more than 5 calls (+1 for a slot on the edge).
-    follow = next(s for s in range(len(after)) if all(n <= 6 for n in after[s:]))
-    print(f"\ncalls/s before: {before}\ncalls/s after:  {after}\nfollowed within {follow} s")
-    assert min(before) >= 17  # it was dialing at 20 (the pacing's 2.5% slack)
-    # One cached read per 10 s, plus the slots the dialers had already reserved at 20 calls/s.
-    assert follow <= 10
-    assert 4 <= sum(after[-4:]) / 4 <= 5.5
+    computed = service.run.observer.effective_cps  # each dialed batch's rate, in report order
+    worker = service.run.worker
+    wait_for(lambda: len(computed) >= 3 and worker.accepted(), 60, "no batch was dialed")
+    assert set(computed) == {20.0}, computed  # the ceiling, the live key's first value
+
+    assert main(["rate", "set", str(NEW_RATE), *where]) == 0
+    assert main(["rate", "show", *where, "--json"]) == 0
+    assert f'"live": {NEW_RATE}' in capsys.readouterr().out
+    at_change = len(computed)
+    # A warm dialer reads the key once per 10 s (its cache); then every batch reserves at the new rate.
+    wait_for(lambda: NEW_RATE in computed[at_change:], 60, f"no batch was reserved at {NEW_RATE} calls/s")
+    # Batches reserved at 20 before the key was read still finish at their slots, and report
+    # then (reports come at a batch's end, not in the order of reservation).
+    time.sleep(4)
+    start, from_report = time.monotonic(), len(computed)
+    time.sleep(WINDOW_S)
+    during = computed[from_report:]
+    in_window = [c for c in worker.accepted() if start <= c.at_monotonic < start + WINDOW_S]
+    print(f"\nrates computed before: {computed[:at_change]}\nduring: {during}\n{len(in_window)} calls in {WINDOW_S} s")
+    assert during and set(during) == {float(NEW_RATE)}, during  # never back up to the old rate
+    # Slots 205 ms apart (5 a second with the pacing's slack), each arriving a little late.
+    assert len(in_window) <= most_per_second(NEW_RATE, window_s=WINDOW_S)

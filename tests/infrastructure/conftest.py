@@ -21,6 +21,14 @@ from stacks.settings import ENVIRONMENTS, Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`--dist loadgroup`), every test of the synthesized app runs on one worker,
+    so the app is synthesized once, not once per worker; the others run anywhere."""
+    for item in items:
+        if "synthesized_app" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("cdk-synth"))
+
+
 def cdk_context() -> dict:
     context = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
     context["aws:cdk:bundling-stacks"] = []

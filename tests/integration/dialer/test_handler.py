@@ -48,11 +48,18 @@ def test_response_names_only_failed_items_and_metrics_are_emitted(dialer, worker
     batch = [item(i) for i in range(3)]
     capsys.readouterr()
     response = dialer(batch)
-    assert response == {"batchItemFailures": [{"itemIdentifier": batch[1]["messageId"]}]}
+    # The script's statuses go to the calls in the order they arrive, and on a loaded machine a
+    # call the dialer woke too late for is re-queued (Deferred), not sent: the failures named are
+    # exactly the items the worker answered 500, whichever those were.
+    refused = {c.body["contactId"] for c in worker.calls if c.status == 500}
+    named = [{"itemIdentifier": i["messageId"]} for i in batch if i["task"]["contactId"] in refused]
+    assert response == {"batchItemFailures": named}
     out = emitted(capsys.readouterr().out)
     [emf] = [line for line in out if "DialsSent" in line]
     assert emf["service"] == "dialer-worker"
-    assert metric_value(emf["DialsSent"]) == 2 and metric_value(emf["DialsFailed"]) == 1
+    sent, failed = metric_value(emf["DialsSent"]), metric_value(emf["DialsFailed"])
+    assert (sent, failed) == (sum(c.status == 202 for c in worker.calls), len(refused))
+    assert sent + failed + metric_value(emf["Deferred"]) == 3
     assert metric_value(emf["RedisUnavailable"]) == 0 and metric_value(emf["EffectiveCps"]) == 50
     names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"Deferred", "DuplicateSuppressed", "WorkerOverloaded", "PacingDelayMs"} <= names
