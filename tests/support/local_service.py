@@ -26,7 +26,7 @@ def local_service(tmp_path, postgres_server, redis_server, monkeypatch, **option
     they would a `local up` in another terminal. `options`: LocalService's keyword arguments."""
     monkeypatch.setenv("REDIS_HOST", redis_server.host)
     monkeypatch.setenv("REDIS_PORT", str(redis_server.port))
-    always_open = dataclasses.replace(settings.DEV, calling_hours=GATES_OFF["calling_hours"])
+    always_open = dataclasses.replace(settings.DEV, calling_hours=str(GATES_OFF["calling_hours"]))
     dbname = f"dialctl_{uuid.uuid4().hex[:10]}"
     service = LocalService(tmp_path / "state.json", settings=always_open, dbname=dbname, **options)
     service.start()
