@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from dialer_worker.pacing import SLACK
+from dialer_worker.admission import SLACK
 
 # Generous on purpose: a dialer that ignored the rate would still overshoot it many times over.
 ARRIVAL_JITTER_S = 0.1
