@@ -78,10 +78,15 @@ class Caps:
         if not self.capped:
             return f"no campaign is capped below MAX_CPS {self.max_cps:g}"
         seen = achieved or {}
+        # A campaign with a single task is never held by its rate: named, not explained.
         names = ", ".join(
             f"{c.campaign} {c.cps:g} CPS ({c.bound}{f'; achieved {seen[c.campaign]:g}' if c.campaign in seen else ''})"
             for c in self.capped
+            if c.tasks > 1
         )
+        single = [c.campaign for c in self.capped if c.tasks == 1]
+        if single:
+            names += f"{', ' if names else ''}{' and '.join(single)} (one task)"
         return (
             f"{self.capped_share:.0%} of tasks ({self.capped_tasks} of {self.tasks}) are in "
             f"{len(self.capped)} capped campaign{'s' if len(self.capped) > 1 else ''}: {names}"

@@ -51,6 +51,9 @@ def test_a_higher_max_cps_shows_what_it_does_and_does_not_change():
     assert [c.campaign for c in high.capped] == ["low-answer", "renewals", "spring-sale"]
     assert high.capped_share == 1.0
     assert high.reachable_cps == low.reachable_cps == 12.5
+    # A campaign with one task is named, not explained.
+    with_single = caps({**DIALED, "paused-promo": 1}, CONFIGS, 50, MEAN_CALL_S).explain()
+    assert with_single.endswith("spring-sale 25 CPS (maxConcurrentCalls 50 / 2 s calls), paused-promo (one task)")
 
 
 def test_without_capped_campaigns_max_cps_sets_the_pace():
