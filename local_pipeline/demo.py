@@ -286,6 +286,7 @@ def _print(s, env, log_path):
         ("lost", s.lost),
         ("MAX_CPS", f"{s.max_cps:g}"),
         ("dialed by campaign", _listed(s.dialed_by_campaign)),
+        ("achieved CPS by campaign (first to last call)", _listed(s.extra.get("achieved_by_campaign"))),
         ("capped campaigns", caps.get("explained")),
         ("reachable rate", caps.get("reachable")),
         (
