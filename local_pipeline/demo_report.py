@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 # A stretch counts as idle (no call due) when the queue had nothing to receive or in flight (every
 # task in it delayed: a calling window not open yet) for longer than this, with no call in it.
-# Longer than the live-call deferral (3 s), so a campaign waiting on its cap stays due.
+# Longer than the live-call deferral (LIVE_CALLS_DEFER_MS), so a campaign at its cap stays due.
 IDLE_GAP_S = 5.0
 # Campaign colours: matplotlib's tab10 without its red, which the chart keeps for limits.
 PALETTE = (
@@ -27,7 +27,7 @@ class Ceiling:
     campaign: str
     tasks: int
     cps: float
-    bound: str  # "MAX_CPS", "maxCps 5", "maxConcurrentCalls 6 / 2.0 s calls"
+    bound: str  # "MAX_CPS", "maxCps 5", "maxConcurrentCalls 6 / 2 s calls"
 
     @property
     def seconds(self) -> float:

@@ -119,3 +119,10 @@ def test_one_colour_per_campaign_whatever_the_order():
     assert colours == campaign_colours(reversed(names)) == campaign_colours([*names, "renewals"])
     assert len(set(colours.values())) == len(names)
     assert demo_report.LIMIT_COLOUR not in colours.values()  # red is the limits' colour
+
+
+def test_a_campaign_waiting_on_its_live_calls_is_never_idle():
+    from dialer_worker.dispatch import LIVE_CALLS_DEFER_MS
+
+    # Its tasks wait in the queue, delayed, this long at a time; idle needs a longer stretch.
+    assert demo_report.IDLE_GAP_S > LIVE_CALLS_DEFER_MS / 1000
