@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from local_pipeline import demo_report
 from local_pipeline.database import DIALABLE_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,9 @@ CAMPAIGNS = [
 # Answer-rate pacing at demo speed: the deployed cool-down is 30 s over a window of 50.
 DEMO_PACING = {"answer_rate_window": 20, "answer_rate_min_samples": 10, "answer_rate_cool_down_seconds": 4}
 RESUME_AFTER_S = 5
+# How long each accepted call lasts at the worker stand-in (uniform); its mean bounds the rate of a
+# campaign with maxConcurrentCalls (demo_report.campaign_ceiling).
+CALL_SECONDS = (1.0, 3.0)
 
 
 # The demo's recipients are in whichever of these zones it is closest to 1 pm in, so the legal
@@ -86,7 +90,7 @@ def task_mix(count: int, seed: int = 1, zone: str = "America/Los_Angeles") -> li
     bad = [
         {"campaignId": "spring-sale", "contactId": "bad-phone", "phoneNumber": "0501234567"},
         {"campaignId": "no-such-campaign", "contactId": "ghost", "phoneNumber": "+14155550001"},
-        {"campaignId": "paused-promo", "contactId": "paused", "phoneNumber": "+14155550002"},
+        {"campaignId": "paused-promo", "contactId": "paused", "phoneNumber": "+14155550002", "timeZone": zone},
         "this is not JSON",
         {"campaignId": "spring-sale", "contactId": "no-phone"},
         {"campaignId": "spring-sale", "contactId": "bad-attempts", "phoneNumber": "+14155550003", "attempts": -1},
@@ -107,6 +111,7 @@ def main(argv=None) -> int:
         help="seconds; the settings' value (125 s for dev) makes a retried batch wait two minutes",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--series", action="store_true", help="with --json: add the per-second series the chart draws")
     parser.add_argument("--chart", metavar="PNG", help="write a chart of calls per second with the MAX_CPS line")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
@@ -119,21 +124,23 @@ def main(argv=None) -> int:
     log_path.parent.mkdir(exist_ok=True)
     real_stdout = sys.stdout
     handler_log = open(log_path, "w", encoding="utf-8")
-    from local_pipeline.run import favour_the_stand_in
-
-    favour_the_stand_in()  # the demo charts calls per second as the stand-in saw them
+    # The handlers' loggers hold the sys.stdout of when they are imported: import them redirected.
     with contextlib.redirect_stdout(handler_log):
+        from local_pipeline.run import favour_the_stand_in
+
+        favour_the_stand_in()  # the demo charts calls per second as the stand-in saw them
         summary = _run(settings, args)
     handler_log.close()
     sys.stdout = real_stdout
     if args.json:
-        print(json.dumps(summary.as_dict(), indent=2))
+        print(json.dumps(demo_report.json_document(summary.as_dict(), series=args.series), indent=2))
     else:
         _print(summary, settings.name, log_path)
     if args.chart:
         _chart(summary, args.chart)
-        print(f"chart: {args.chart}")
-    return 0 if summary.drained and summary.lost == 0 and summary.dialed_twice == 0 else 1
+        print(f"chart: {args.chart}", file=sys.stderr if args.json else sys.stdout)
+    within = summary.peak_rolling_second <= summary.max_cps
+    return 0 if summary.drained and summary.lost == 0 and summary.dialed_twice == 0 and within else 1
 
 
 def _run(settings, args):
@@ -154,13 +161,15 @@ def _run(settings, args):
                        call_events_overrides=DEMO_PACING)  # fmt: skip
         try:
             # Calls last 1 to 3 s; low-answer is answered 10% of the time until its pace falls.
-            run.worker.duration_s = lambda rng: rng.uniform(1.0, 3.0)
+            run.worker.duration_s = lambda rng: rng.uniform(*CALL_SECONDS)
             run.worker.answer_rates = {"low-answer": 0.1}
             started = time.monotonic()
+            queue_samples: list[tuple[float, bool]] = []
             run.enqueue(task_mix(args.tasks, zone=zone) + compliance_tasks(now, zone))
             total = run.enqueued
 
             def progress(depth):
+                queue_samples.append((time.monotonic(), depth["visible"] == 0 and depth["in_flight"] == 0))
                 done = total - depth["visible"] - depth["in_flight"] - depth["delayed"]
                 width = 30
                 filled = int(width * max(0, done) / max(1, total))
@@ -182,9 +191,9 @@ def _run(settings, args):
                 name: _per_second([c.at_monotonic for c in calls if c.body.get("campaignId") == name], start)
                 for name in sorted({str(c.body.get("campaignId")) for c in calls})
             }
-            summary.extra["live_calls"] = [
-                (t - start, live.get("*", 0), live.get("renewals", 0)) for t, live in run.worker.live_samples
-            ]
+            # (seconds since the first call, {campaign: live calls, "*": the fleet's}).
+            summary.extra["live_calls"] = [(round(t - start, 3), live) for t, live in run.worker.live_samples]
+            _explain(summary, [*CAMPAIGNS, opens_soon_campaign(now, zone)], calls, queue_samples)
             return summary
         finally:
             run.close()
@@ -218,6 +227,30 @@ def _closed_loop(run):
         client.close()
 
 
+def _explain(summary, campaigns, calls, queue_samples) -> None:
+    """The caps and what they allow, and the rate while calls were due (demo_report)."""
+    configs = {name: config for name, _, config in campaigns}
+    mean_call_s = sum(CALL_SECONDS) / 2
+    times: dict[str, list[float]] = {}
+    for call in calls:
+        times.setdefault(str(call.body.get("campaignId")), []).append(call.at_monotonic)
+    rates = demo_report.campaign_rates(times)
+    summary.extra["achieved_by_campaign"] = rates
+    caps = demo_report.caps(summary.dialed_by_campaign, configs, summary.max_cps, mean_call_s)
+    summary.extra["caps"] = caps.as_dict(rates)
+    achieved = demo_report.achieved_while_due([c.at_monotonic for c in calls], queue_samples)
+    summary.extra["achieved_while_due"] = {
+        "cps": achieved.cps,
+        "due_s": achieved.due_s,
+        "span_s": achieved.span_s,
+        "idle_s": round(achieved.span_s - achieved.due_s, 2),
+    }
+    summary.extra["campaigns"] = sorted(configs)
+    summary.extra["max_concurrent_calls"] = {
+        n: c["maxConcurrentCalls"] for n, c in configs.items() if c.get("maxConcurrentCalls")
+    }
+
+
 def _per_second(times, start=None):
     if not times:
         return []
@@ -228,8 +261,18 @@ def _per_second(times, start=None):
     return buckets
 
 
+def _listed(counts) -> str:
+    """{"a": 1, "b": 2} as "a 1, b 2" (reasons are StrEnums: their value, not their repr)."""
+    return (
+        ", ".join(f"{key} {value}" for key, value in sorted((str(k), v) for k, v in (counts or {}).items())) or "none"
+    )
+
+
 def _print(s, env, log_path):
     print(f"local pipeline ({env} settings), {s.seconds:.1f} s, drained: {s.drained}")
+    caps = s.extra.get("caps", {})
+    due = s.extra.get("achieved_while_due", {})
+    over = "" if s.peak_rolling_second <= s.max_cps else "  OVER MAX_CPS"
     rows = [
         ("enqueued", s.enqueued),
         ("dialed (once each)", s.dialed),
@@ -241,11 +284,19 @@ def _print(s, env, log_path):
         ("retried items", s.retried_items),
         ("in DLQ", s.in_dlq),
         ("lost", s.lost),
-        ("MAX_CPS", s.max_cps),
-        ("achieved CPS", s.achieved_cps),
-        ("peak rolling-second rate", s.peak_rolling_second),
-        ("peak live calls (at the worker)", s.extra.get("peak_live_calls")),
-        ("deferrals by reason", s.extra.get("deferrals_by_reason")),
+        ("MAX_CPS", f"{s.max_cps:g}"),
+        ("dialed by campaign", _listed(s.dialed_by_campaign)),
+        ("achieved CPS by campaign (first to last call)", _listed(s.extra.get("achieved_by_campaign"))),
+        ("capped campaigns", caps.get("explained")),
+        ("reachable rate", caps.get("reachable")),
+        (
+            "achieved CPS (while calls were due)",
+            f"{due.get('cps')} over {due.get('due_s')} s "
+            f"(first to last call {due.get('span_s')} s, idle {due.get('idle_s')} s left out)",
+        ),
+        ("peak rolling-second rate (at the worker)", f"{s.peak_rolling_second}{over}"),
+        ("peak live calls (at the worker)", _listed(s.extra.get("peak_live_calls"))),
+        ("deferrals by reason", _listed(s.extra.get("deferrals_by_reason"))),
         ("call events sent by the worker", s.extra.get("call_events_sent")),
         ("recipients' zone (every task's timeZone)", s.extra.get("recipients_zone")),
         ("task outside its window: dialed after (s)", s.extra.get("opens_soon_dialed_after_s")),
@@ -262,22 +313,35 @@ def _chart(summary, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from local_pipeline.worker_standin import FLEET
+
     per_second = summary.extra.get("calls_per_second", [])
     by_campaign = summary.extra.get("calls_per_second_by_campaign", {})
     live = summary.extra.get("live_calls", [])
+    # Every seeded campaign gets its colour, so it is the same in both panels and from run to run.
+    colours = demo_report.campaign_colours([*summary.extra.get("campaigns", []), *by_campaign])
     fig, (ax, ax_live) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
     ax.bar(range(len(per_second)), per_second, width=1.0, color="#d0d7e1", label="calls to the worker")
     for name, series in by_campaign.items():
-        ax.plot(range(len(series)), series, drawstyle="steps-mid", label=name)
-    ax.axhline(summary.max_cps, color="#e45756", linestyle="--", label=f"MAX_CPS = {summary.max_cps:g}")
+        ax.plot(range(len(series)), series, drawstyle="steps-mid", color=colours[name], label=name)
+    limit = demo_report.LIMIT_COLOUR
+    ax.axhline(summary.max_cps, color=limit, linestyle="--", label=f"MAX_CPS = {summary.max_cps:g}")
     ax.set_ylabel("calls per second")
-    ax.set_title(f"achieved {summary.achieved_cps:g} CPS, peak rolling second {summary.peak_rolling_second}")
+    due = summary.extra.get("achieved_while_due", {})
+    ax.set_title(
+        f"achieved {due.get('cps', summary.achieved_cps):g} CPS while calls were due, "
+        f"peak rolling second {summary.peak_rolling_second} (MAX_CPS {summary.max_cps:g})"
+    )
     ax.legend(loc="upper right", fontsize=8)
     if live:
-        times = [t for t, _, _ in live]
-        ax_live.step(times, [f for _, f, _ in live], where="post", label="live calls (fleet)")
-        ax_live.step(times, [r for _, _, r in live], where="post", label="live calls (renewals)")
-        ax_live.axhline(6, color="#e45756", linestyle="--", label="renewals maxConcurrentCalls = 6")
+        times = [t for t, _ in live]
+        peak = max(counts.get(FLEET, 0) for _, counts in live)
+        ax_live.step(times, [c.get(FLEET, 0) for _, c in live], where="post", color="#333333", label="fleet")
+        for name in sorted({n for _, c in live for n in c} - {FLEET}):
+            ax_live.step(times, [c.get(name, 0) for _, c in live], where="post", color=colours[name], label=name)
+        for name, cap in sorted(summary.extra.get("max_concurrent_calls", {}).items()):
+            if cap <= peak:  # only the caps the run came near; the others are off the chart
+                ax_live.axhline(cap, color=colours[name], linestyle="--", label=f"{name} maxConcurrentCalls = {cap}")
     ax_live.set_xlabel("seconds since the first call")
     ax_live.set_ylabel("live calls at the worker")
     ax_live.legend(loc="upper right", fontsize=8)

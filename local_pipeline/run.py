@@ -74,6 +74,8 @@ class Summary:
     drained: bool
     seconds: float
     extra: dict = field(default_factory=dict)
+    # Accepted calls at the worker per campaignId: what each campaign's caps had to pace.
+    dialed_by_campaign: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -278,6 +280,9 @@ class LocalRun:
             waiting=waiting,
             drained=drained,
             seconds=round(seconds, 2),
+            dialed_by_campaign=dict(
+                sorted(Counter(str(c.body.get("campaignId")) for c in calls if 200 <= c.status < 300).items())
+            ),
             extra={
                 "pipe_executions": pipe.stats.executions,
                 "min_effective_cps": min(tally.effective_cps, default=None),
