@@ -63,6 +63,9 @@ class DialerEnv(RedisEnv):
     # The dialer paces at min(live, max_cps), reading it at most once per 10 s; 0 stops dialing.
     # Unset: MAX_CPS alone.
     max_cps_parameter_name: str | None = variable("MAX_CPS_PARAMETER_NAME", default=None)
+    # The call ledger's records queue: a `dialed` record per call the worker took, a `dropped`
+    # one per drop, acknowledged before the item is reported done. None: no records (tests).
+    call_records_queue_url: str | None = variable("CALL_RECORDS_QUEUE_URL", default=None)
 
     def __post_init__(self) -> None:
         if self.recipient_daily_limit and not (self.recipient_hash_key or self.recipient_hash_key_secret_arn):
