@@ -44,7 +44,7 @@ def test_pip_installs_wheels_for_the_lambda_platform_only():
     assert "--no-deps" in command, "botocore stays out of the package: the runtime has it"
 
 
-@pytest.mark.parametrize("function", ["enrich_dial_task", "dialer_worker", "db_migrate"])
+@pytest.mark.parametrize("function", ["enrich_dial_task", "dialer_worker", "db_migrate", "call_ledger"])
 def test_function_requirements_pin_their_whole_closure(function):
     """With --no-deps, an unpinned or missing dependency would fail on the first import in AWS."""
     import importlib.metadata as md
