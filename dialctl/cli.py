@@ -562,6 +562,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds (default: %(default)s; the settings' 125 s makes a failed batch wait minutes)")  # fmt: skip
     up.add_argument("--state-file", type=Path, default=default_state_file(), help="default: %(default)s")
     up.set_defaults(run=cmd_local_up)
+
+    from dialctl import calls
+
+    calls.register(commands, where, as_json)
     return parser
 
 

@@ -153,6 +153,10 @@ class Settings:
     # How long the ledger keeps a record: whole months go once every row in them is older. At
     # least 4 years in production: the TCPA's limitations period for a claim about a call.
     call_record_retention_days: int = 1461
+    # The ledger's event source: records per invocation (one statement writes them all), and how
+    # long a batch may gather (the stack's mapping and the local runner's).
+    call_records_batch_size: int = 100
+    call_records_batching_window_seconds: int = 2
     # Alarm when a record has waited this long in the records queue: the ledger cannot write
     # (PostgreSQL down, a bad deploy); records wait meanwhile, none is lost before the DLQ.
     call_records_oldest_message_alarm_seconds: int = 300

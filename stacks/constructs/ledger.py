@@ -25,9 +25,6 @@ from stacks.constructs.messaging import queue_with_dlq
 from stacks.function_env import ledger_fields, redis_fields
 from stacks.settings import Settings
 
-# Records per invocation: one statement writes them all; the window lets a busy minute fill it.
-RECORDS_BATCH_SIZE = 100
-RECORDS_BATCHING_WINDOW = Duration.seconds(2)
 # Daily, at a quiet hour (UTC): drops the months past retention, creates the next ones.
 RETENTION_SCHEDULE = events.Schedule.cron(minute="17", hour="4")
 
@@ -90,8 +87,8 @@ class Ledger(Construct):
         self.function.add_event_source(
             event_sources.SqsEventSource(
                 self.queue,
-                batch_size=RECORDS_BATCH_SIZE,
-                max_batching_window=RECORDS_BATCHING_WINDOW,
+                batch_size=settings.call_records_batch_size,
+                max_batching_window=Duration.seconds(settings.call_records_batching_window_seconds),
                 report_batch_item_failures=True,
                 max_concurrency=max(2, settings.ledger.reserved_concurrency),
             )

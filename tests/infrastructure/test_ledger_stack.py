@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 from call_ledger.core import RETENTION_EVENT_KEY
-from stacks.constructs.ledger import RECORDS_BATCH_SIZE
 
 from .test_pipeline_stack import alarms, as_list, function, logical_id, policy_statements, resources
 
@@ -40,7 +39,7 @@ def test_the_writer_reads_the_records_queue_with_batch_item_failures(env):
     ]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [logical_id(env, "LedgerQueue", "AWS::SQS::Queue"), "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["BatchSize"] == RECORDS_BATCH_SIZE
+    assert mapping["BatchSize"] == env.settings.call_records_batch_size
 
 
 def test_the_writer_environment(env):
