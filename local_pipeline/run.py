@@ -95,12 +95,16 @@ class LocalRun:
         dialer_overrides: dict | None = None,
         call_events_overrides: dict | None = None,
         ledger_database: tuple[PostgresServer, str] | None = None,
+        ledger_visibility_timeout_seconds: int | None = None,
     ) -> None:
         """`dialer_overrides`: DialerEnv fields to set instead of the settings' values, e.g. the
         documented switch-offs of the compliance gates for tests about something else.
         `call_events_overrides`: CallEventsEnv fields likewise (a shorter cool-down, say).
         `ledger_database`: (server, database) the ledger writes to instead of the campaigns'
-        (migrated by the caller), e.g. one a test stops while dialing goes on."""
+        (migrated by the caller; its campaigns table decides retries), e.g. one a test stops
+        while dialing goes on. `ledger_visibility_timeout_seconds`: how soon a failed batch of
+        records comes back (default: the run's visibility timeout); with the receive count, how
+        long records wait for PostgreSQL before the DLQ."""
         self.settings = settings
         self.postgres = postgres
         self.dbname = dbname
@@ -108,6 +112,7 @@ class LocalRun:
         self.ledger_postgres, self.ledger_dbname = ledger_database or (postgres, dbname)
         self.max_cps = max_cps or settings.max_cps
         self.visibility_timeout = visibility_timeout_seconds or settings.visibility_timeout_seconds
+        self.ledger_visibility_timeout = ledger_visibility_timeout_seconds or self.visibility_timeout
         self.batching_window = batching_window_seconds
         self.parallel = parallel or settings.pipe.local_parallel_executions
         self.cache_ttl = settings.campaign_cache_ttl_seconds if cache_ttl_seconds is None else cache_ttl_seconds
@@ -134,7 +139,7 @@ class LocalRun:
         self.record_queues = self.sqs.create_queues(
             f"call-records-{self.key_prefix}",
             max_receive_count=settings.queue.max_receive_count,
-            visibility_timeout_seconds=self.visibility_timeout,
+            visibility_timeout_seconds=self.ledger_visibility_timeout,
         )
         self.enqueued = 0
         # One client for the dialer's deferrals, made here: boto3 makes clients unsafely across threads.
@@ -163,11 +168,6 @@ class LocalRun:
             batch_size=settings.call_records_batch_size,
             batching_window_s=settings.call_records_batching_window_seconds,
         ).start()
-
-    @property
-    def ledger_visibility_timeout(self) -> int:
-        """A failed batch (PostgreSQL down) comes back after this; as short as the run's other queues."""
-        return self.visibility_timeout
 
     @property
     def live_rate_key(self) -> str:
