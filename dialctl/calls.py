@@ -134,7 +134,8 @@ def lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     for row in rows:
         when = row["admitted_at"] or row["sent_at"] or row["dropped_at"] or row["recorded_at"]
         if row["disposition"] == "dialed":
-            ended = f"{row['outcome']} ({row['duration_seconds']:g} s)" if row["outcome"] else "no outcome yet"
+            duration = f" ({row['duration_seconds']:g} s)" if row["duration_seconds"] is not None else ""
+            ended = f"{row['outcome']}{duration}" if row["outcome"] else "no outcome yet"
             what = f"dialed    {ended}"
         elif row["disposition"] == "dropped":
             what = f"dropped   {row['reason']}"
