@@ -91,7 +91,8 @@ def task_mix(count: int, seed: int = 1, zone: str = "America/Los_Angeles") -> li
     bad = [
         {"campaignId": "spring-sale", "contactId": "bad-phone", "phoneNumber": "0501234567"},
         {"campaignId": "no-such-campaign", "contactId": "ghost", "phoneNumber": "+14155550001"},
-        {"campaignId": "paused-promo", "contactId": "paused", "phoneNumber": "+14155550002"},
+        # In the demo's zone like the others: resumed, it is dialed whatever the hour.
+        {"campaignId": "paused-promo", "contactId": "paused", "phoneNumber": "+14155550002", "timeZone": zone},
         "this is not JSON",
         {"campaignId": "spring-sale", "contactId": "no-phone"},
         {"campaignId": "spring-sale", "contactId": "bad-attempts", "phoneNumber": "+14155550003", "attempts": -1},
