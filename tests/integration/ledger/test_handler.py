@@ -55,3 +55,41 @@ def test_a_missing_variable_fails_the_invocation(handler, monkeypatch):
     new_container(handler)
     with pytest.raises(InvalidEnvironment, match="DIAL_TASKS_QUEUE_URL"):
         handler.handler({"Records": []}, LocalLambdaContext("call-ledger", 60))
+
+
+def test_the_batch_metrics_by_name(handler, capsys):
+    from support.emf import emitted, metric_value
+
+    from shared.observability import Metric
+
+    good = AttemptRecord.dropped(
+        campaign_id="c-1",
+        contact_id="k-2",
+        attempt=0,
+        reason=DropReason.EXPIRED,
+        dropped_at=datetime(2026, 12, 2, tzinfo=UTC),
+    )
+    event = {"Records": [{"messageId": "m-1", "body": to_json(good)}, {"messageId": "m-2", "body": "[]"}]}
+    capsys.readouterr()
+    handler.handler(event, LocalLambdaContext("call-ledger", 60))
+    documents = emitted(capsys.readouterr().out)
+    values: dict[str, float] = {}
+    for doc in documents:
+        for name in (
+            Metric.RECORDS_WRITTEN,
+            Metric.RECORDS_MERGED,
+            Metric.RECORDS_DROPPED,
+            Metric.RETRIES_ENQUEUED,
+            Metric.LEDGER_ORPHANS,
+        ):
+            if name in doc and doc.get("Reason") is None:
+                values[name] = metric_value(doc[name])
+    assert values == {
+        Metric.RECORDS_WRITTEN: 1,
+        Metric.RECORDS_MERGED: 0,
+        Metric.RECORDS_DROPPED: 1,
+        Metric.RETRIES_ENQUEUED: 0,
+        Metric.LEDGER_ORPHANS: 0,
+    }
+    by_reason = [d for d in documents if d.get("Reason") == "not_an_object"]
+    assert [metric_value(d[Metric.RECORDS_DROPPED]) for d in by_reason] == [1]
