@@ -707,6 +707,10 @@ def build_parser() -> argparse.ArgumentParser:
     local_down.add_argument("--timeout", type=float, default=60, help="seconds to wait for it (default: %(default)s)")
     local_down.add_argument("--state-file", type=Path, default=default_state_file(), help="default: %(default)s")
     local_down.set_defaults(run=cmd_local_down)
+
+    from dialctl import calls
+
+    calls.register(commands, add_target, as_json)
     return parser
 
 

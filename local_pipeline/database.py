@@ -71,3 +71,9 @@ def add_to_do_not_call(dsn: str, phone_number: str, source: str) -> None:
             "INSERT INTO do_not_call (phone_number, source) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             (phone_number, source),
         )
+
+
+def clear_ledger(dsn: str) -> None:
+    """Empties the call ledger (a demo's run starts from nothing: its callIds repeat every run)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE call_attempts, call_attempt_keys")

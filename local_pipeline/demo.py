@@ -1,8 +1,9 @@
 """`python -m local_pipeline`: dial tasks through filter, enrichment, pacing and dialing, locally.
 
 Starts (or reuses) PostgreSQL and Redis, applies the migration, seeds campaigns, enqueues a mix of
-good and bad tasks, runs the pipe with the chosen environment's settings until the queue drains,
-and prints what happened to every task.
+good and bad tasks, runs the pipe with the chosen environment's settings until the queue drains
+and every call's records are in the ledger (and its retries dialed), and prints what happened to
+every task: the calls and drops, and the ledger's rows against them.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from local_pipeline.database import DIALABLE_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_CONFIG = {**DIALABLE_CONFIG, "maxConcurrentCalls": 50}
+# Retried by the ledger at demo speed: an unanswered or busy call comes back seconds after it
+# ended (a deployed policy says minutes or hours), at most twice per contact.
+DEMO_RETRY = {"no_answer": {"afterSeconds": 3, "maxAttempts": 2}, "busy": {"afterSeconds": 3, "maxAttempts": 2}}
+RETRIED_CAMPAIGN = "spring-sale"
 CAMPAIGNS = [
-    ("spring-sale", "active", GOOD_CONFIG),
+    (RETRIED_CAMPAIGN, "active", {**GOOD_CONFIG, "retry": DEMO_RETRY}),
     # The closed loop: at most 6 live calls; and a campaign whose answers are poor at first.
     ("renewals", "active", {**GOOD_CONFIG, "maxCps": 5, "maxConcurrentCalls": 6}),
     ("low-answer", "active", {**GOOD_CONFIG, "maxCps": 5, "minAnswerRate": 0.5}),
@@ -90,6 +95,7 @@ def task_mix(count: int, seed: int = 1, zone: str = "America/Los_Angeles") -> li
     bad = [
         {"campaignId": "spring-sale", "contactId": "bad-phone", "phoneNumber": "0501234567"},
         {"campaignId": "no-such-campaign", "contactId": "ghost", "phoneNumber": "+14155550001"},
+        # In the demo's zone like the others: resumed, it is dialed whatever the hour.
         {"campaignId": "paused-promo", "contactId": "paused", "phoneNumber": "+14155550002", "timeZone": zone},
         "this is not JSON",
         {"campaignId": "spring-sale", "contactId": "no-phone"},
@@ -156,6 +162,8 @@ def _run(settings, args):
         zone = demo_zone(now)
         dsn = database.prepare(pg, dbname, [*CAMPAIGNS, opens_soon_campaign(now, zone)])
         database.add_to_do_not_call(dsn, DO_NOT_CALL_NUMBER, "demo")
+        # The ledger starts empty each run: the demo's contacts (and callIds) are the same every time.
+        database.clear_ledger(dsn)
         run = LocalRun(settings, postgres=pg, dbname=dbname, redis=redis, max_cps=args.max_cps,
                        visibility_timeout_seconds=args.visibility_timeout,
                        call_events_overrides=DEMO_PACING)  # fmt: skip
@@ -179,7 +187,7 @@ def _run(settings, args):
                     end="", file=sys.stderr, flush=True,
                 )  # fmt: skip
 
-            summary = run.run(timeout=args.timeout, progress=progress, during=_closed_loop)
+            summary = run.run(timeout=args.timeout, progress=progress, during=_closed_loop, until_ledger_settles=True)
             print(file=sys.stderr)
             calls = run.worker.accepted()
             start = min((c.at_monotonic for c in calls), default=0.0)
@@ -194,6 +202,7 @@ def _run(settings, args):
             # (seconds since the first call, {campaign: live calls, "*": the fleet's}).
             summary.extra["live_calls"] = [(round(t - start, 3), live) for t, live in run.worker.live_samples]
             _explain(summary, [*CAMPAIGNS, opens_soon_campaign(now, zone)], calls, queue_samples)
+            summary.extra["retries_dialed"] = sum(1 for c in calls if c.body.get("callId") in _retry_ids(dsn))
             return summary
         finally:
             run.close()
@@ -251,6 +260,14 @@ def _explain(summary, campaigns, calls, queue_samples) -> None:
     }
 
 
+def _retry_ids(dsn: str) -> set[str]:
+    """The callIds of the ledger's retries (rows that point to a parent)."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return {row[0] for row in conn.execute("SELECT call_id FROM call_attempts WHERE parent_call_id IS NOT NULL")}
+
+
 def _per_second(times, start=None):
     if not times:
         return []
@@ -300,11 +317,29 @@ def _print(s, env, log_path):
         ("call events sent by the worker", s.extra.get("call_events_sent")),
         ("recipients' zone (every task's timeZone)", s.extra.get("recipients_zone")),
         ("task outside its window: dialed after (s)", s.extra.get("opens_soon_dialed_after_s")),
+        *_ledger_rows(s),
     ]
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
     print(f"handler logs: {log_path}")
+
+
+def _ledger_rows(s) -> list[tuple[str, object]]:
+    """The ledger against the pipeline: a `dialed` row per call the worker took, a `dropped` row
+    per drop that names its call (the pipe's filtered-out and unparsable ones name none)."""
+    rows = s.extra.get("ledger_rows") or {}
+    ledger = s.extra.get("ledger", {})
+    drops = sum(s.dropped_by_reason.values())
+    return [
+        ("ledger: dialed rows / calls dialed", f"{rows.get('dialed', 0)} / {s.dialed}"),
+        ("ledger: dropped rows / tasks dropped", f"{rows.get('dropped', 0)} / {drops}"),
+        ("ledger: records sent by the functions", ledger.get("records_sent", 0)),
+        ("ledger: rows written, records merged", f"{ledger.get('rows_written', 0)}, {ledger.get('records_merged', 0)}"),
+        (f"ledger: retries enqueued ({RETRIED_CAMPAIGN}, policy)", ledger.get("retries_enqueued", 0)),
+        ("ledger: retries dialed", s.extra.get("retries_dialed")),
+        ("ledger: orphans (outcome, no attempt)", rows.get("orphan", 0)),
+    ]
 
 
 def _chart(summary, path):

@@ -1,4 +1,5 @@
-"""The pipeline's three functions for one local run: each function's core with an environment
+"""The pipeline's four functions for one local run (the enrichment, the dialer, the call events and
+the call ledger's writer): each function's core with an environment
 and clients of the run's own, called as the pipe and the event source mapping call a Lambda
 handler (event, context). Nothing process-wide: no environment variables, no module singletons,
 so two runs in one process never see each other's settings, connections or reports.
@@ -20,6 +21,11 @@ from call_events import core as call_events_core
 from call_events import telemetry as call_events_telemetry
 from call_events.clients import build_clients as build_call_events_clients
 from call_events.env import CallEventsEnv
+from call_ledger import core as ledger_core
+from call_ledger import telemetry as ledger_telemetry
+from call_ledger.clients import build_clients as build_ledger_clients
+from call_ledger.core import LedgerReport
+from call_ledger.env import LedgerEnv
 from dialer_worker import core as dialer_core
 from dialer_worker.clients import DialerClients
 from dialer_worker.clients import build_clients as build_dialer_clients
@@ -49,11 +55,26 @@ class ReportTally:
         self.dial_counts: Counter = Counter()
         self.deferrals: Counter = Counter()
         self.effective_cps: list[float] = []
+        # The ledger: records written as new rows, merged into rows, dropped; retries enqueued;
+        # records the producers sent (SQS acknowledged) and could not.
+        self.ledger: Counter = Counter()
         self._lock = threading.Lock()
 
     def enrichment(self, report: EnrichmentReport) -> None:
         with self._lock:
             self.drops.update(str(drop.reason) for drop in report.drops)
+
+    def records(self, sent: int, not_sent: int = 0) -> None:
+        with self._lock:
+            self.ledger["records_sent"] += sent
+            self.ledger["records_not_sent"] += not_sent
+
+    def ledger_batch(self, report: LedgerReport) -> None:
+        with self._lock:
+            self.ledger["rows_written"] += report.written
+            self.ledger["records_merged"] += report.merged
+            self.ledger["records_dropped"] += len(report.drops)
+            self.ledger["retries_enqueued"] += len(report.retries.enqueued)
 
     def dialer(self, report: BatchReport) -> None:
         with self._lock:
@@ -75,17 +96,23 @@ class LocalFunctions:
         enrichment: EnrichmentEnv,
         dialer: DialerEnv,
         call_events: CallEventsEnv,
+        ledger: LedgerEnv,
         sqs: Callable[[], Any],
         namespace: str,
     ) -> None:
-        """`sqs`: makes the dialer's SQS client (the run's endpoint); `namespace`: the metrics'."""
+        """`sqs`: gives the functions' SQS client (the run's endpoint: deferrals, records,
+        retries); `namespace`: the metrics'."""
         self.enrichment_env, self.dialer_env, self.call_events_env = enrichment, dialer, call_events
+        self.ledger_env = ledger
         self.namespace = namespace
         self._sqs = sqs
         self.tally = ReportTally()
-        self.enrichment_clients = build_enrichment_clients(enrichment)
+        # Asked for here, not on a poller thread: boto3 makes clients unsafely across threads.
+        enrichment_sqs, call_events_sqs, ledger_sqs = sqs(), sqs(), sqs()
+        self.enrichment_clients = build_enrichment_clients(enrichment, sqs=lambda: enrichment_sqs)
         self._dialer = self._new_dialer()
-        self.call_events_clients = build_call_events_clients(call_events)
+        self.call_events_clients = build_call_events_clients(call_events, sqs=lambda: call_events_sqs)
+        self.ledger_clients = build_ledger_clients(ledger, sqs=lambda: ledger_sqs)
 
     def _new_dialer(self) -> tuple[DialerClients, DialerTelemetry]:
         return build_dialer_clients(self.dialer_env, sqs=self._sqs), DialerTelemetry(namespace=self.namespace)
@@ -107,6 +134,7 @@ class LocalFunctions:
         )
         enrichment_telemetry.observe(report, namespace=self.namespace)
         self.tally.enrichment(report)
+        self.tally.records(report.records_sent)
         return items
 
     def dial(self, event: object, context: Any) -> dialer_core.DialerResponse:
@@ -116,14 +144,24 @@ class LocalFunctions:
         )
         telemetry.observe(report, clients.dispatcher.live_rate)
         self.tally.dialer(report)
+        self.tally.records(report.counts["LedgerRecordsSent"], report.counts["LedgerRecordsNotSent"])
         return response
 
     def record_call_events(self, event: object, context: Any) -> call_events_core.CallEventsResponse:
         response, report = call_events_core.process(event, self.call_events_env, self.call_events_clients)
         call_events_telemetry.observe(report, namespace=self.namespace)
+        self.tally.records(report.records_sent, report.records_not_sent)
+        return response
+
+    def write_ledger(self, event: object, context: Any) -> ledger_core.LedgerResponse:
+        """The records queue's event source mapping target (and the retention job's)."""
+        response, report = ledger_core.process(event, self.ledger_env, self.ledger_clients, now=datetime.now(UTC))
+        ledger_telemetry.observe(report, namespace=self.namespace)
+        self.tally.ledger_batch(report)
         return response
 
     def close(self) -> None:
         self.enrichment_clients.close()
         self._dialer[0].close()
         self.call_events_clients.close()
+        self.ledger_clients.close()

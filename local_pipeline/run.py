@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from call_events.env import CallEventsEnv
+from call_ledger.env import LedgerEnv
 from dialer_worker.env import GATES_OFF, DialerEnv
 from dialer_worker.live_rate import LOCAL_KEY_NAME, REDIS_SCHEME, redis_key
 from enrich_dial_task.env import EnrichmentEnv
@@ -24,7 +25,7 @@ from local_pipeline.pipe import LocalPipe
 from local_pipeline.services import PostgresServer, RedisServer
 from local_pipeline.sqs_local import LocalSqsServer
 from local_pipeline.worker_standin import WorkerStandIn, rolling_window_max
-from stacks.function_env import call_events_fields, dialer_fields, enrichment_fields, redis_fields
+from stacks.function_env import call_events_fields, dialer_fields, enrichment_fields, ledger_fields, redis_fields
 from stacks.settings import Settings
 
 
@@ -96,16 +97,25 @@ class LocalRun:
         cache_ttl_seconds: float | None = None,
         dialer_overrides: dict | None = None,
         call_events_overrides: dict | None = None,
+        ledger_database: tuple[PostgresServer, str] | None = None,
+        ledger_visibility_timeout_seconds: int | None = None,
     ) -> None:
         """`dialer_overrides`: DialerEnv fields to set instead of the settings' values, e.g. the
         documented switch-offs of the compliance gates for tests about something else.
-        `call_events_overrides`: CallEventsEnv fields likewise (a shorter cool-down, say)."""
+        `call_events_overrides`: CallEventsEnv fields likewise (a shorter cool-down, say).
+        `ledger_database`: (server, database) the ledger writes to instead of the campaigns'
+        (migrated by the caller; its campaigns table decides retries), e.g. one a test stops
+        while dialing goes on. `ledger_visibility_timeout_seconds`: how soon a failed batch of
+        records comes back (default: the run's visibility timeout); with the receive count, how
+        long records wait for PostgreSQL before the DLQ."""
         self.settings = settings
         self.postgres = postgres
         self.dbname = dbname
         self.redis = redis
+        self.ledger_postgres, self.ledger_dbname = ledger_database or (postgres, dbname)
         self.max_cps = max_cps or settings.max_cps
         self.visibility_timeout = visibility_timeout_seconds or settings.visibility_timeout_seconds
+        self.ledger_visibility_timeout = ledger_visibility_timeout_seconds or self.visibility_timeout
         self.batching_window = batching_window_seconds
         self.parallel = parallel or settings.pipe.local_parallel_executions
         self.cache_ttl = settings.campaign_cache_ttl_seconds if cache_ttl_seconds is None else cache_ttl_seconds
@@ -127,6 +137,13 @@ class LocalRun:
             visibility_timeout_seconds=self.visibility_timeout,
         )
         self.worker.report_to(self.call_event_queues.client, self.call_event_queues.queue_url)
+        # The call ledger's records: every function sends them here, its writer reads them as the
+        # stack's event source mapping does (settings' batch size and window).
+        self.record_queues = self.sqs.create_queues(
+            f"call-records-{self.key_prefix}",
+            max_receive_count=settings.queue.max_receive_count,
+            visibility_timeout_seconds=self.ledger_visibility_timeout,
+        )
         self.enqueued = 0
         # One client for the dialer's deferrals, made here: boto3 makes clients unsafely across threads.
         deferrals = self.sqs.client()
@@ -134,6 +151,7 @@ class LocalRun:
             enrichment=checked(EnrichmentEnv, self.enrichment_fields()),
             dialer=checked(DialerEnv, self.dialer_fields()),
             call_events=checked(CallEventsEnv, self.call_events_fields()),
+            ledger=checked(LedgerEnv, self.ledger_fields()),
             sqs=lambda: deferrals,
             namespace=settings.metrics_namespace,
         )
@@ -143,6 +161,15 @@ class LocalRun:
             function_name="call-events",
             timeout_seconds=settings.call_events.timeout_seconds,
             visibility_timeout_seconds=self.visibility_timeout,
+        ).start()
+        self.ledger_mapping = LocalEventSourceMapping(
+            queues=self.record_queues,
+            handler=self.functions.write_ledger,
+            function_name="call-ledger",
+            timeout_seconds=settings.ledger.timeout_seconds,
+            visibility_timeout_seconds=self.ledger_visibility_timeout,
+            batch_size=settings.call_records_batch_size,
+            batching_window_s=settings.call_records_batching_window_seconds,
         ).start()
 
     @property
@@ -157,16 +184,33 @@ class LocalRun:
     def redis_fields(self) -> dict:
         return redis_fields(self.redis.host, self.redis.port, tls=False, key_prefix=self.key_prefix)
 
+    def database_fields(self, server: PostgresServer | None = None, dbname: str | None = None) -> dict:
+        server = server or self.postgres
+        return dict(
+            host=server.host,
+            port=server.port,
+            name=dbname or self.dbname,
+            user=server.user,
+            password=server.password or None,
+        )
+
     def enrichment_fields(self) -> dict:
         """The enrichment's contract fields: the settings' values and the local database."""
-        database = dict(
-            host=self.postgres.host,
-            port=self.postgres.port,
-            name=self.dbname,
-            user=self.postgres.user,
-            password=self.postgres.password or None,
+        return enrichment_fields(
+            self.settings,
+            database=self.database_fields(),
+            campaign_cache_ttl_seconds=self.cache_ttl,
+            call_records_queue_url=self.record_queues.queue_url,
         )
-        return enrichment_fields(self.settings, database=database, campaign_cache_ttl_seconds=self.cache_ttl)
+
+    def ledger_fields(self) -> dict:
+        """The ledger writer's contract fields: the local database and Redis, the dial-tasks queue."""
+        return ledger_fields(
+            self.settings,
+            database=self.database_fields(self.ledger_postgres, self.ledger_dbname),
+            redis=self.redis_fields(),
+            dial_tasks_queue_url=self.queues.queue_url,
+        )
 
     def dialer_fields(self) -> dict:
         """The dialer's contract fields: the settings' values, the local services, the overrides."""
@@ -181,12 +225,16 @@ class LocalRun:
             reserved_concurrency=self.parallel,
             # Locally the hash key is the run's own; deployed it is a generated secret.
             recipient_hash_key=f"local-{self.key_prefix}",
+            call_records_queue_url=self.record_queues.queue_url,
         )
         return {**fields, **self.dialer_overrides}
 
     def call_events_fields(self) -> dict:
         """The call-events function's contract fields: settings, local Redis, overrides."""
-        return {**call_events_fields(self.settings, redis=self.redis_fields()), **self.call_events_overrides}
+        fields = call_events_fields(
+            self.settings, redis=self.redis_fields(), call_records_queue_url=self.record_queues.queue_url
+        )
+        return {**fields, **self.call_events_overrides}
 
     def enqueue(self, bodies: Iterable) -> int:
         """Sends each body as the scheduler does, with MessageGroupId = its campaignId."""
@@ -226,8 +274,10 @@ class LocalRun:
             batching_window_seconds=self.batching_window,
         )
 
-    def run(self, *, timeout: float, progress=None, during=None) -> Summary:
-        """Runs the pipe until the queue drains (or `timeout`); `during(run)` runs alongside."""
+    def run(self, *, timeout: float, progress=None, during=None, until_ledger_settles: bool = False) -> Summary:
+        """Runs the pipe until the queue drains (or `timeout`); `during(run)` runs alongside.
+        `until_ledger_settles`: and until every call has ended and its records are written, so
+        the retries they call for are on the queue (and dialed) before it counts as drained."""
         started = time.monotonic()
         pipe = self.pipe().start(self.parallel)
         side = threading.Thread(target=during, args=(self,), daemon=True) if during else None
@@ -235,13 +285,38 @@ class LocalRun:
             side.start()
         try:
             drained = pipe.run_until_drained(
-                timeout=timeout, progress=progress, producing=lambda: side is not None and side.is_alive()
+                timeout=timeout,
+                progress=progress,
+                producing=lambda: (
+                    (side is not None and side.is_alive()) or (until_ledger_settles and not self.ledger_settled())
+                ),
             )
         finally:
             pipe.stop()
             if side:
                 side.join(timeout=5)
         return self.summary(pipe, drained, time.monotonic() - started)
+
+    def ledger_settled(self) -> bool:
+        """No live call at the worker, no call event or record waiting: the ledger has it all."""
+        if self.worker.live():
+            return False
+        return not any(sum(q.depth().values()) for q in (self.call_event_queues, self.record_queues))
+
+    def ledger_rows(self) -> dict | None:
+        """The ledger's rows by disposition (`orphan`: an outcome without its attempt), or None
+        when PostgreSQL does not answer."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.ledger_postgres.dsn(self.ledger_dbname), connect_timeout=2) as conn:
+                rows = conn.execute(
+                    "SELECT COALESCE(disposition, CASE WHEN outcome IS NULL THEN 'pending' ELSE 'orphan' END),"
+                    " count(*) FROM call_attempts GROUP BY 1"
+                ).fetchall()
+        except psycopg.OperationalError:
+            return None
+        return {disposition: count for disposition, count in rows}
 
     def summary(self, pipe: LocalPipe, drained: bool, seconds: float) -> Summary:
         calls = list(self.worker.calls)
@@ -293,11 +368,17 @@ class LocalRun:
                 "call_events_sent": self.worker.events_sent,
                 "call_events_mapping": dict(self.call_events_mapping.counts),
                 "deferrals_by_reason": dict(tally.deferrals),
+                # The call ledger: its rows (dialed, dropped, pending: a retry planned, not yet
+                # dialed) against the calls and drops above, and what its writer did.
+                "ledger_rows": self.ledger_rows(),
+                "ledger": dict(tally.ledger),
+                "ledger_mapping": dict(self.ledger_mapping.counts),
                 **dict(pipe.stats.counts),
             },
         )
 
     def close(self) -> None:
+        self.ledger_mapping.stop()
         self.call_events_mapping.stop()
         self.functions.close()
         self.worker.stop()

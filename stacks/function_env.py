@@ -39,6 +39,7 @@ def dialer_fields(
     reserved_concurrency: int | None = None,
     recipient_hash_key_secret_arn: Any = None,
     recipient_hash_key: str | None = None,
+    call_records_queue_url: Any = None,
 ) -> dict[str, Any]:
     """The DialerEnv fields. `max_cps` and `max_concurrent_calls` default to the settings (the
     stack passes its parameters), `reserved_concurrency` to the dialer's; the recipient hash key
@@ -63,13 +64,18 @@ def dialer_fields(
         "max_concurrent_calls": settings.max_concurrent_calls if max_concurrent_calls is None else max_concurrent_calls,
         "max_call_seconds": settings.max_call_seconds,
         "defer_queue_url": defer_queue_url,
+        "call_records_queue_url": call_records_queue_url,
     }
 
 
-def call_events_fields(settings: Settings, *, redis: Mapping[str, Any]) -> dict[str, Any]:
-    """The CallEventsEnv fields: the same Redis as the dialer's, the answer-rate rules, the lease."""
+def call_events_fields(
+    settings: Settings, *, redis: Mapping[str, Any], call_records_queue_url: Any = None
+) -> dict[str, Any]:
+    """The CallEventsEnv fields: the same Redis as the dialer's, the answer-rate rules, the lease,
+    the ledger's records queue."""
     return {
         **redis,
+        "call_records_queue_url": call_records_queue_url,
         "answer_rate_window": settings.answer_rate_window,
         "answer_rate_min_samples": settings.answer_rate_min_samples,
         "answer_rate_cool_down_seconds": settings.answer_rate_cool_down_seconds,
@@ -78,9 +84,29 @@ def call_events_fields(settings: Settings, *, redis: Mapping[str, Any]) -> dict[
 
 
 def enrichment_fields(
-    settings: Settings, *, database: Mapping[str, Any], campaign_cache_ttl_seconds: float | None = None
+    settings: Settings,
+    *,
+    database: Mapping[str, Any],
+    campaign_cache_ttl_seconds: float | None = None,
+    call_records_queue_url: Any = None,
 ) -> dict[str, Any]:
     """The EnrichmentEnv fields: the campaigns database (deployed, the reader's secret and the
-    proxy's host; locally DB_* values) and the campaign cache's TTL (default: the settings')."""
+    proxy's host; locally DB_* values), the campaign cache's TTL (default: the settings') and the
+    ledger's records queue."""
     ttl = settings.campaign_cache_ttl_seconds if campaign_cache_ttl_seconds is None else campaign_cache_ttl_seconds
-    return {**database, "campaign_cache_ttl_seconds": ttl}
+    return {**database, "campaign_cache_ttl_seconds": ttl, "call_records_queue_url": call_records_queue_url}
+
+
+def ledger_fields(
+    settings: Settings, *, database: Mapping[str, Any], redis: Mapping[str, Any], dial_tasks_queue_url: Any
+) -> dict[str, Any]:
+    """The LedgerEnv fields: its database (deployed, the owner's secret: the retention drops
+    partitions), the dialer's Redis (`redis_fields`, under LedgerEnv's redis_* names), where
+    retries go, how long records are kept, and the claims' lifetime (for a restore)."""
+    return {
+        **database,
+        **{f"redis_{name}": value for name, value in redis.items()},
+        "dial_tasks_queue_url": dial_tasks_queue_url,
+        "call_record_retention_days": settings.call_record_retention_days,
+        "claim_ttl_seconds": settings.claim_ttl_seconds,
+    }

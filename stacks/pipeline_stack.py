@@ -24,10 +24,11 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE
+from shared.observability import CALL_EVENTS_SERVICE, DIALER_SERVICE, LEDGER_SERVICE
 from stacks.constructs.cache import Cache
 from stacks.constructs.database import Database
 from stacks.constructs.functions import Functions
+from stacks.constructs.ledger import Ledger
 from stacks.constructs.messaging import CallEventsQueues, DialTaskPipe, DialTaskQueues
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.network import Network, egress_only_by_rules
@@ -46,9 +47,11 @@ class DialPipelineStack(Stack):
 
         self._parameters()
         self._data_stores()
+        self._ledger()
         self._functions_and_pipe()
         self._grants()
         self._connections()
+        self._ledger_access()
         # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
         # Its own group too: the egress rules to the database and the endpoint live there. The
         # database construct holds the reader secret's attachment, whose password the migration sets.
@@ -165,6 +168,33 @@ class DialPipelineStack(Stack):
             removal_policy=data_removal,
         )
 
+    def _ledger(self) -> None:
+        """The call ledger: its records queue (the producers' environments name it) and writer."""
+        self.ledger = Ledger(
+            self,
+            "Ledger",
+            settings=self.settings,
+            vpc=self.network.vpc,
+            subnets=self.network.function_subnets,
+            database=self.database,
+            cache=self.cache,
+            dial_tasks_queue=self.queues.queue,
+            log_retention=self.retention,
+            removal_policy=self.data_removal,
+        )
+
+    def _ledger_access(self) -> None:
+        """Producers send records (SendMessage, over the SQS endpoint); the writer reaches the
+        instance directly, Redis, Secrets Manager and SQS (retries), nothing else."""
+        enrichment, dialer, _, call_events = self._all_functions()
+        writer = self.ledger.writer
+        self.ledger.grant_send(enrichment, dialer, call_events)
+        self.database.allow_direct(writer.function)
+        self.cache.connections.allow_default_port_from(writer.function, "Valkey over TLS from the call ledger")
+        self.network.allow_secrets_manager_from(writer.function)
+        self.network.allow_sqs_from(enrichment.function, call_events.function, writer.function)
+        egress_only_by_rules(writer.security_group)
+
     def _functions_and_pipe(self) -> None:
         settings, retention = self.settings, self.retention
         self.functions = Functions(
@@ -182,6 +212,7 @@ class DialPipelineStack(Stack):
             max_concurrent_calls=self.max_concurrent_calls.value_as_string,
             call_events_queue=self.call_events_queues.queue,
             log_retention=retention,
+            call_records_queue=self.ledger.queue,
         )
 
         self.pipe = DialTaskPipe(
@@ -282,8 +313,16 @@ class DialPipelineStack(Stack):
         )
         self.monitoring.watch_cache(self.cache.node_ids())
         self.monitoring.watch_dialer_metrics()
+        self.monitoring.watch_function("Ledger", self.ledger.function)
         self.monitoring.build_dashboard(
             functions={"Enrichment": enrichment.function, "Dialer": dialer.function, "CallEvents": call_events.function}
+        )
+        self.monitoring.watch_ledger(
+            queue=self.ledger.queue,
+            dlq=self.ledger.dlq,
+            function=self.ledger.function,
+            ledger_service=LEDGER_SERVICE,
+            oldest_message_seconds=settings.call_records_oldest_message_alarm_seconds,
         )
 
     def _outputs(self) -> None:

@@ -152,6 +152,22 @@ class Settings:
     call_events: FunctionSettings = field(
         default_factory=lambda: FunctionSettings(memory_mb=256, timeout_seconds=30, reserved_concurrency=5)
     )
+    # The call ledger's writer (call_ledger): batches of records from the records queue, one
+    # statement each, and the daily retention job. Two at a time: each holds one connection to
+    # the instance itself (its retention drops partitions: DDL, the tables' owner).
+    ledger: FunctionSettings = field(
+        default_factory=lambda: FunctionSettings(memory_mb=256, timeout_seconds=60, reserved_concurrency=2)
+    )
+    # How long the ledger keeps a record: whole months go once every row in them is older. At
+    # least 4 years in production: the TCPA's limitations period for a claim about a call.
+    call_record_retention_days: int = 1461
+    # The ledger's event source: records per invocation (one statement writes them all), and how
+    # long a batch may gather (the stack's mapping and the local runner's).
+    call_records_batch_size: int = 100
+    call_records_batching_window_seconds: int = 2
+    # Alarm when a record has waited this long in the records queue: the ledger cannot write
+    # (PostgreSQL down, a bad deploy); records wait meanwhile, none is lost before the DLQ.
+    call_records_oldest_message_alarm_seconds: int = 300
     # The deploy-time migration function (db_migrate): one run at a time, a few statements.
     migration: FunctionSettings = field(
         default_factory=lambda: FunctionSettings(memory_mb=256, timeout_seconds=120, reserved_concurrency=1)
@@ -219,7 +235,8 @@ class Settings:
             raise ValueError(
                 f"{self.name}: the functions reserve {self.reserved_concurrency_total} concurrent executions "
                 f"(enrichment {self.enrichment.reserved_concurrency}, dialer {self.dialer.reserved_concurrency}, "
-                f"migration {self.migration.reserved_concurrency}, call events {self.call_events.reserved_concurrency}), "
+                f"migration {self.migration.reserved_concurrency}, call events {self.call_events.reserved_concurrency}, "
+                f"ledger {self.ledger.reserved_concurrency}), "
                 f"more than the {self.reservable_concurrency} the "
                 f"account may reserve (account_concurrency_quota {self.account_concurrency_quota} minus Lambda's "
                 f"unreserved minimum {LAMBDA_UNRESERVED_MINIMUM}); raise the quota or lower the reservations"
@@ -239,6 +256,8 @@ class Settings:
             raise ValueError(
                 f"{self.name}: answer_rate_min_samples must be 1..answer_rate_window and the cool-down at least 1 s"
             )
+        if self.call_record_retention_days < 1:
+            raise ValueError(f"{self.name}: call_record_retention_days must be at least 1")
         if self.campaign_cache_ttl_seconds < 0:
             raise ValueError("campaign_cache_ttl_seconds must be >= 0 (0 disables the cache)")
         if self.pipe_execution_seconds > PIPE_MAX_EXECUTION_SECONDS:
@@ -266,6 +285,7 @@ class Settings:
             + self.dialer.reserved_concurrency
             + self.migration.reserved_concurrency
             + self.call_events.reserved_concurrency
+            + self.ledger.reserved_concurrency
         )
 
     @property
@@ -298,6 +318,11 @@ class Settings:
         return 6 * self.call_events.timeout_seconds
 
     @property
+    def call_records_visibility_timeout_seconds(self) -> int:
+        """AWS guidance for an SQS event source: at least six times the function's timeout."""
+        return 6 * self.ledger.timeout_seconds
+
+    @property
     def visibility_timeout_seconds(self) -> int:
         """AWS guidance for Pipes and Lambda with an SQS source: at least six times the
         worst-case execution, plus the batching window the records wait in."""
@@ -323,6 +348,8 @@ DEV = Settings(
     cache=CacheSettings(node_type="cache.t4g.micro", replicas=0, multi_az=False, snapshot_retention_days=1),
     alarm_email_required=False,
     max_cps=20,
+    # Short: a development stack's records are test traffic.
+    call_record_retention_days=30,
     log_level="DEBUG",
     log_retention_days=14,
     vpc_cidr="10.40.0.0/16",
@@ -346,6 +373,7 @@ STAGING = Settings(
     ),
     cache=CacheSettings(node_type="cache.t4g.small", replicas=1, multi_az=True, snapshot_retention_days=3),
     max_cps=50,
+    call_record_retention_days=90,
     vpc_cidr="10.41.0.0/16",
 )
 
@@ -368,6 +396,7 @@ PROD = Settings(
     ),
     cache=CacheSettings(node_type="cache.r7g.large", replicas=1, multi_az=True, snapshot_retention_days=7),
     max_cps=100,
+    call_record_retention_days=1461,
     log_retention_days=90,
     retain_on_delete=True,
     nat_gateways=2,

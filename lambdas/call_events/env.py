@@ -19,6 +19,9 @@ class CallEventsEnv(RedisEnv):
     answer_rate_cool_down_seconds: float = variable("ANSWER_RATE_COOL_DOWN_SECONDS", check=at_least(0.1))
     # The dialer's live-call lease; a call event is remembered (counted once) far longer.
     max_call_seconds: int = variable("MAX_CALL_SECONDS", check=at_least(1))
+    # The call ledger's records queue: an `outcome` record per event, acknowledged before the
+    # event is reported done. None: no records (tests about something else).
+    call_records_queue_url: str | None = variable("CALL_RECORDS_QUEUE_URL", default=None)
 
     def __post_init__(self) -> None:
         if self.answer_rate_min_samples > self.answer_rate_window:

@@ -35,6 +35,8 @@ def observe(report: CallEventsReport, *, namespace: str | None = None) -> None:
     metrics.add_metric(name=Metric.CALL_EVENTS_PROCESSED, unit=MetricUnit.Count, value=len(result.counted))
     metrics.add_metric(name=Metric.CALL_EVENTS_DUPLICATE, unit=MetricUnit.Count, value=len(result.duplicates))
     metrics.add_metric(name=Metric.CALL_EVENTS_DROPPED, unit=MetricUnit.Count, value=len(report.drops))
+    metrics.add_metric(name=Metric.RECORDS_SENT, unit=MetricUnit.Count, value=report.records_sent)
+    metrics.add_metric(name=Metric.RECORDS_NOT_SENT, unit=MetricUnit.Count, value=report.records_not_sent)
     if result.counted or result.duplicates:
         metrics.add_metric(name=Metric.LIVE_CALLS, unit=MetricUnit.Count, value=result.fleet_live)
     metrics.flush_metrics()

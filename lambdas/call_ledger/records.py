@@ -1,18 +1,8 @@
-"""The ledger's records and their wire form: the SQS message body the functions send the writer.
+"""The ledger's records as the writer reads them: each SQS message body parsed back into a record
+(the shape and the wire form are shared/call_records.py's, where the producers build them).
 
-One small versioned shape, one record per message:
-
-    {"kind": "attempt", "v": 1, "callId", "campaignId", "contactId", "attempt",
-     "disposition": "dialed" | "dropped", "phoneNumber"?, "reason"? (dropped: a DropReason),
-     "admittedAt"?, "sentAt" (dialed), "droppedAt" (dropped), "workerStatus"?, "parentCallId"?,
-     "task" (dialed: the task's body as the scheduler sent it, an object)}
-    {"kind": "outcome", "v": 1, "callId", "campaignId", "outcome", "endedAt", "durationSeconds"?}
-
-Times are ISO 8601 with an offset. `admittedAt` is the slot the dialer's admission gave the call
-(where its claim and recipient count begin: what a Redis restore puts back), `sentAt` when the
-worker accepted it, `droppedAt` when a function dropped it. A record that breaks the shape is a `RecordDrop` with its
-reason, never an exception: one bad message must not hold back the batch it came in.
-No I/O, no Lambda types.
+A record that breaks the shape is a `RecordDrop` with its reason, never an exception: one bad
+message must not hold back the batch it came in. No I/O, no Lambda types.
 """
 
 from __future__ import annotations
@@ -21,20 +11,42 @@ import enum
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeGuard
+from typing import Any, Protocol, TypeGuard
 
+from shared.call_records import (
+    DISPOSITIONS,
+    MAX_PHONE_LENGTH,
+    WIRE_VERSION,
+    AttemptRecord,
+    Disposition,
+    OutcomeRecord,
+    Record,
+    to_json,
+)
 from shared.dial_task import MAX_ID_LENGTH, call_id_for
 from shared.drops import DropReason
 from shared.live_calls import OUTCOMES
 
-WIRE_VERSION = 1
-Disposition = Literal["dialed", "dropped"]
-DISPOSITIONS = ("dialed", "dropped")
-# A dropped task's number may be anything the scheduler sent; the ledger keeps at most this much.
-MAX_PHONE_LENGTH = 64
+# Re-exported: the ledger's readers and tests name the records from here.
+__all__ = [
+    "DISPOSITIONS",
+    "MAX_PHONE_LENGTH",
+    "WIRE_VERSION",
+    "AttemptRecord",
+    "Disposition",
+    "OutcomeRecord",
+    "ParsedBatch",
+    "Record",
+    "RecordDrop",
+    "RecordDropReason",
+    "parse",
+    "parse_message",
+    "parse_messages",
+    "to_json",
+]
 
 
 class RecordDropReason(enum.StrEnum):
@@ -58,157 +70,6 @@ class RecordDropReason(enum.StrEnum):
     INVALID_TASK = "invalid_task"
     INVALID_OUTCOME = "invalid_outcome"
     INVALID_DURATION = "invalid_duration"
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    """A task that left the pipeline: dialed (the worker accepted it) or dropped with its reason."""
-
-    call_id: str
-    campaign_id: str
-    contact_id: str
-    attempt: int
-    disposition: Disposition
-    phone_number: str | None = None
-    reason: DropReason | None = None
-    admitted_at: datetime | None = None
-    sent_at: datetime | None = None
-    dropped_at: datetime | None = None
-    worker_status: int | None = None
-    parent_call_id: str | None = None
-    task: Mapping[str, Any] | None = None
-
-    @classmethod
-    def dialed(
-        cls,
-        *,
-        campaign_id: str,
-        contact_id: str,
-        attempt: int,
-        phone_number: str,
-        task: Mapping[str, Any],
-        sent_at: datetime,
-        admitted_at: datetime | None = None,
-        worker_status: int | None = None,
-    ) -> AttemptRecord:
-        return cls(
-            call_id_for(campaign_id, contact_id, attempt),
-            campaign_id,
-            contact_id,
-            attempt,
-            "dialed",
-            phone_number=phone_number,
-            admitted_at=admitted_at,
-            sent_at=sent_at,
-            worker_status=worker_status,
-            task=task,
-        )
-
-    @classmethod
-    def dropped(
-        cls,
-        *,
-        campaign_id: str,
-        contact_id: str,
-        attempt: int,
-        reason: DropReason,
-        dropped_at: datetime,
-        phone_number: str | None = None,
-        worker_status: int | None = None,
-    ) -> AttemptRecord:
-        return cls(
-            call_id_for(campaign_id, contact_id, attempt),
-            campaign_id,
-            contact_id,
-            attempt,
-            "dropped",
-            phone_number=phone_number,
-            reason=reason,
-            dropped_at=dropped_at,
-            worker_status=worker_status,
-        )
-
-    def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {
-            "kind": "attempt",
-            "v": WIRE_VERSION,
-            "callId": self.call_id,
-            "campaignId": self.campaign_id,
-            "contactId": self.contact_id,
-            "attempt": self.attempt,
-            "disposition": self.disposition,
-        }
-        optional = {
-            "phoneNumber": self.phone_number,
-            "reason": str(self.reason) if self.reason is not None else None,
-            "admittedAt": _iso(self.admitted_at),
-            "sentAt": _iso(self.sent_at),
-            "droppedAt": _iso(self.dropped_at),
-            "workerStatus": self.worker_status,
-            "parentCallId": self.parent_call_id,
-            "task": dict(self.task) if self.task is not None else None,
-        }
-        wire.update({key: value for key, value in optional.items() if value is not None})
-        return wire
-
-    def to_row(self) -> dict[str, Any]:
-        """The record as the ledger's columns (JSON-ready), what store.write sends."""
-        return {
-            "call_id": self.call_id,
-            "parent_call_id": self.parent_call_id,
-            "campaign_id": self.campaign_id,
-            "contact_id": self.contact_id,
-            "phone_number": self.phone_number,
-            "attempt": self.attempt,
-            "disposition": self.disposition,
-            "reason": str(self.reason) if self.reason is not None else None,
-            "admitted_at": _iso(self.admitted_at),
-            "sent_at": _iso(self.sent_at),
-            "dropped_at": _iso(self.dropped_at),
-            "worker_status": self.worker_status,
-            "task_body": dict(self.task) if self.task is not None else None,
-        }
-
-
-@dataclass(frozen=True)
-class OutcomeRecord:
-    """How a dialed call ended: the call event, as the call-events function received it."""
-
-    call_id: str
-    campaign_id: str
-    outcome: str
-    ended_at: datetime
-    duration_seconds: float | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {
-            "kind": "outcome",
-            "v": WIRE_VERSION,
-            "callId": self.call_id,
-            "campaignId": self.campaign_id,
-            "outcome": self.outcome,
-            "endedAt": self.ended_at.isoformat(),
-        }
-        if self.duration_seconds is not None:
-            wire["durationSeconds"] = self.duration_seconds
-        return wire
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "campaign_id": self.campaign_id,
-            "outcome": self.outcome,
-            "ended_at": self.ended_at.isoformat(),
-            "duration_seconds": self.duration_seconds,
-        }
-
-
-Record = AttemptRecord | OutcomeRecord
-
-
-def to_json(record: Record) -> str:
-    """The SQS message body for a record."""
-    return json.dumps(record.to_wire(), separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -377,7 +238,3 @@ def _time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

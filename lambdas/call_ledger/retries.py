@@ -29,8 +29,8 @@ from typing import Any
 import psycopg
 
 from call_ledger import store
-from call_ledger.retry import RetryConfigError, plan_retry, retry_body, retry_policy_of
 from shared.dial_task import PAUSED, call_id_for
+from shared.retry_policy import RetryConfigError, plan_retry, retry_body, retry_policy_of
 
 # The campaign statuses whose ended calls are retried; any other status ends them.
 RETRYABLE_STATUSES = ("active", PAUSED)

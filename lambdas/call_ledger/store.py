@@ -24,11 +24,15 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from call_ledger.records import Record
+from shared.drops import DropReason
 
 # Every way two values of one column merge:
 #   first:    the value already written stays (a redelivery carries the same one)
 #   earliest: the earlier time (two goes at one attempt keep the first)
-#   dialed:   `dialed` over `dropped`: a task the worker took was called, whatever else was said
+#   dialed:   `dialed` over `dropped`: a task the worker took was called, whatever else was said.
+#             Except over a `worker_rejected` drop, where only a `dialed` record with the worker's
+#             status wins: one without (the dialer's duplicate, re-sending what its claim says, and
+#             the claim of a refused call says the same) is no evidence of a call
 _RULES: dict[str, tuple[str, str]] = {
     "parent_call_id": ("text", "first"),
     "campaign_id": ("text", "first"),
@@ -47,13 +51,18 @@ _RULES: dict[str, tuple[str, str]] = {
     "task_body": ("jsonb", "first"),
 }
 COLUMNS = tuple(_RULES)
+REJECTED = str(DropReason.WORKER_REJECTED)
 
 
 def _in_batch(column: str, rule: str) -> str:
     if rule == "earliest":
         return f"min({column})"
     if rule == "dialed":
-        return f"CASE WHEN bool_or({column} = 'dialed') THEN 'dialed' ELSE max({column}) END"
+        return (
+            f"CASE WHEN bool_or({column} = 'dialed' AND worker_status IS NOT NULL) THEN 'dialed'"
+            f" WHEN bool_or(reason = '{REJECTED}') THEN 'dropped'"
+            f" WHEN bool_or({column} = 'dialed') THEN 'dialed' ELSE max({column}) END"
+        )
     return f"(array_agg({column} ORDER BY ord) FILTER (WHERE {column} IS NOT NULL))[1]"
 
 
@@ -62,7 +71,13 @@ def _on_conflict(column: str, rule: str) -> str:
     if rule == "earliest":
         return f"{column} = LEAST({old}, {new})"
     if rule == "dialed":
-        return f"{column} = CASE WHEN 'dialed' IN ({old}, {new}) THEN 'dialed' ELSE COALESCE({old}, {new}) END"
+        # A row's worker_status comes only from a dialed record that had one (drops carry none).
+        confirmed = f"({old} = 'dialed' AND a.worker_status IS NOT NULL) OR ({new} = 'dialed' AND EXCLUDED.worker_status IS NOT NULL)"
+        return (
+            f"{column} = CASE WHEN {confirmed} THEN 'dialed'"
+            f" WHEN '{REJECTED}' IN (a.reason, EXCLUDED.reason) THEN 'dropped'"
+            f" WHEN 'dialed' IN ({old}, {new}) THEN 'dialed' ELSE COALESCE({old}, {new}) END"
+        )
     return f"{column} = COALESCE({old}, {new})"
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialer_worker.dispatch import Dispatcher
 from dialer_worker.env import DialerEnv
 from dialer_worker.live_rate import REDIS_SCHEME, LiveRate, redis_key
+from shared.call_records import RecordSender
 from shared.redis_client import redis_client
 
 # Makes an AWS client on first use: boto3 is imported only then (cold import time), and the local
@@ -37,6 +38,7 @@ def ssm_client() -> Any:
 class DialerClients:
     redis: Any
     dispatcher: Dispatcher
+    records: RecordSender = field(default_factory=RecordSender.disabled)
 
     def close(self) -> None:
         """What a container's end would release: the dial threads and the Redis connections."""
@@ -93,4 +95,4 @@ def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: Clien
         # POSTs leave at their slots even when the worker is slow to answer.
         executor=ThreadPoolExecutor(max_workers=10, thread_name_prefix="dial"),
     )
-    return DialerClients(redis=redis, dispatcher=dispatcher)
+    return DialerClients(redis=redis, dispatcher=dispatcher, records=RecordSender(env.call_records_queue_url, sqs))

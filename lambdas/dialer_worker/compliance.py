@@ -1,5 +1,5 @@
 """Dial-time compliance judged in Python around the admission script: expiry, a dialable number,
-and the calling window in the recipient's time zone(s). No I/O, no Lambda types."""
+the calling window in the recipient's time zone(s), and a retry's notBefore. No I/O, no Lambda types."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from dialer_worker.calling_window import CallingWindow, Interval, InvalidWindow, campaign_window, judge, recipient_zones
 from shared.dial_task import EnrichedTask
-from shared.drops import DropReason
+from shared.drops import DeferReason, DropReason
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,10 @@ class Admit:
 
 @dataclass(frozen=True)
 class Wait:
-    """Outside the window; `opens_at` is its next opening (None: not within the search)."""
+    """Not yet: `opens_at` is when it may be called (None: not within the search), `reason` why."""
 
     opens_at: datetime | None
+    reason: DeferReason = DeferReason.OUTSIDE_WINDOW
 
 
 @functools.lru_cache(maxsize=4096)
@@ -58,8 +59,9 @@ class Compliance:
         return campaign_window(self.legal_hours, task.config.raw.get("callingWindow"))
 
     def screen(self, task: EnrichedTask, now: datetime) -> Admit | Wait | DropReason:
-        """Drop (expired, not a dialable number, an unreadable campaign window), wait for the
-        window, or admit until it closes."""
+        """Drop (expired, not a dialable number, an unreadable campaign window), wait for a
+        retry's notBefore or the window, or admit until it closes. A retry is judged as any task
+        once its notBefore has come: the window, expiry and the rest apply then."""
         if self.expired(task, now):
             return DropReason.EXPIRED
         valid, zones = number_facts(task.phone_number)
@@ -69,6 +71,9 @@ class Compliance:
             window = self.window(task)
         except InvalidWindow:
             return DropReason.CAMPAIGN_MISCONFIGURED
+        not_before = task.task.not_before
+        if not_before is not None and not_before > now:
+            return Wait(not_before, DeferReason.NOT_BEFORE)
         verdict = judge(window, recipient_zones(task.task.time_zone, zones, window, self.default_zone), now)
         return Admit(verdict.until) if verdict.open else Wait(verdict.opens_at)
 

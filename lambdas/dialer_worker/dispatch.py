@@ -69,6 +69,17 @@ PAUSED_DEFER_MS = 10_000
 RESTORING_DEFER_MS = 2000
 
 
+@dataclass(frozen=True)
+class SentCall:
+    """A call the worker took (2xx or 409), or one its claim says was (a duplicate: no times, no
+    status): what the dialer's `dialed` record says of it."""
+
+    task: EnrichedTask
+    admitted_at: datetime | None = None  # its slot
+    sent_at: datetime | None = None  # when the worker's answer was settled
+    worker_status: int | None = None
+
+
 @dataclass
 class BatchReport:
     """What one batch came to; the handler logs and counts it, the local runner reads it."""
@@ -92,6 +103,8 @@ class BatchReport:
     restore_error: str | None = None
     # Redis's claims epoch changed under this container: Redis lost its claims.
     claims_reset: bool = False
+    # What the worker took, and the duplicates, for the ledger's `dialed` records.
+    sent: list[SentCall] = field(default_factory=list)
 
 
 class RedisHealth:
@@ -262,7 +275,7 @@ class Dispatcher:
                 batch.closes[item.message_id] = verdict.until
                 batch.admitted.append(item)
             elif isinstance(verdict, Wait):
-                batch.defer(item, self._wait_ms(now, verdict.opens_at), DeferReason.OUTSIDE_WINDOW)
+                batch.defer(item, self._wait_ms(now, verdict.opens_at), verdict.reason)
             else:
                 self._drop(report, item, verdict)
         return batch
@@ -279,11 +292,18 @@ class Dispatcher:
             return
         max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
         admissions, use_redis = self._reserve(batch.admitted, max_wait_ms, remaining_ms(), report, max_cps)
-        plan = self._plan(batch, admissions, use_redis, self._clock(), report)
+        started = self._clock()
+        plan = self._plan(batch, admissions, use_redis, started, report)
         outcomes, late = self._dial_at_slots(plan.to_dial, remaining_ms, report)
         for item in late:
             batch.defer(item, 1000, DeferReason.LATE)
         self._settle(outcomes, [*late, *plan.after_window], use_redis, report, max_cps)
+        settled_at, slots = self._wall_clock(), {i.message_id: at - started for i, at in plan.to_dial}
+        report.sent += [
+            SentCall(item, batch.now + timedelta(seconds=slots[item.message_id]), settled_at, status)
+            for item, (outcome, status) in outcomes
+            if outcome.delivered
+        ]
 
     # Reserve: slots from Redis while it answers, else local ones.
 
@@ -381,6 +401,7 @@ class Dispatcher:
             match admission.decision:
                 case Decision.DUPLICATE:
                     report.counts[Metric.DUPLICATE_SUPPRESSED] += 1
+                    report.sent.append(SentCall(item))
                 case Decision.RECIPIENT_LIMIT:
                     self._drop(report, item, DropReason.RECIPIENT_LIMIT)
                 case Decision.LIVE_CALLS:

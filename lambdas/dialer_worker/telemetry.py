@@ -28,6 +28,8 @@ _COUNTED = (
     Metric.DEFER_FAILED,
     Metric.DUPLICATE_SUPPRESSED,
     Metric.WORKER_OVERLOADED,
+    Metric.RECORDS_SENT,
+    Metric.RECORDS_NOT_SENT,
 )
 
 

@@ -20,6 +20,8 @@ class EnrichmentReport:
     items: list[dict] = field(default_factory=list)
     drops: list[Drop] = field(default_factory=list)
     queries: int = 0
+    # The ledger's `dropped` records SQS acknowledged (the core sends them).
+    records_sent: int = 0
 
 
 def enrich_batch(records: Iterable[Any], store: CampaignStore, *, enriched_at: str) -> EnrichmentReport:
@@ -67,5 +69,15 @@ def enrich_batch(records: Iterable[Any], store: CampaignStore, *, enriched_at: s
             )
             report.items.append(task.to_item())
             continue
-        report.drops.append(Drop(reason, record.message_id, record.task.campaign_id, record.task.phone_number))
+        fields = record.task
+        report.drops.append(
+            Drop(
+                reason,
+                record.message_id,
+                fields.campaign_id,
+                fields.phone_number,
+                contact_id=fields.contact_id,
+                attempts=fields.attempts,
+            )
+        )
     return report

@@ -47,7 +47,14 @@ def parse_record(record: Any) -> Record | Drop:
     task = parse_task(decoded)
     if isinstance(task, DropReason):
         campaign_id = decoded.get("campaignId")
-        return Drop(task, message_id, campaign_id if isinstance(campaign_id, str) else None, decoded.get("phoneNumber"))
+        return Drop(
+            task,
+            message_id,
+            campaign_id if isinstance(campaign_id, str) else None,
+            decoded.get("phoneNumber"),
+            contact_id=decoded.get("contactId"),
+            attempts=decoded.get("attempts", 0),
+        )
     attributes = record.get("attributes")
     attributes = attributes if isinstance(attributes, dict) else {}
     group = attributes.get("MessageGroupId")

@@ -24,6 +24,7 @@ def observe(report: EnrichmentReport, *, namespace: str | None = None) -> None:
     metrics = EphemeralMetrics(service=ENRICHMENT_SERVICE, namespace=namespace)
     metrics.add_metric(name=Metric.TASKS_ENRICHED, unit=MetricUnit.Count, value=len(report.items))
     metrics.add_metric(name=Metric.CAMPAIGN_QUERIES, unit=MetricUnit.Count, value=report.queries)
+    metrics.add_metric(name=Metric.RECORDS_SENT, unit=MetricUnit.Count, value=report.records_sent)
     metrics.flush_metrics()
     logger.info(
         "batch enriched",

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.drops import DropReason
+from shared.retry_policy import RetryConfigError, retry_policy_of
 
 MAX_ID_LENGTH = 128
 # E.164: a plus, a non-zero country digit, at most 15 digits in all.
@@ -48,6 +49,8 @@ class DialTask:
     time_zone: str | None = None
     # After it the task is dropped, never dialed (ISO 8601 with an offset in the body).
     expires_at: datetime | None = None
+    # Not dialed before it (a retry's: its call's end + the policy's afterSeconds); deferred until then.
+    not_before: datetime | None = None
 
     def fields(self) -> dict:
         fields: dict[str, Any] = {
@@ -60,6 +63,8 @@ class DialTask:
             fields["timeZone"] = self.time_zone
         if self.expires_at is not None:
             fields["expiresAt"] = self.expires_at.isoformat()
+        if self.not_before is not None:
+            fields["notBefore"] = self.not_before.isoformat()
         return fields
 
 
@@ -88,13 +93,16 @@ def parse_task(body: dict) -> DialTask | DropReason:
     time_zone = body.get("timeZone")
     if time_zone is not None and (not isinstance(time_zone, str) or len(time_zone) > MAX_ID_LENGTH):
         return DropReason.INVALID_TIME_ZONE
-    expires_at = _aware_datetime(body.get("expiresAt"))
+    expires_at = _aware_datetime(body.get("expiresAt"), DropReason.INVALID_EXPIRES_AT)
     if isinstance(expires_at, DropReason):
         return expires_at
-    return DialTask(body["campaignId"], body["contactId"], phone, attempts, metadata, time_zone, expires_at)
+    not_before = _aware_datetime(body.get("notBefore"), DropReason.INVALID_NOT_BEFORE)
+    if isinstance(not_before, DropReason):
+        return not_before
+    return DialTask(body["campaignId"], body["contactId"], phone, attempts, metadata, time_zone, expires_at, not_before)
 
 
-def _aware_datetime(value: Any) -> datetime | DropReason | None:
+def _aware_datetime(value: Any, invalid: DropReason) -> datetime | DropReason | None:
     """ISO 8601 with an offset: a time without one could be read in any zone."""
     if value is None:
         return None
@@ -103,7 +111,7 @@ def _aware_datetime(value: Any) -> datetime | DropReason | None:
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        return DropReason.INVALID_EXPIRES_AT
+        return invalid
     return parsed
 
 
@@ -124,8 +132,12 @@ class CampaignConfig:
 def parse_campaign_config(config: Any) -> CampaignConfig | None:
     """None when the config cannot place a call (missing audio or flow, a maxCps that is not a
     positive number, a maxConcurrentCalls that is not a positive integer, a minAnswerRate outside
-    0..1)."""
+    0..1, a malformed `retry`)."""
     if not isinstance(config, dict):
+        return None
+    try:
+        retry_policy_of(config)
+    except RetryConfigError:
         return None
     if any(config.get(key) in (None, "") for key in REQUIRED_CONFIG) or not isinstance(config["audioFileUrl"], str):
         return None

@@ -27,6 +27,7 @@ class DropReason(enum.StrEnum):
     INVALID_METADATA = "invalid_metadata"
     INVALID_TIME_ZONE = "invalid_time_zone"
     INVALID_EXPIRES_AT = "invalid_expires_at"
+    INVALID_NOT_BEFORE = "invalid_not_before"
     # Compliance: on the do-not-call list (enrichment); past its expiresAt or the platform's
     # maximum age (dialer, at dial time).
     DO_NOT_CALL = "do_not_call"
@@ -63,6 +64,8 @@ class DeferReason(enum.StrEnum):
     LIVE_CALLS = "live_calls"
     # Its campaign is paused.
     PAUSED = "paused"
+    # A retry whose notBefore has not come yet.
+    NOT_BEFORE = "not_before"
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,6 @@ class Drop:
     campaign_id: Any = None
     phone_number: Any = None
     detail: str | None = None
+    # What names the call in the ledger (its callId): a drop with valid ones gets a `dropped` record.
+    contact_id: Any = None
+    attempts: Any = None

@@ -21,6 +21,7 @@ ENRICHMENT_SERVICE = "enrich-dial-task"
 DIALER_SERVICE = "dialer-worker"
 MIGRATION_SERVICE = "db-migrate"
 CALL_EVENTS_SERVICE = "call-events"
+LEDGER_SERVICE = "call-ledger"
 
 
 class Metric:
@@ -51,6 +52,19 @@ class Metric:
     CALL_EVENTS_DROPPED = "CallEventsDropped"  # by Reason
     ANSWER_RATE = "AnswerRate"  # per campaign: answered + machine over the window
     PACE_FACTOR = "PaceFactor"  # per campaign: the share of its rate it is dialed at
+    # The call ledger. Producers (enrichment, dialer, call events): records SQS acknowledged, and
+    # those it did not (their items are retried). The ledger function: rows written new, records
+    # merged into a row already there, records dropped (by Reason), retries put on the dial-tasks
+    # queue, retries not made (by Reason), outcomes still without their attempt (orphans).
+    RECORDS_SENT = "LedgerRecordsSent"
+    RECORDS_NOT_SENT = "LedgerRecordsNotSent"
+    RECORDS_WRITTEN = "LedgerRecordsWritten"
+    RECORDS_MERGED = "LedgerRecordsMerged"
+    RECORDS_DROPPED = "LedgerRecordsDropped"  # by Reason
+    RETRIES_ENQUEUED = "RetriesEnqueued"
+    RETRIES_SKIPPED = "RetriesSkipped"  # by Reason
+    LEDGER_ORPHANS = "LedgerOrphans"
+    PARTITIONS_DROPPED = "LedgerPartitionsDropped"  # the retention job
 
 
 class Dimension:

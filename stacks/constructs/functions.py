@@ -151,7 +151,10 @@ class Functions(Construct):
         max_concurrent_calls: str,
         call_events_queue: sqs.IQueue,
         log_retention: logs.RetentionDays,
+        call_records_queue: sqs.IQueue | None = None,
     ) -> None:
+        """`call_records_queue`: the ledger's, where the enrichment, the dialer and the call
+        events send their records (None: no records; only the tests of something else)."""
         super().__init__(scope, construct_id)
 
         def in_vpc(construct_id: str, **options) -> PipelineFunction:
@@ -164,6 +167,7 @@ class Functions(Construct):
                 service_name=service, metrics_namespace=settings.metrics_namespace, log_level=settings.log_level
             )
 
+        records_url = call_records_queue.queue_url if call_records_queue is not None else None
         # The dialer and the call events share the cache: its TLS endpoint and auth token.
         redis = redis_fields(cache.host, cache.port, tls=True, auth_secret_arn=cache.auth_token.secret_arn)
         self.enrichment = in_vpc(
@@ -183,6 +187,7 @@ class Functions(Construct):
                             "host": database.endpoint_host,
                             "name": DATABASE_NAME,
                         },
+                        call_records_queue_url=records_url,
                     )
                 ),
             },
@@ -204,6 +209,7 @@ class Functions(Construct):
                         max_cps_parameter_name=max_cps_parameter_name,
                         max_concurrent_calls=max_concurrent_calls,
                         recipient_hash_key_secret_arn=cache.recipient_hash_key.secret_arn,
+                        call_records_queue_url=records_url,
                     )
                 ),
             },
@@ -215,7 +221,9 @@ class Functions(Construct):
             settings=settings.call_events,
             environment={
                 **observability(CALL_EVENTS_SERVICE),
-                **CallEventsEnv.variables(**call_events_fields(settings, redis=redis)),
+                **CallEventsEnv.variables(
+                    **call_events_fields(settings, redis=redis, call_records_queue_url=records_url)
+                ),
             },
         )
         # Lambda polls the queue for the function; the records it cannot use are named in

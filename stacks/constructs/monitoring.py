@@ -444,3 +444,72 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
+
+    # -- the call ledger ---------------------------------------------------------------------
+
+    def watch_ledger(
+        self,
+        *,
+        queue: sqs.IQueue,
+        dlq: sqs.IQueue,
+        function: lambda_.IFunction,
+        ledger_service: str,
+        oldest_message_seconds: int,
+    ) -> None:
+        """The ledger's alarms and its dashboard row. Call after build_dashboard: the row goes last."""
+        self._alarm(
+            "CallRecordsDlqMessages",
+            dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            threshold=0,
+            description="Call records reached their DLQ: the ledger failed to write them maxReceiveCount times. "
+            "Fix the cause, then redrive them (they merge, none is written twice)",
+        )
+        self._alarm(
+            "OldestCallRecord",
+            queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+            threshold=oldest_message_seconds,
+            evaluation_periods=3,
+            description=f"A call record has waited over {oldest_message_seconds} s: the ledger cannot write "
+            "(PostgreSQL down?). Dialing goes on; records wait in the queue",
+        )
+        orphans = self.service_metric(ledger_service, "LedgerOrphans", "Maximum", period=Duration.minutes(5))
+        self._alarm(
+            "LedgerOrphans",
+            orphans,
+            threshold=0,
+            evaluation_periods=3,
+            description="Call outcomes without their attempt's record for over 15 minutes: a producer's "
+            "records are not arriving (or a worker reports calls the dialer never sent)",
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Call ledger: records",
+                left=[
+                    self.service_metric(ledger_service, "LedgerRecordsWritten").with_(label="written (new rows)"),
+                    self.service_metric(ledger_service, "LedgerRecordsMerged").with_(label="merged"),
+                    self.service_metric(ledger_service, "LedgerRecordsDropped").with_(label="dropped"),
+                    self.service_metric(ledger_service, "RetriesEnqueued").with_(label="retries enqueued"),
+                ],
+                right=[orphans.with_(label="orphans")],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Call ledger: records queue",
+                left=[
+                    queue.metric_approximate_age_of_oldest_message(
+                        period=PERIOD, statistic="Maximum", label="oldest (s)"
+                    )
+                ],
+                right=[
+                    queue.metric_approximate_number_of_messages_visible(period=PERIOD, label="queued"),
+                    dlq.metric_approximate_number_of_messages_visible(period=PERIOD, label="DLQ"),
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Call ledger: writer",
+                left=[function.metric_errors(period=PERIOD), function.metric_throttles(period=PERIOD)],
+                right=[function.metric_duration(period=PERIOD, statistic="p99")],
+                width=8,
+            ),
+        )

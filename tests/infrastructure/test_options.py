@@ -42,7 +42,7 @@ def test_pip_installs_wheels_for_the_lambda_platform_only():
     assert "--no-deps" in command, "botocore stays out of the package: the runtime has it"
 
 
-@pytest.mark.parametrize("function", ["enrich_dial_task", "dialer_worker", "db_migrate"])
+@pytest.mark.parametrize("function", ["enrich_dial_task", "dialer_worker", "db_migrate", "call_ledger"])
 def test_function_requirements_pin_their_whole_closure(function):
     """With --no-deps, an unpinned or missing dependency would fail on the first import in AWS."""
     import importlib.metadata as md
@@ -102,22 +102,22 @@ def test_worker_url_must_use_the_port_the_dialer_may_reach(port, good, bad):
 
 def test_reserved_concurrency_per_environment():
     assert {name: s.reserved_concurrency_total for name, s in ENVIRONMENTS.items()} == {
-        "dev": 16,
-        "staging": 46,
-        "prod": 156,
+        "dev": 18,
+        "staging": 48,
+        "prod": 158,
     }
 
 
 def test_synth_fails_when_one_environment_reserves_more_than_the_quota():
     with pytest.raises(
-        ValueError, match=r"prod: the functions reserve 156 .* more than the 100 the account may reserve"
+        ValueError, match=r"prod: the functions reserve 158 .* more than the 100 the account may reserve"
     ):
         dataclasses.replace(PROD, account_concurrency_quota=200)
 
 
 def test_synth_fails_when_environments_in_one_account_together_exceed_the_quota():
     small = [dataclasses.replace(s, account_concurrency_quota=300) for s in ENVIRONMENTS.values()]
-    with pytest.raises(ValueError, match=r"dev 16 \+ staging 46 \+ prod 156 = 218 .* more than the 200"):
+    with pytest.raises(ValueError, match=r"dev 18 \+ staging 48 \+ prod 158 = 224 .* more than the 200"):
         build_app(App(context=cdk_context()), small)
     # The same environments in separate accounts fit.
     apart = [dataclasses.replace(s, account=f"11111111111{i}") for i, s in enumerate(small)]

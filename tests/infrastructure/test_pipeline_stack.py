@@ -154,7 +154,8 @@ def test_functions_egress_only_to_what_each_needs(env):
     database = "DatabaseProxy" if env.settings.database.use_proxy else "Database"
     secrets = ("NetworkVpcSecretsManagerEndpoint", 443)
     expected = {
-        "FunctionsEnrichment": {(database, 5432), secrets},
+        # Its records go to the ledger's queue through the SQS endpoint.
+        "FunctionsEnrichment": {(database, 5432), secrets, ("NetworkVpcSqsEndpoint", 443)},
         "FunctionsDialer": {
             ("Cache", env.settings.cache.port),
             secrets,
@@ -163,7 +164,14 @@ def test_functions_egress_only_to_what_each_needs(env):
         },
         "FunctionsMigration": {("Database", 5432), secrets},
         # Redis and its AUTH token only: Lambda polls the call-events queue itself.
-        "FunctionsCallEvents": {("Cache", env.settings.cache.port), secrets},
+        "FunctionsCallEvents": {("Cache", env.settings.cache.port), secrets, ("NetworkVpcSqsEndpoint", 443)},
+        # The instance itself (retention's DDL), Redis (a restore), its secrets, SQS (retries).
+        "LedgerWriter": {
+            ("Database", 5432),
+            ("Cache", env.settings.cache.port),
+            secrets,
+            ("NetworkVpcSqsEndpoint", 443),
+        },
         "DatabaseRotation": {("Database", "db"), secrets},
     }
     worker = {
@@ -204,10 +212,10 @@ def test_enrichment_reaches_the_database_through_the_proxy_when_there_is_one(env
     assert ingress_between(env, "DatabaseRotationSecurityGroup", "DatabaseSecurityGroup")
 
 
-def test_only_the_dialer_and_call_events_reach_the_cache(env):
+def test_only_the_dialer_call_events_and_the_ledger_reach_the_cache(env):
     rules = ingress_between(env, "", "CacheSecurityGroup")
     sources = sorted(r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0] for r in rules)
-    assert sources == ["FunctionsCallEvents", "FunctionsDialer"]
+    assert sources == ["FunctionsCallEvents", "FunctionsDialer", "LedgerWriter"]
     assert all(r["FromPort"] == r["ToPort"] == env.settings.cache.port for r in rules)
 
 
@@ -222,9 +230,15 @@ def test_endpoints_admit_exactly_their_callers(env):
         "FunctionsMigration",
         "FunctionsCallEvents",
         "DatabaseRotation",
+        "LedgerWriter",
     }
     sqs = ingress_between(env, "", "NetworkVpcSqsEndpointSecurityGroup")
-    assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0] for r in sqs] == ["FunctionsDialer"]
+    assert sorted(r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0] for r in sqs) == [
+        "FunctionsCallEvents",
+        "FunctionsDialer",
+        "FunctionsEnrichment",
+        "LedgerWriter",
+    ]
 
 
 # -- database -----------------------------------------------------------------------------------
@@ -449,8 +463,9 @@ def test_prod_keeps_queues_secrets_and_database_logs_when_the_stack_is_deleted(e
     """Deleting the prod stack must not delete undelivered dial tasks, the DLQ or the credentials."""
     kept = "Retain" if env.settings.retain_on_delete else "Delete"
     data = {**resources(env, "AWS::SQS::Queue"), **resources(env, "AWS::SecretsManager::Secret")}
-    # Four queues (dial tasks, call events, a DLQ each); the admin, reader, AUTH token and recipient hash key secrets.
-    assert len(data) == 8
+    # Six queues (dial tasks, call events, call records, a DLQ each); the admin, reader, AUTH token
+    # and recipient hash key secrets.
+    assert len(data) == 10
     for lid in data:
         resource = env.template_json["Resources"][lid]
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (kept, kept), lid
@@ -470,7 +485,7 @@ def test_only_prod_retains():
 
 def test_every_queue_refuses_requests_without_tls(env):
     policies = resources(env, "AWS::SQS::QueuePolicy")
-    assert len(policies) == 4
+    assert len(policies) == 6
     for policy in policies.values():
         [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
         assert statement["Effect"] == "Deny"
@@ -605,6 +620,7 @@ def test_dialer_environment(env):
         # Runtime control: the live value under the MaxCps ceiling (test_runtime_control.py).
         "MAX_CPS_PARAMETER_NAME": {"Ref": logical_id(env, "LiveMaxCps", "AWS::SSM::Parameter")},
         "DEFER_QUEUE_URL": {"Ref": queue},
+        "CALL_RECORDS_QUEUE_URL": {"Ref": logical_id(env, "LedgerQueue", "AWS::SQS::Queue")},
         "DIALER_RESERVED_CONCURRENCY": str(env.settings.dialer.reserved_concurrency),
         "CLAIM_TTL_SECONDS": str(env.settings.claim_ttl_seconds),
         "RESTORE_HOLD_SECONDS": str(env.settings.restore_hold_seconds),
@@ -665,15 +681,27 @@ def test_secret_read_grants_by_arn(env):
 
 
 def test_dialer_may_send_deferred_tasks_to_the_queue_and_nothing_else_may(env):
+    """The dial-tasks queue: the dialer (deferrals) and the ledger (retries); the records queue:
+    the three producers."""
     queue = {"Fn::GetAtt": [logical_id(env, "QueuesDialTasks", "AWS::SQS::Queue"), "Arn"]}
+    records = {"Fn::GetAtt": [logical_id(env, "LedgerQueue", "AWS::SQS::Queue"), "Arn"]}
     senders = {
         prefix: [s["Resource"] for s in policy_statements(env, prefix) if "sqs:SendMessage" in as_list(s["Action"])]
-        for prefix in ("FunctionsEnrichmentRole", "FunctionsDialerRole", "FunctionsMigrationRole", "PipeRole")
+        for prefix in (
+            "FunctionsEnrichmentRole",
+            "FunctionsDialerRole",
+            "FunctionsMigrationRole",
+            "FunctionsCallEventsRole",
+            "LedgerWriterRole",
+            "PipeRole",
+        )
     }
     assert senders == {
-        "FunctionsEnrichmentRole": [],
-        "FunctionsDialerRole": [queue],
+        "FunctionsEnrichmentRole": [records],
+        "FunctionsDialerRole": [queue, records],
         "FunctionsMigrationRole": [],
+        "FunctionsCallEventsRole": [records],
+        "LedgerWriterRole": [queue],
         "PipeRole": [],
     }
 
@@ -739,8 +767,8 @@ def test_every_alarm_notifies_the_encrypted_topic(env):
     for lid, props in alarms(env).items():
         assert props["AlarmActions"] == [{"Ref": topic}], lid
     nodes = 1 + env.settings.cache.replicas
-    # queues 2, functions 3 x 2, pipe 6, database 3, cache 3 per node, dialer 3, call events 2
-    assert len(alarms(env)) == 2 + 3 * 2 + 6 + 3 + 3 * nodes + 3 + 2
+    # queues 2, functions 4 x 2, pipe 6, database 3, cache 3 per node, dialer 3, call events 2, ledger 3
+    assert len(alarms(env)) == 2 + 4 * 2 + 6 + 3 + 3 * nodes + 3 + 2 + 3
 
 
 def test_alarm_email_is_a_required_parameter_where_settings_say_so(env):
@@ -999,8 +1027,11 @@ def test_the_outputs_are_the_ones_stacks_outputs_names_and_dialctl_reads_a_subse
 def test_call_events_function_reads_the_queue_with_batch_item_failures(env):
     fn, props = function(env, "CallEvents")
     queue = logical_id(env, "CallEventsQueuesCallEvents", "AWS::SQS::Queue")
-    [mapping] = resources(env, "AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["FunctionName"] == {"Ref": fn}
+    [mapping] = [
+        m
+        for m in resources(env, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": fn}
+    ]
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= env.settings.call_events.reserved_concurrency

@@ -97,11 +97,37 @@ def test_dialed_wins_over_dropped_in_either_order(conn):
         campaign_id="c-1", contact_id="k-1", attempt=0, reason=DropReason.WORKER_REJECTED, dropped_at=NOW
     )
     store.write(conn, [dropped], NOW)
-    store.write(conn, [dialed()], NOW)
+    store.write(conn, [dialed(worker_status=202)], NOW)
     store.write(conn, [dropped], NOW)
     (row,) = rows(conn)
     assert row["disposition"] == "dialed"
     assert row["reason"] == "worker_rejected", "what happened first is kept beside it"
+
+
+def test_a_duplicates_dialed_record_never_turns_a_rejected_call_into_a_call(ledger_dsn):
+    """The dialer's duplicate (no worker status) repeats what the claim says; a refused call's
+    claim says the same as a taken one's. Only the worker's own status is evidence of a call."""
+    rejected = AttemptRecord.dropped(
+        campaign_id="c-1", contact_id="k-1", attempt=0, reason=DropReason.WORKER_REJECTED, dropped_at=NOW
+    )
+    duplicate = dialed()
+    for batches in (
+        [[rejected], [duplicate]],
+        [[duplicate], [rejected]],
+        [[rejected, duplicate]],
+        [[duplicate, rejected]],
+    ):
+        with psycopg.connect(ledger_dsn, autocommit=True) as conn:
+            conn.execute("TRUNCATE call_attempts, call_attempt_keys")
+            for batch in batches:
+                store.write(conn, batch, NOW)
+            (row,) = rows(conn)
+        assert (row["disposition"], row["reason"]) == ("dropped", "worker_rejected"), batches
+    # A duplicate of a call the worker took stays what it was: dialed.
+    with psycopg.connect(ledger_dsn, autocommit=True) as conn:
+        store.write(conn, [dialed("k-2", worker_status=202)], NOW)
+        store.write(conn, [dialed("k-2")], NOW)
+        assert rows(conn, dialed("k-2").call_id)[0]["disposition"] == "dialed"
 
 
 def test_a_batch_writes_many_calls_in_one_statement(conn):

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from call_ledger.retry import (
+from shared.retry_policy import (
     OutcomeRule,
     RetryConfigError,
     RetryPlan,

@@ -1,0 +1,90 @@
+"""The ledger function's clients, built once per container: its PostgreSQL connection (opened on
+first use, opened again after a failure), the dial-tasks queue's SQS client, and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from call_ledger.env import LedgerEnv
+from shared.postgres import params_source
+from shared.redis_client import redis_client
+
+CONNECT_TIMEOUT_S = 3
+# A batch is one write and one retry query: far under this, unless something holds a lock.
+STATEMENT_TIMEOUT_MS = 10_000
+
+
+def sqs_client() -> Any:
+    import boto3  # in the Lambda runtime
+
+    return boto3.client("sqs")
+
+
+class LedgerDatabase:
+    """One autocommit connection (store.write and enqueue_retries open their own transactions).
+    A database error closes it: the next batch connects again, with fresh credentials when the
+    server refused the old ones (a rotation)."""
+
+    def __init__(self, params: Callable[..., dict[str, Any]]) -> None:
+        self._params = params
+        self._conn: psycopg.Connection | None = None
+
+    def connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = self._connect(refresh=False)
+            except psycopg.OperationalError as exc:
+                if "password authentication failed" not in str(exc):
+                    raise
+                self._conn = self._connect(refresh=True)
+        return self._conn
+
+    def _connect(self, *, refresh: bool) -> psycopg.Connection:
+        conn = psycopg.connect(
+            **self._params(refresh=refresh),
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="call-ledger",
+        )
+        try:
+            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def reset(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        self.reset()
+
+
+@dataclass
+class LedgerClients:
+    database: LedgerDatabase
+    # Made on first use: a batch without retries never needs it.
+    sqs_factory: Callable[[], Any] = sqs_client
+    redis: Any = None
+    _sqs: Any = field(default=None, init=False)
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = self.sqs_factory()
+        return self._sqs
+
+    def close(self) -> None:
+        self.database.close()
+        if self.redis is not None:
+            self.redis.close()
+
+
+def build_clients(env: LedgerEnv, *, sqs: Callable[[], Any] = sqs_client) -> LedgerClients:
+    return LedgerClients(database=LedgerDatabase(params_source(env)), sqs_factory=sqs, redis=redis_client(env.redis))
