@@ -20,10 +20,11 @@ from typing import Any, TypedDict
 
 import psycopg
 
-from call_ledger import retention, store
+from call_ledger import restore, retention, store
 from call_ledger.clients import LedgerClients
 from call_ledger.env import LedgerEnv
 from call_ledger.records import RecordDrop, parse_messages
+from call_ledger.restore_request import handle_restore, is_restore_message
 from call_ledger.retries import RetriesResult, enqueue_retries, sqs_enqueue
 
 # An outcome whose attempt has not come this long after it is counted as an orphan: the dialer's
@@ -46,6 +47,8 @@ class LedgerReport:
     # The event was neither an SQS batch nor the retention job's: nothing done.
     malformed_event: bool = False
     retention: retention.RetentionResult | None = None
+    # Redis came back empty: the dialers' restore requests this batch carried out.
+    restores: list[restore.RestoreReport] = field(default_factory=list)
 
     @property
     def dropped_by_reason(self) -> Counter[str]:
@@ -78,10 +81,14 @@ def _records(
     if not isinstance(messages, list):
         return {"batchItemFailures": []}, LedgerReport(malformed_event=True)
     report = LedgerReport(messages=len(messages))
+    restores = [m for m in messages if isinstance(m, dict) and is_restore_message(m.get("body"))]
+    if restores:
+        _restore(restores, env, clients, now, report)
+        messages = [m for m in messages if not any(m is r for r in restores)]
     parsed = parse_messages(
         (str(m.get("messageId") or ""), m.get("body")) if isinstance(m, dict) else ("", None) for m in messages
     )
-    report.drops = parsed.drops
+    report.drops.extend(parsed.drops)
     if not parsed.records:
         return {"batchItemFailures": []}, report
     conn = clients.database.connection()
@@ -94,6 +101,20 @@ def _records(
     unsent = set(report.retries.failed)
     report.failed_message_ids = sorted({mid for mid, record in parsed.records if record.call_id in unsent})
     return {"batchItemFailures": [{"itemIdentifier": mid} for mid in report.failed_message_ids]}, report
+
+
+def _restore(messages: list[dict], env: LedgerEnv, clients: LedgerClients, now: datetime, report: LedgerReport) -> None:
+    """Claims back into Redis from the ledger, before any record of this batch is written: a
+    Redis error fails the batch like a database error (a repeated restore is harmless)."""
+    for message in messages:
+        done = handle_restore(
+            clients.database.connection(), clients.redis, env, message.get("body"), now,
+            message_id=str(message.get("messageId") or ""),
+        )  # fmt: skip
+        if isinstance(done, RecordDrop):
+            report.drops.append(done)
+        else:
+            report.restores.append(done)
 
 
 def _retention(env: LedgerEnv, clients: LedgerClients, now: datetime) -> tuple[dict[str, Any], LedgerReport]:

@@ -34,6 +34,12 @@ def observe(report: LedgerReport, *, namespace: str | None = None) -> None:
     count_by_reason(
         service=LEDGER_SERVICE, metric=Metric.RETRIES_SKIPPED, counts=report.retries.skipped, namespace=namespace
     )
+    for done in report.restores:
+        # The dialers hold until this marker; recipients 0: no recipient hash key, counts not restored.
+        logger.warning(
+            "Redis restored from the ledger",
+            extra={"epoch": done.epoch, "claims": done.claims, "recipients": done.recipients},
+        )
     metrics = EphemeralMetrics(service=LEDGER_SERVICE, namespace=namespace)
     metrics.add_metric(name=Metric.RECORDS_WRITTEN, unit=MetricUnit.Count, value=report.written)
     metrics.add_metric(name=Metric.RECORDS_MERGED, unit=MetricUnit.Count, value=report.merged)

@@ -118,14 +118,18 @@ def test_bad_messages_are_counted_drops_never_errors(ledger, conn):
     good = AttemptRecord.dropped(
         campaign_id="c-1", contact_id="k-2", attempt=0, reason=DropReason.DO_NOT_CALL, dropped_at=NOW
     )
+    unknown = json.dumps({"kind": "nonsense", "v": 1})
+    # A restore request with a malformed epoch is dropped like any bad record, never carried out.
     restore = json.dumps({"kind": "restore", "v": 1, "epoch": "e", "requestedAt": NOW.isoformat()})
-    response, report = core.process(event("not json", "[]", restore, to_json(good)), env, clients, now=NOW)
+    response, report = core.process(event("not json", "[]", unknown, restore, to_json(good)), env, clients, now=NOW)
     assert response == {"batchItemFailures": []}
     assert report.dropped_by_reason == {
         RecordDropReason.INVALID_JSON: 1,
         RecordDropReason.NOT_AN_OBJECT: 1,
         RecordDropReason.UNKNOWN_KIND: 1,
+        RecordDropReason.INVALID_TIME: 1,
     }
+    assert report.restores == []
     assert rows(conn) == [(good.call_id, None, 0, "dropped", "do_not_call", None)]
 
 
@@ -174,3 +178,31 @@ def test_the_retention_event_drops_old_months_and_creates_the_next(ledger, conn)
     assert set(response) == {"dropped", "created"}
     months = {r[0] for r in conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid")}
     assert "call_attempts_y2027m03" in months
+
+
+def test_a_restore_request_puts_the_ledgers_claims_back_before_the_batchs_records(
+    postgres_server, fresh_database, dial_tasks, conn, redis_server, redis_key_prefix
+):
+    from shared.redis_client import redis_client
+    from shared.redis_keys import claim_key, restored_key
+    from shared.restore_request import RestoreRequest
+
+    env = ledger_env(
+        postgres_server, fresh_database, dial_tasks.queue_url,
+        redis_host=redis_server.host, redis_port=redis_server.port, redis_key_prefix=redis_key_prefix,
+    )  # fmt: skip
+    redis = redis_client(env.redis)
+    clients = LedgerClients(
+        database=LedgerDatabase(params_source(env)), sqs_factory=lambda: dial_tasks.client, redis=redis
+    )
+    try:
+        sent = dialed()
+        core.process(event(to_json(sent)), env, clients, now=NOW)
+        request = RestoreRequest("1764666000000001", NOW).to_json()
+        _, report = core.process(event(request, to_json(dialed(contact="k-2"))), env, clients, now=NOW)
+        assert [r.claims for r in report.restores] == [1]  # k-1's claim; k-2 is written after the restore
+        assert report.written == 1 and report.drops == []
+        assert redis.exists(claim_key(redis_key_prefix, sent.call_id))
+        assert redis.exists(restored_key(redis_key_prefix, "1764666000000001"))
+    finally:
+        clients.close()
