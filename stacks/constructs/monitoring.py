@@ -326,7 +326,15 @@ class Monitoring(Construct):
             self.dialer_metric(Metric.CLAIMS_RESET),
             threshold=0,
             description="Redis came back without its dial claims (a failover lost writes): calls in flight "
-            "may be re-sent, and only the worker's Idempotency-Key stops a second call. Check the worker's 409s.",
+            "may be re-sent; the dialers hold until the call ledger has put its claims back (RestoreTimedOut if not).",
+        )
+        self._alarm(
+            "RestoreTimedOut",
+            self.dialer_metric(Metric.RESTORE_TIMED_OUT),
+            threshold=0,
+            description="Redis came back empty and the call ledger did not restore its claims within "
+            "restore_hold_seconds: dialing went on without them, so only the worker's Idempotency-Key stops a "
+            "second call to a contact dialed before the loss. Check the ledger function and its queue.",
         )
 
     # -- dashboard ---------------------------------------------------------------------------

@@ -767,8 +767,8 @@ def test_every_alarm_notifies_the_encrypted_topic(env):
     for lid, props in alarms(env).items():
         assert props["AlarmActions"] == [{"Ref": topic}], lid
     nodes = 1 + env.settings.cache.replicas
-    # queues 2, functions 4 x 2, pipe 6, database 3, cache 3 per node, dialer 3, call events 2, ledger 3
-    assert len(alarms(env)) == 2 + 4 * 2 + 6 + 3 + 3 * nodes + 3 + 2 + 3
+    # queues 2, functions 4 x 2, pipe 6, database 3, cache 3 per node, dialer 4 (with RestoreTimedOut), call events 2, ledger 3
+    assert len(alarms(env)) == 2 + 4 * 2 + 6 + 3 + 3 * nodes + 4 + 2 + 3
 
 
 def test_alarm_email_is_a_required_parameter_where_settings_say_so(env):
