@@ -45,7 +45,7 @@ def test_the_dialers_follow_a_rate_change_without_a_restart(service, tmp_path, c
         "campaignId,contactId,phoneNumber\n" + "".join(f"spring-sale,e{i},+1415555{i:04d}\n" for i in range(500))
     )
     assert main(["enqueue", str(path), *where, "--processes", "1"]) == 0
-    computed = service.run.observer.effective_cps  # each dialed batch's rate, in report order
+    computed = service.run.functions.tally.effective_cps  # each dialed batch's rate, in report order
     worker = service.run.worker
     wait_for(lambda: len(computed) >= 3 and worker.accepted(), 60, "no batch was dialed")
     assert set(computed) == {20.0}, computed  # the ceiling, the live key's first value

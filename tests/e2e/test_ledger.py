@@ -98,7 +98,9 @@ def test_ledger_postgres_stopped_mid_run_dialing_goes_on_and_no_record_is_lost(l
         assert dialed_while_down == [30], "dialing went on without the ledger's PostgreSQL"
         assert summary.drained and summary.dialed == 30 and summary.dialed_twice == 0, summary
         assert summary.extra["ledger_mapping"]["failed_batches"] >= 1, summary.extra
-        assert run.record_queues.dlq_bodies() == []
+        # No record reached the DLQ. The fresh run's restore request may have (the ledger's database
+        # was down for longer than its receives): the dialers' hold timed out and dialing went on.
+        assert [b for b in run.record_queues.dlq_bodies() if '"kind":"restore"' not in b] == []
         with psycopg.connect(ledger_pg.server.dsn("ledger")) as conn:
             total, distinct, dialed, ended = conn.execute(
                 "SELECT count(*), count(DISTINCT call_id), count(*) FILTER (WHERE disposition = 'dialed'),"
