@@ -258,8 +258,8 @@ class Dispatcher:
                 batch.defer(item, STOPPED_DEFER_MS, DeferReason.STOPPED)
             return
         max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
-        admissions, use_redis = self._reserve(batch.admitted, max_wait_ms, remaining_ms(), report, max_cps)
-        plan = self._plan(batch, admissions, use_redis, self._clock(), report)
+        admissions, use_redis, started = self._reserve(batch.admitted, max_wait_ms, remaining_ms(), report, max_cps)
+        plan = self._plan(batch, admissions, use_redis, started, report)
         outcomes, late = self._dial_at_slots(plan.to_dial, remaining_ms, report)
         for item in late:
             batch.defer(item, 1000, DeferReason.LATE)
@@ -269,20 +269,24 @@ class Dispatcher:
 
     def _reserve(
         self, items: list[EnrichedTask], max_wait_ms: int, remaining: int, report: BatchReport, max_cps: float
-    ) -> tuple[list[Admission], bool]:
-        """One admission per task, and whether Redis gave them (else the local pacer did)."""
+    ) -> tuple[list[Admission], bool, float]:
+        """One admission per task, whether Redis gave them (else the local pacer did), and the
+        instant on this container's monotonic clock that their waits count from."""
         if self.health.usable():
             try:
-                return self._reserve_in_redis(items, max_wait_ms, remaining, report, max_cps), True
+                admissions, started = self._reserve_in_redis(items, max_wait_ms, remaining, report, max_cps)
+                return admissions, True, started
             except (RedisError, OSError) as exc:
                 self.health.failed()
                 report.redis_error = f"{type(exc).__name__}: {exc}"
         report.redis_unavailable = True
-        return self._reserve_locally(len(items), max_wait_ms, report, max_cps), False
+        admissions = self._reserve_locally(len(items), max_wait_ms, report, max_cps)
+        return admissions, False, self._clock()
 
     def _reserve_in_redis(
         self, items: list[EnrichedTask], max_wait_ms: int, remaining: int, report: BatchReport, max_cps: float
-    ) -> list[Admission]:
+    ) -> tuple[list[Admission], float]:
+        asked = self._clock()
         reservation = self.pacer.reserve(
             [self._request(i) for i in items],
             max_cps=max_cps,
@@ -290,12 +294,25 @@ class Dispatcher:
             lease_ms=remaining + 5000,
             hold_ms=int(self.health.recovery_hold_s * 1000) if self.health.recovering() else 0,
         )
+        started = self._script_instant(asked, reservation.now_us)
         self.health.ok()
         report.effective_cps = reservation.effective_cps
         self._check_epoch(reservation.epoch, report)
         report.fleet_live = reservation.fleet_live
         report.campaign_live = dict(reservation.campaign_live)
-        return reservation.admissions
+        return reservation.admissions, started
+
+    def _script_instant(self, asked: float, now_us: int | None) -> float:
+        """When the admission script ran, on this container's monotonic clock: its own clock (Redis
+        TIME) read through the wall clock, kept between asking and the answer, since it ran in
+        between whatever the two wall clocks say. Counting from the answer instead would start
+        every slot late by the time the answer took to be read, which at a small CPU share is a
+        throttled period, and the late check would not see it."""
+        answered = self._clock()
+        if now_us is None:
+            return answered
+        ago = self._wall_clock().timestamp() - now_us / 1_000_000
+        return min(answered, max(asked, answered - ago))
 
     def _reserve_locally(self, count: int, max_wait_ms: int, report: BatchReport, max_cps: float) -> list[Admission]:
         """After the quarantine (slots Redis gave out may still be dialed), this container's share."""

@@ -43,6 +43,10 @@ class FakePacer:
         self.reserved: list[list[AdmissionRequest]] = []
         self.finished: list[dict[str, Any]] = []
         self.slowed_down = 0
+        # The script's clock (µs) to answer with (None: a reply without one), read when the
+        # script "runs"; then `answering` runs (a test moves its clock: the reply's trip back).
+        self.script_now_us: Callable[[], int] | None = None
+        self.answering: Callable[[], None] | None = None
 
     def reserve(
         self,
@@ -57,7 +61,10 @@ class FakePacer:
             raise RedisConnectionError("Redis is down (fake)")
         self.reserved.append(list(tasks))
         admissions = self.scripted.pop(0) if self.scripted else [Admission(Decision.DIAL, 0) for _ in tasks]
-        return Reservation(admissions, self.effective_cps)
+        now_us = self.script_now_us() if self.script_now_us else None
+        if self.answering:
+            self.answering()
+        return Reservation(admissions, self.effective_cps, now_us=now_us)
 
     def finish(
         self,

@@ -35,3 +35,6 @@ class Reservation:
     campaign_live: dict[str, int] = field(default_factory=dict)
     # The claims' epoch in Redis: a change means Redis lost its claims (see Dispatcher).
     epoch: str | None = None
+    # The script's clock when it decided (µs, Redis TIME, wall-clock time): every wait_us counts
+    # from it. None: not from Redis (the local pacer's waits count from its own call).
+    now_us: int | None = None

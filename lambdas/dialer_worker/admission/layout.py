@@ -65,18 +65,19 @@ def pack_reserve(keys: Keys, batch: BatchArgs, requests: Sequence[AdmissionReque
 
 def read_reserve(reply: Sequence[Any], requests: Sequence[AdmissionRequest]) -> Reservation:
     """reserve.lua's reply: REPLY_PER_TASK values per task, then the shared rate (thousandths),
-    the fleet's live calls and the claims' epoch."""
+    the fleet's live calls, the claims' epoch and the script's clock (µs, Redis TIME)."""
     per_task = [reply[REPLY_PER_TASK * i : REPLY_PER_TASK * (i + 1)] for i in range(len(requests))]
     admissions = [Admission(Decision(int(code)), int(wait_us)) for code, wait_us, _ in per_task]
     # A campaign in the batch more than once: its live calls after its last task.
     live = {r.campaign_id: int(values[2]) for r, values in zip(requests, per_task, strict=True)}
-    rate, fleet_live, epoch = reply[-3:]
+    rate, fleet_live, epoch, now_us = reply[-4:]
     return Reservation(
         admissions,
         int(rate) / 1000,
         fleet_live=int(fleet_live),
         campaign_live=live,
         epoch=epoch.decode() if isinstance(epoch, bytes) else str(epoch),
+        now_us=int(now_us),
     )
 
 

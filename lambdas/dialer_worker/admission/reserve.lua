@@ -178,8 +178,10 @@ end
 for key, v in pairs(ctats) do
   redis.call('SET', key, string.format('%d', v), 'PX', math.floor((v - now) / 1000) + 1000)
 end
--- After the tasks: the shared rate (thousandths), the fleet's live calls, the epoch.
+-- After the tasks: the shared rate (thousandths), the fleet's live calls, the epoch, and the
+-- script's clock (µs), so the dialer can place each slot on its own clock (Dispatcher).
 out[#out + 1] = math.floor(rate * 1000)
 out[#out + 1] = live_count(fleet_key)
 out[#out + 1] = epoch
+out[#out + 1] = string.format('%d', now)
 return out
