@@ -18,7 +18,14 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from dialer_worker import ports
-from dialer_worker.admission import LATE_TOLERANCE_S, Admission, AdmissionRequest, Decision, LocalPacer
+from dialer_worker.admission import (
+    LATE_TOLERANCE_S,
+    Admission,
+    AdmissionRequest,
+    Decision,
+    LocalPacer,
+    Settled,
+)
 from dialer_worker.calling_window import parse_hours, zone
 from dialer_worker.compliance import Admit, Compliance, Wait
 from dialer_worker.deferral import MAX_DELAY_SECONDS
@@ -150,15 +157,19 @@ class _Plan:
 
     to_dial: list[tuple[EnrichedTask, float]] = field(default_factory=list)
     after_window: list[EnrichedTask] = field(default_factory=list)
+    # Each call to dial's admission, by callId: its slot and lease end on Redis's clock.
+    admissions: dict[str, Admission] = field(default_factory=dict)
 
 
 @dataclass
 class _Settlement:
-    """What settling tells Redis: claims to mark accepted or release, live calls that ended."""
+    """What settling tells Redis (admission.Settled, built up), and whether the worker was overloaded."""
 
-    accepted: list[str]
-    released: list[str]
-    ended: dict[str, str]  # call_id -> campaign_id
+    accepted: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    carried: dict[str, tuple[str, int]] = field(default_factory=dict)  # call_id -> (campaign_id, slot)
+    ended: dict[str, str] = field(default_factory=dict)
+    repeated: dict[str, tuple[str, int]] = field(default_factory=dict)
     overloaded: bool = False
 
 
@@ -263,7 +274,7 @@ class Dispatcher:
         outcomes, late = self._dial_at_slots(plan.to_dial, remaining_ms, report)
         for item in late:
             batch.defer(item, 1000, DeferReason.LATE)
-        self._settle(outcomes, [*late, *plan.after_window], use_redis, report, max_cps)
+        self._settle(outcomes, [*late, *plan.after_window], plan.admissions, use_redis, report, max_cps)
 
     # Reserve: slots from Redis while it answers, else local ones.
 
@@ -369,6 +380,7 @@ class Dispatcher:
                     reason = DeferReason.RATE if use_redis else DeferReason.REDIS_DOWN
                     batch.defer(item, max(admission.wait_us // 1000, 1), reason)
                 case Decision.DIAL:
+                    plan.admissions[item.call_id] = admission
                     self._plan_dial(batch, plan, item, admission.wait_us, started)
         return plan
 
@@ -426,25 +438,39 @@ class Dispatcher:
         self,
         outcomes: list[tuple[EnrichedTask, Reply]],
         not_sent: list[EnrichedTask],
+        admissions: dict[str, Admission],
         use_redis: bool,
         report: BatchReport,
         max_cps: float,
     ) -> None:
-        settlement = self._tally(outcomes, not_sent, report)
+        settlement = self._tally(outcomes, not_sent, admissions, report)
         if use_redis:
             self._settle_in_redis(settlement, [*not_sent, *(item for item, _ in outcomes)], report, max_cps)
 
     def _tally(
-        self, outcomes: list[tuple[EnrichedTask, Reply]], not_sent: list[EnrichedTask], report: BatchReport
+        self,
+        outcomes: list[tuple[EnrichedTask, Reply]],
+        not_sent: list[EnrichedTask],
+        admissions: dict[str, Admission],
+        report: BatchReport,
     ) -> _Settlement:
         # Admitted but surely not placed: no longer live (a 4xx keeps its claim, not its slot).
         settlement = _Settlement(
-            accepted=[], released=[i.call_id for i in not_sent], ended={i.call_id: i.campaign_id for i in not_sent}
+            released=[i.call_id for i in not_sent], ended={i.call_id: i.campaign_id for i in not_sent}
         )
         for item, (outcome, status) in outcomes:
+            admitted = admissions.get(item.call_id)
+            slot = admitted.slot_us if admitted and admitted.slot_us is not None else -1
             if outcome.delivered:
                 settlement.accepted.append(item.call_id)
                 report.counts[Metric.DIALS_SENT] += 1
+                if outcome is Outcome.ACCEPTED:
+                    settlement.carried[item.call_id] = (item.campaign_id, slot)
+                else:
+                    # A 409: counted, or ended, from an earlier attempt; the entry admission just
+                    # made for it goes (-1, no lease known: nothing is removed).
+                    lease_end = admitted.lease_end_us if admitted and admitted.lease_end_us is not None else -1
+                    settlement.repeated[item.call_id] = (item.campaign_id, lease_end)
             elif outcome is Outcome.REJECTED:
                 # The worker will never take it: kept as settled so no redelivery dials it.
                 settlement.accepted.append(item.call_id)
@@ -456,6 +482,9 @@ class Dispatcher:
                 if outcome.surely_not_taken:
                     settlement.released.append(item.call_id)
                     settlement.ended[item.call_id] = item.campaign_id
+                else:
+                    # No answer: the worker may be carrying it, so it stays live (a call's lease).
+                    settlement.carried[item.call_id] = (item.campaign_id, slot)
                 if outcome is Outcome.OVERLOADED:
                     settlement.overloaded = True
                     report.counts[Metric.WORKER_OVERLOADED] += 1
@@ -470,14 +499,15 @@ class Dispatcher:
             successes = report.counts[Metric.DIALS_SENT]
             raise_rate = successes if (report.effective_cps or 0) < max_cps else 0
             recipients = {i.call_id: self._recipient(i) for i in admitted}
-            self.pacer.finish(
+            settled = Settled(
                 accepted=settlement.accepted,
                 released=settlement.released,
-                successes=raise_rate,
-                max_cps=max_cps,
-                recipients={c: r for c, r in recipients.items() if r is not None},
+                carried=settlement.carried,
                 ended=settlement.ended,
+                repeated=settlement.repeated,
+                recipients={c: r for c, r in recipients.items() if r is not None},
             )
+            self.pacer.finish(settled, successes=raise_rate, max_cps=max_cps)
         except (RedisError, OSError) as exc:
             # Claims stay "dialing" until their lease ends; a redelivery then re-sends with the
             # same Idempotency-Key and the worker answers 409. Nothing is dialed twice.

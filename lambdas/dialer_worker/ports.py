@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from dialer_worker.admission import AdmissionRequest, Reservation
+from dialer_worker.admission import AdmissionRequest, Reservation, Settled
 from dialer_worker.worker_client import Outcome
 from shared.dial_task import EnrichedTask
 
@@ -24,16 +24,7 @@ class Pacer(Protocol):
         """One Admission per task, in order; raises RedisError or OSError when Redis is not there."""
         ...
 
-    def finish(
-        self,
-        *,
-        accepted: Sequence[str],
-        released: Sequence[str],
-        successes: int,
-        max_cps: float,
-        recipients: Mapping[str, str] | None = None,
-        ended: Mapping[str, str] | None = None,
-    ) -> None: ...
+    def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None: ...
 
     def slow_down(self, *, max_cps: float) -> float | None: ...
 

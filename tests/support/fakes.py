@@ -7,14 +7,14 @@ Dispatcher takes it as (dialer_worker.ports), which the assignments at the end h
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from dialer_worker import ports
-from dialer_worker.admission import Admission, AdmissionRequest, Decision, Reservation
+from dialer_worker.admission import Admission, AdmissionRequest, Decision, Reservation, Settled
 from dialer_worker.worker_client import Outcome, classify
 from shared.dial_task import EnrichedTask
 
@@ -66,25 +66,18 @@ class FakePacer:
             self.answering()
         return Reservation(admissions, self.effective_cps, now_us=now_us)
 
-    def finish(
-        self,
-        *,
-        accepted: Sequence[str],
-        released: Sequence[str],
-        successes: int,
-        max_cps: float,
-        recipients: Mapping[str, str] | None = None,
-        ended: Mapping[str, str] | None = None,
-    ) -> None:
+    def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None:
         if self.down:
             raise RedisConnectionError("Redis is down (fake)")
         self.finished.append(
             {
-                "accepted": list(accepted),
-                "released": list(released),
+                "accepted": list(settled.accepted),
+                "released": list(settled.released),
                 "successes": successes,
-                "recipients": recipients,
-                "ended": dict(ended or {}),
+                "recipients": dict(settled.recipients) or None,
+                "ended": dict(settled.ended),
+                "carried": dict(settled.carried),
+                "repeated": dict(settled.repeated),
             }
         )
 

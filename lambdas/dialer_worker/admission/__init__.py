@@ -4,7 +4,7 @@ and a wait) per task, comes out."""
 
 from dialer_worker.admission.decision import Admission, Decision, Reservation
 from dialer_worker.admission.keys import Keys
-from dialer_worker.admission.layout import AdmissionRequest, BatchArgs
+from dialer_worker.admission.layout import AdmissionRequest, BatchArgs, Settled
 from dialer_worker.admission.local_pacer import LocalPacer
 from dialer_worker.admission.redis_pacer import RedisPacer
 from dialer_worker.admission.tuning import LATE_TOLERANCE_S, RECIPIENT_WINDOW_US, SLACK
@@ -21,4 +21,5 @@ __all__ = [
     "LocalPacer",
     "RedisPacer",
     "Reservation",
+    "Settled",
 ]

@@ -7,7 +7,7 @@ beside this module; layout.py packs what they are sent and reads what they answe
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from dialer_worker.admission import scripts
@@ -16,6 +16,7 @@ from dialer_worker.admission.keys import Keys
 from dialer_worker.admission.layout import (
     AdmissionRequest,
     BatchArgs,
+    Settled,
     pack_finish,
     pack_reserve,
     pack_slow_down,
@@ -82,39 +83,26 @@ class RedisPacer:
             recipient_limit=self.recipient_daily_limit,
             recipient_window_us=RECIPIENT_WINDOW_US,
             max_live=self.max_concurrent_calls,
-            live_lease_us=self.max_call_seconds * 1_000_000,
             pace_ttl_s=PACE_STATE_TTL_S,
         )
         keys, args = pack_reserve(self.keys, batch, tasks)
         self._count("reserve")
-        return read_reserve(self._reserve(keys=keys, args=args), tasks)
+        return read_reserve(self._reserve(keys=keys, args=args), tasks, lease_us=batch.lease_us)
 
-    def finish(
-        self,
-        *,
-        accepted: Sequence[str],
-        released: Sequence[str],
-        successes: int,
-        max_cps: float,
-        recipients: Mapping[str, str] | None = None,
-        ended: Mapping[str, str] | None = None,
-    ) -> None:
-        """Marks accepted calls, releases claims of calls that surely did not go out (and their
-        count against the recipient, `recipients`: call_id -> recipient hash), ends the live calls
-        that did not go out (`ended`: call_id -> campaign_id; a worker 4xx keeps its claim but is
-        not live), and raises the shared rate additively. Claims of ambiguous calls are left to
-        their lease, and so are their live calls. One round trip."""
-        ended = ended or {}
-        if not accepted and not released and not successes and not ended:
+    def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None:
+        """Settles a batch's claims, recipient counts and live entries as `settled` says (see
+        Settled), and raises the shared rate additively. Claims of ambiguous calls are left to
+        their lease; their live entries are kept, as the worker may be carrying them. One round
+        trip."""
+        parts = (settled.accepted, settled.released, settled.carried, settled.ended, settled.repeated)
+        if not successes and not any(parts):
             return
         keys, args = pack_finish(
             self.keys,
-            accepted=accepted,
-            released=released,
+            settled,
             increase=successes * INCREASE_SHARE * max_cps,
             max_cps=max_cps,
-            recipients=recipients,
-            ended=ended,
+            call_lease_us=self.max_call_seconds * 1_000_000,
         )
         self._count("finish")
         self._finish(keys=keys, args=args)

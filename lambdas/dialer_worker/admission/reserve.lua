@@ -2,7 +2,7 @@
 -- KEYS and ARGV are laid out by layout.py's pack_reserve, the one place that documents them:
 -- the batch's keys and arguments first, then each task's, then the claims' epoch key.
 -- The counts below and layout.py's must agree (tests/unit/dialer/test_admission_script.py).
-local LAYOUT = {batch_keys = 5, task_keys = 5, batch_args = 11, task_args = 4}
+local LAYOUT = {batch_keys = 5, task_keys = 5, batch_args = 10, task_args = 4}
 -- What each task comes to: layout.py's Decision, compared with this table by the same test.
 local DECISION = {DIAL = 0, DEFER = 1, DUPLICATE = 2, IN_FLIGHT = 3, RECIPIENT_LIMIT = 4, LIVE_CALLS = 5}
 local t = redis.call('TIME')
@@ -16,8 +16,7 @@ local hold_ms = tonumber(ARGV[6])
 local recipient_limit = tonumber(ARGV[7])
 local recipient_window_us = tonumber(ARGV[8])
 local max_live = tonumber(ARGV[9])
-local live_lease_us = tonumber(ARGV[10])
-local pace_ttl_s = tonumber(ARGV[11])
+local pace_ttl_s = tonumber(ARGV[10])
 local tat_key, rate_key, hold_key, ahead_key, fleet_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 -- The claims' epoch: set once, never expires. A Redis that comes back without it (a failover
 -- that lost writes) has lost the claims too; the dialers compare it with the one they saw.
@@ -56,13 +55,19 @@ local function recipient_full(rkey)
   redis.call('ZREMRANGEBYSCORE', rkey, '-inf', string.format('%d', now - recipient_window_us))
   return redis.call('ZCARD', rkey) >= recipient_limit
 end
+-- Counted for the claim's lease only (the score is the window's start when the lease ends):
+-- `finish` makes the count of a call that went out last the whole window, so a call that never
+-- did (its invocation died) stops counting with its lease. GT: a lasting count stays lasting.
 local function count_recipient(rkey, claim_key, slot)
   if recipient_limit <= 0 then return end
-  redis.call('ZADD', rkey, string.format('%d', slot), claim_key)
+  redis.call('ZADD', rkey, 'GT', string.format('%d', slot + lease_us - recipient_window_us), claim_key)
   redis.call('PEXPIRE', rkey, math.floor((slot - now + recipient_window_us) / 1000) + 1000)
 end
 -- Gate 3, live calls: a call is live from its slot until its call event removes it, the dialer
--- releases it (it did not go out), or its lease ends (the score); expired members go first.
+-- ends it (it did not go out, or the worker had it already), or its lease ends (the score);
+-- expired members go first. Admission's lease is the claim's: `finish` extends it to a call's
+-- lease only for a call the worker took (or may have), so an invocation that dies leaves nothing
+-- live past its own lease. GT: an entry already there with a longer lease keeps it.
 local live = {}
 local function live_count(lkey)
   if live[lkey] == nil then
@@ -76,10 +81,10 @@ local function live_full(lkey, campaign_cap)
   return max_live > 0 and live_count(fleet_key) >= max_live
 end
 local function count_live(lkey, call_id, slot)
-  local ends = slot + live_lease_us
+  local ends = slot + lease_us
   for _, k in ipairs({lkey, fleet_key}) do
     live_count(k)
-    live[k] = live[k] + redis.call('ZADD', k, string.format('%d', ends), call_id)
+    live[k] = live[k] + redis.call('ZADD', k, 'GT', string.format('%d', ends), call_id)
     if redis.call('PTTL', k) < math.floor((ends - now) / 1000) then
       redis.call('PEXPIRE', k, math.floor((ends - now) / 1000) + 1000)
     end
