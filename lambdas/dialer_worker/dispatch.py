@@ -304,6 +304,9 @@ class Dispatcher:
             max_wait_ms=max_wait_ms,
             lease_ms=remaining + 5000,
             hold_ms=int(self.health.recovery_hold_s * 1000) if self.health.recovering() else 0,
+            # The last call's HTTP round trip and `finish` fit in the margin: after that, a call
+            # the worker did not get (the invocation died) stops counting as live.
+            settle_ms=SAFETY_MARGIN_MS,
         )
         started = self._script_instant(asked, reservation.now_us)
         self.health.ok()

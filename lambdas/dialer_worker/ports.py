@@ -20,6 +20,7 @@ class Pacer(Protocol):
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
+        settle_ms: int = 0,
     ) -> Reservation:
         """One Admission per task, in order; raises RedisError or OSError when Redis is not there."""
         ...

@@ -56,6 +56,7 @@ class FakePacer:
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
+        settle_ms: int = 0,
     ) -> Reservation:
         if self.down:
             raise RedisConnectionError("Redis is down (fake)")

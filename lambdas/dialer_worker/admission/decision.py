@@ -24,8 +24,8 @@ class Admission:
 
     decision: Decision
     wait_us: int = 0
-    # DIAL, from Redis (µs, Redis TIME): its slot, and when its claim's lease ends, which is also
-    # the score of the live entry admission gave it (finish.lua tells that entry from an older one by it).
+    # DIAL, from Redis (µs, Redis TIME): its slot, and when the live entry admission gave it ends
+    # unless `finish` extends it (its score: finish.lua tells that entry from an older one by it).
     slot_us: int | None = None
     lease_end_us: int | None = None
 

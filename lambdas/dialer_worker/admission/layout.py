@@ -28,11 +28,11 @@ class AdmissionRequest:
 
 @dataclass(frozen=True)
 class BatchArgs:
-    """reserve.lua's ARGV[1..10], in this order and under the script's own names for them."""
+    """reserve.lua's ARGV[1..11], in this order and under the script's own names for them."""
 
     max_cps: float
     max_wait_us: int
-    lease_us: int  # a claim's lease, from its slot; also its live entry's and recipient count's until `finish`
+    lease_us: int  # a claim's lease, from its slot; also its recipient count's until `finish`
     claim_ttl_ms: int  # how long an accepted claim is kept
     slack: float
     hold_ms: int  # > 0: start the fleet-wide recovery hold (unless one is on)
@@ -40,6 +40,9 @@ class BatchArgs:
     recipient_window_us: int
     max_live: int  # the fleet's live-call cap (0: none)
     pace_ttl_s: int  # how long a campaign's pace state outlives its last dial
+    # An admitted call's live entry lasts until the batch's last slot plus this, unless `finish`
+    # (which has run by then, or the invocation died) extends it.
+    settle_us: int
 
 
 def pack_reserve(keys: Keys, batch: BatchArgs, requests: Sequence[AdmissionRequest]) -> tuple[list[str], list[Any]]:
@@ -62,15 +65,16 @@ def pack_reserve(keys: Keys, batch: BatchArgs, requests: Sequence[AdmissionReque
     return [*batch_keys, *task_keys, keys.epoch], [*astuple(batch), *task_args]
 
 
-def read_reserve(reply: Sequence[Any], requests: Sequence[AdmissionRequest], *, lease_us: int) -> Reservation:
+def read_reserve(reply: Sequence[Any], requests: Sequence[AdmissionRequest], *, settle_us: int) -> Reservation:
     """reserve.lua's reply: REPLY_PER_TASK values per task, then the shared rate (thousandths),
     the fleet's live calls, the claims' epoch and the script's clock (µs, Redis TIME).
-    `lease_us`: the lease the batch was reserved with (BatchArgs.lease_us)."""
+    `settle_us`: BatchArgs.settle_us, from which the score of each admitted call's live entry."""
     per_task = [reply[REPLY_PER_TASK * i : REPLY_PER_TASK * (i + 1)] for i in range(len(requests))]
     rate, fleet_live, epoch, now_us = reply[-4:]
     now = int(now_us)
+    last_slot = max([now, *(now + int(wait) for code, wait, _ in per_task if int(code) == Decision.DIAL)])
     admissions = [
-        Admission(Decision.DIAL, int(wait_us), now + int(wait_us), now + int(wait_us) + lease_us)
+        Admission(Decision.DIAL, int(wait_us), now + int(wait_us), last_slot + settle_us)
         if int(code) == Decision.DIAL
         else Admission(Decision(int(code)), int(wait_us))
         for code, wait_us, _ in per_task

@@ -67,12 +67,15 @@ class RedisPacer:
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
+        settle_ms: int = 0,
     ) -> Reservation:
         """Every gate for every task, in one round trip.
 
         hold_ms > 0 (sent by a container that has just got Redis back) starts a hold, unless one is
         already on: until it ends, every container defers instead of dialing, because containers
-        that paced locally while Redis was away may still be dialing their local slots."""
+        that paced locally while Redis was away may still be dialing their local slots.
+        settle_ms: how long after the batch's last slot its calls are counted live unless
+        `finish` says the worker has them (0: the claim's lease)."""
         batch = BatchArgs(
             max_cps=max_cps,
             max_wait_us=max(0, max_wait_ms) * 1000,
@@ -84,10 +87,11 @@ class RedisPacer:
             recipient_window_us=RECIPIENT_WINDOW_US,
             max_live=self.max_concurrent_calls,
             pace_ttl_s=PACE_STATE_TTL_S,
+            settle_us=(settle_ms or lease_ms) * 1000,
         )
         keys, args = pack_reserve(self.keys, batch, tasks)
         self._count("reserve")
-        return read_reserve(self._reserve(keys=keys, args=args), tasks, lease_us=batch.lease_us)
+        return read_reserve(self._reserve(keys=keys, args=args), tasks, settle_us=batch.settle_us)
 
     def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None:
         """Settles a batch's claims, recipient counts and live entries as `settled` says (see

@@ -2,7 +2,7 @@
 -- KEYS and ARGV are laid out by layout.py's pack_reserve, the one place that documents them:
 -- the batch's keys and arguments first, then each task's, then the claims' epoch key.
 -- The counts below and layout.py's must agree (tests/unit/dialer/test_admission_script.py).
-local LAYOUT = {batch_keys = 5, task_keys = 5, batch_args = 10, task_args = 4}
+local LAYOUT = {batch_keys = 5, task_keys = 5, batch_args = 11, task_args = 4}
 -- What each task comes to: layout.py's Decision, compared with this table by the same test.
 local DECISION = {DIAL = 0, DEFER = 1, DUPLICATE = 2, IN_FLIGHT = 3, RECIPIENT_LIMIT = 4, LIVE_CALLS = 5}
 local t = redis.call('TIME')
@@ -17,6 +17,7 @@ local recipient_limit = tonumber(ARGV[7])
 local recipient_window_us = tonumber(ARGV[8])
 local max_live = tonumber(ARGV[9])
 local pace_ttl_s = tonumber(ARGV[10])
+local settle_us = tonumber(ARGV[11])
 local tat_key, rate_key, hold_key, ahead_key, fleet_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 -- The claims' epoch: set once, never expires. A Redis that comes back without it (a failover
 -- that lost writes) has lost the claims too; the dialers compare it with the one they saw.
@@ -65,9 +66,10 @@ local function count_recipient(rkey, claim_key, slot)
 end
 -- Gate 3, live calls: a call is live from its slot until its call event removes it, the dialer
 -- ends it (it did not go out, or the worker had it already), or its lease ends (the score);
--- expired members go first. Admission's lease is the claim's: `finish` extends it to a call's
--- lease only for a call the worker took (or may have), so an invocation that dies leaves nothing
--- live past its own lease. GT: an entry already there with a longer lease keeps it.
+-- expired members go first. Admission's entry lasts until the batch's last slot plus settle_us
+-- (by then the dialer has had every reply and run `finish`, or died); `finish` extends it to a
+-- call's lease only for a call the worker took (or may have), so an invocation that dies leaves
+-- nothing live for longer than that. GT: an entry already there with a longer lease keeps it.
 local live = {}
 local function live_count(lkey)
   if live[lkey] == nil then
@@ -80,8 +82,11 @@ local function live_full(lkey, campaign_cap)
   if campaign_cap > 0 and live_count(lkey) >= campaign_cap then return true end
   return max_live > 0 and live_count(fleet_key) >= max_live
 end
+local admitted_live, last_slot = {}, now
 local function count_live(lkey, call_id, slot)
-  local ends = slot + lease_us
+  local ends = slot + settle_us
+  admitted_live[#admitted_live + 1] = {lkey, call_id}
+  if slot > last_slot then last_slot = slot end
   for _, k in ipairs({lkey, fleet_key}) do
     live_count(k)
     live[k] = live[k] + redis.call('ZADD', k, 'GT', string.format('%d', ends), call_id)
@@ -170,6 +175,16 @@ for i = 1, n do
     end
   end
   out[#out + 1] = live_count(lkey)
+end
+-- Every entry admitted here lasts until the batch has settled (see count_live).
+for _, entry in ipairs(admitted_live) do
+  local ends = last_slot + settle_us
+  for _, k in ipairs({entry[1], fleet_key}) do
+    redis.call('ZADD', k, 'GT', string.format('%d', ends), entry[2])
+    if redis.call('PTTL', k) < math.floor((ends - now) / 1000) then
+      redis.call('PEXPIRE', k, math.floor((ends - now) / 1000) + 1000)
+    end
+  end
 end
 if tat > now then
   redis.call('SET', tat_key, string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)

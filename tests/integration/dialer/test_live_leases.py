@@ -87,3 +87,18 @@ def test_a_call_event_before_finish_is_not_undone(pacer):
     pacer.redis.zrem(fleet, "a")  # what the call-events script does for a call that ended at once
     pacer.finish(Settled(accepted=["a"], carried={"a": ("c", -1)}), successes=0, max_cps=100)
     assert pacer.live_calls("c") == pacer.live_calls() == 0
+
+
+def test_an_unsettled_batchs_calls_stay_live_until_its_last_slot_has_settled(pacer):
+    requests = [AdmissionRequest(f"s{i}", "c", recipient=f"rs-{i}", campaign_max_live=10) for i in range(5)]
+    # 10 calls/s: slots about 0.1 s apart, the last about 0.41 s ahead.
+    reservation = pacer.reserve(requests, max_cps=10, max_wait_ms=5000, lease_ms=5000, settle_ms=300)
+    assert all(a.decision is Decision.DIAL for a in reservation.admissions)
+    assert len({a.lease_end_us for a in reservation.admissions}) == 1
+    time.sleep(0.55)  # past the first slot + 300 ms, not the last's
+    assert pacer.live_calls("c") == 5
+    time.sleep(0.5)  # past the last slot + 300 ms: the invocation died, nothing is live
+    assert pacer.live_calls("c") == 0
+    # Its claims keep their lease: a redelivery waits for it (in flight), never dials twice.
+    [again] = pacer.reserve(requests[:1], max_cps=10, max_wait_ms=5000, lease_ms=5000).admissions
+    assert again.decision is Decision.IN_FLIGHT
