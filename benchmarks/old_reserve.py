@@ -88,6 +88,7 @@ class OldRedisPacer(RedisPacer):
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
+        settle_ms: int = 0,  # the Dispatcher's; the old script knew no live calls
     ) -> Reservation:
         keys = [self.keys.tat, self.keys.rate, self.keys.hold]
         args: list = [max_cps, max(0, max_wait_ms) * 1000, lease_ms * 1000, self._claim_ttl_ms, SLACK, hold_ms]

@@ -329,11 +329,17 @@ class Settings:
         return 6 * self.pipe_execution_seconds + self.pipe.batching_window_seconds
 
 
+# The dialer's memory, in every environment: CPU comes with it (1,769 MB is one vCPU), and the
+# dialer needs CPU at its slots. 256 MB is the smallest size at which five dialers sharing MAX_CPS
+# 100 keep every target of benchmarks/bench_lambda_share.py; 128 MB leaves calls late. Why, and
+# what a million dials cost: docs/dialer.md#memory.
+DIALER_MEMORY_MB = 256
+
 DEV = Settings(
     name="dev",
     pipe=PipeSettings(),
     enrichment=FunctionSettings(memory_mb=256, timeout_seconds=5, reserved_concurrency=5),
-    dialer=FunctionSettings(memory_mb=256, timeout_seconds=15, reserved_concurrency=5),
+    dialer=FunctionSettings(memory_mb=DIALER_MEMORY_MB, timeout_seconds=15, reserved_concurrency=5),
     database=DatabaseSettings(
         instance_class="burstable4_graviton",
         instance_size="micro",
@@ -359,7 +365,7 @@ STAGING = Settings(
     name="staging",
     pipe=PipeSettings(),
     enrichment=FunctionSettings(memory_mb=256, timeout_seconds=5, reserved_concurrency=20),
-    dialer=FunctionSettings(memory_mb=256, timeout_seconds=15, reserved_concurrency=20),
+    dialer=FunctionSettings(memory_mb=DIALER_MEMORY_MB, timeout_seconds=15, reserved_concurrency=20),
     database=DatabaseSettings(
         instance_class="burstable4_graviton",
         instance_size="small",
@@ -381,7 +387,7 @@ PROD = Settings(
     name="prod",
     pipe=PipeSettings(),
     enrichment=FunctionSettings(memory_mb=256, timeout_seconds=5, reserved_concurrency=100),
-    dialer=FunctionSettings(memory_mb=256, timeout_seconds=15, reserved_concurrency=50),
+    dialer=FunctionSettings(memory_mb=DIALER_MEMORY_MB, timeout_seconds=15, reserved_concurrency=50),
     database=DatabaseSettings(
         instance_class="memory6_graviton",
         instance_size="large",

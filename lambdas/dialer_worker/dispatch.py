@@ -26,6 +26,7 @@ from dialer_worker.admission import (
     LocalPacer,
     Reservation,
     RestoreState,
+    Settled,
 )
 from dialer_worker.calling_window import parse_hours, zone
 from dialer_worker.compliance import Admit, Compliance, Wait
@@ -177,15 +178,19 @@ class _Plan:
 
     to_dial: list[tuple[EnrichedTask, float]] = field(default_factory=list)
     after_window: list[EnrichedTask] = field(default_factory=list)
+    # Each call to dial's admission, by callId: its slot and lease end on Redis's clock.
+    admissions: dict[str, Admission] = field(default_factory=dict)
 
 
 @dataclass
 class _Settlement:
-    """What settling tells Redis: claims to mark accepted or release, live calls that ended."""
+    """What settling tells Redis (admission.Settled, built up), and whether the worker was overloaded."""
 
-    accepted: list[str]
-    released: list[str]
-    ended: dict[str, str]  # call_id -> campaign_id
+    accepted: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    carried: dict[str, tuple[str, int]] = field(default_factory=dict)  # call_id -> (campaign_id, slot)
+    ended: dict[str, str] = field(default_factory=dict)
+    repeated: dict[str, tuple[str, int]] = field(default_factory=dict)
     overloaded: bool = False
 
 
@@ -291,13 +296,12 @@ class Dispatcher:
                 batch.defer(item, STOPPED_DEFER_MS, DeferReason.STOPPED)
             return
         max_wait_ms = remaining_ms() - SAFETY_MARGIN_MS
-        admissions, use_redis = self._reserve(batch.admitted, max_wait_ms, remaining_ms(), report, max_cps)
-        started = self._clock()
+        admissions, use_redis, started = self._reserve(batch.admitted, max_wait_ms, remaining_ms(), report, max_cps)
         plan = self._plan(batch, admissions, use_redis, started, report)
         outcomes, late = self._dial_at_slots(plan.to_dial, remaining_ms, report)
         for item in late:
             batch.defer(item, 1000, DeferReason.LATE)
-        self._settle(outcomes, [*late, *plan.after_window], use_redis, report, max_cps)
+        self._settle(outcomes, [*late, *plan.after_window], plan.admissions, use_redis, report, max_cps)
         settled_at, slots = self._wall_clock(), {i.message_id: at - started for i, at in plan.to_dial}
         report.sent += [
             SentCall(item, batch.now + timedelta(seconds=slots[item.message_id]), settled_at, status)
@@ -309,34 +313,54 @@ class Dispatcher:
 
     def _reserve(
         self, items: list[EnrichedTask], max_wait_ms: int, remaining: int, report: BatchReport, max_cps: float
-    ) -> tuple[list[Admission], bool]:
-        """One admission per task, and whether Redis gave them (else the local pacer did)."""
+    ) -> tuple[list[Admission], bool, float]:
+        """One admission per task, whether Redis gave them (else the local pacer did), and the
+        instant on this container's monotonic clock that their waits count from."""
         if self.health.usable():
             try:
-                return self._reserve_in_redis(items, max_wait_ms, remaining, report, max_cps), True
+                admissions, started = self._reserve_in_redis(items, max_wait_ms, remaining, report, max_cps)
+                return admissions, True, started
             except (RedisError, OSError) as exc:
                 self.health.failed()
                 report.redis_error = f"{type(exc).__name__}: {exc}"
         report.redis_unavailable = True
-        return self._reserve_locally(len(items), max_wait_ms, report, max_cps), False
+        admissions = self._reserve_locally(len(items), max_wait_ms, report, max_cps)
+        return admissions, False, self._clock()
 
     def _reserve_in_redis(
         self, items: list[EnrichedTask], max_wait_ms: int, remaining: int, report: BatchReport, max_cps: float
-    ) -> list[Admission]:
+    ) -> tuple[list[Admission], float]:
+        asked = self._clock()
         reservation = self.pacer.reserve(
             [self._request(i) for i in items],
             max_cps=max_cps,
             max_wait_ms=max_wait_ms,
             lease_ms=remaining + 5000,
             hold_ms=int(self.health.recovery_hold_s * 1000) if self.health.recovering() else 0,
+            # The last call's HTTP round trip and `finish` fit in the margin: after that, a call
+            # the worker did not get (the invocation died) stops counting as live.
+            settle_ms=SAFETY_MARGIN_MS,
         )
+        started = self._script_instant(asked, reservation.now_us)
         self.health.ok()
         report.effective_cps = reservation.effective_cps
         self._check_epoch(reservation.epoch, report)
         self._follow_restore(reservation, report)
         report.fleet_live = reservation.fleet_live
         report.campaign_live = dict(reservation.campaign_live)
-        return reservation.admissions
+        return reservation.admissions, started
+
+    def _script_instant(self, asked: float, now_us: int | None) -> float:
+        """When the admission script ran, on this container's monotonic clock: its own clock (Redis
+        TIME) read through the wall clock, kept between asking and the answer, since it ran in
+        between whatever the two wall clocks say. Counting from the answer instead would start
+        every slot late by the time the answer took to be read, which at a small CPU share is a
+        throttled period, and the late check would not see it."""
+        answered = self._clock()
+        if now_us is None:
+            return answered
+        ago = self._wall_clock().timestamp() - now_us / 1_000_000
+        return min(answered, max(asked, answered - ago))
 
     def _reserve_locally(self, count: int, max_wait_ms: int, report: BatchReport, max_cps: float) -> list[Admission]:
         """After the quarantine (slots Redis gave out may still be dialed), this container's share."""
@@ -415,6 +439,7 @@ class Dispatcher:
                     reason = DeferReason.RATE if use_redis else DeferReason.REDIS_DOWN
                     batch.defer(item, max(admission.wait_us // 1000, 1), reason)
                 case Decision.DIAL:
+                    plan.admissions[item.call_id] = admission
                     self._plan_dial(batch, plan, item, admission.wait_us, started)
         return plan
 
@@ -472,25 +497,39 @@ class Dispatcher:
         self,
         outcomes: list[tuple[EnrichedTask, Reply]],
         not_sent: list[EnrichedTask],
+        admissions: dict[str, Admission],
         use_redis: bool,
         report: BatchReport,
         max_cps: float,
     ) -> None:
-        settlement = self._tally(outcomes, not_sent, report)
+        settlement = self._tally(outcomes, not_sent, admissions, report)
         if use_redis:
             self._settle_in_redis(settlement, [*not_sent, *(item for item, _ in outcomes)], report, max_cps)
 
     def _tally(
-        self, outcomes: list[tuple[EnrichedTask, Reply]], not_sent: list[EnrichedTask], report: BatchReport
+        self,
+        outcomes: list[tuple[EnrichedTask, Reply]],
+        not_sent: list[EnrichedTask],
+        admissions: dict[str, Admission],
+        report: BatchReport,
     ) -> _Settlement:
         # Admitted but surely not placed: no longer live (a 4xx keeps its claim, not its slot).
         settlement = _Settlement(
-            accepted=[], released=[i.call_id for i in not_sent], ended={i.call_id: i.campaign_id for i in not_sent}
+            released=[i.call_id for i in not_sent], ended={i.call_id: i.campaign_id for i in not_sent}
         )
         for item, (outcome, status) in outcomes:
+            admitted = admissions.get(item.call_id)
+            slot = admitted.slot_us if admitted and admitted.slot_us is not None else -1
             if outcome.delivered:
                 settlement.accepted.append(item.call_id)
                 report.counts[Metric.DIALS_SENT] += 1
+                if outcome is Outcome.ACCEPTED:
+                    settlement.carried[item.call_id] = (item.campaign_id, slot)
+                else:
+                    # A 409: counted, or ended, from an earlier attempt; the entry admission just
+                    # made for it goes (-1, no lease known: nothing is removed).
+                    lease_end = admitted.lease_end_us if admitted and admitted.lease_end_us is not None else -1
+                    settlement.repeated[item.call_id] = (item.campaign_id, lease_end)
             elif outcome is Outcome.REJECTED:
                 # The worker will never take it: kept as settled so no redelivery dials it.
                 settlement.accepted.append(item.call_id)
@@ -502,6 +541,9 @@ class Dispatcher:
                 if outcome.surely_not_taken:
                     settlement.released.append(item.call_id)
                     settlement.ended[item.call_id] = item.campaign_id
+                else:
+                    # No answer: the worker may be carrying it, so it stays live (a call's lease).
+                    settlement.carried[item.call_id] = (item.campaign_id, slot)
                 if outcome is Outcome.OVERLOADED:
                     settlement.overloaded = True
                     report.counts[Metric.WORKER_OVERLOADED] += 1
@@ -516,14 +558,15 @@ class Dispatcher:
             successes = report.counts[Metric.DIALS_SENT]
             raise_rate = successes if (report.effective_cps or 0) < max_cps else 0
             recipients = {i.call_id: self._recipient(i) for i in admitted}
-            self.pacer.finish(
+            settled = Settled(
                 accepted=settlement.accepted,
                 released=settlement.released,
-                successes=raise_rate,
-                max_cps=max_cps,
-                recipients={c: r for c, r in recipients.items() if r is not None},
+                carried=settlement.carried,
                 ended=settlement.ended,
+                repeated=settlement.repeated,
+                recipients={c: r for c, r in recipients.items() if r is not None},
             )
+            self.pacer.finish(settled, successes=raise_rate, max_cps=max_cps)
         except (RedisError, OSError) as exc:
             # Claims stay "dialing" until their lease ends; a redelivery then re-sends with the
             # same Idempotency-Key and the worker answers 409. Nothing is dialed twice.

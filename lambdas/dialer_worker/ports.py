@@ -4,11 +4,11 @@ fakes (tests/support/fakes.py) both satisfy these."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from dialer_worker.admission import AdmissionRequest, Reservation
+from dialer_worker.admission import AdmissionRequest, Reservation, Settled
 from dialer_worker.worker_client import Outcome
 from shared.dial_task import EnrichedTask
 
@@ -22,20 +22,12 @@ class Pacer(Protocol):
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
+        settle_ms: int = 0,
     ) -> Reservation:
         """One Admission per task, in order; raises RedisError or OSError when Redis is not there."""
         ...
 
-    def finish(
-        self,
-        *,
-        accepted: Sequence[str],
-        released: Sequence[str],
-        successes: int,
-        max_cps: float,
-        recipients: Mapping[str, str] | None = None,
-        ended: Mapping[str, str] | None = None,
-    ) -> None: ...
+    def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None: ...
 
     def slow_down(self, *, max_cps: float) -> float | None: ...
 

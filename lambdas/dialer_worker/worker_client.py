@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import json
 
-import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 
 class Outcome(enum.Enum):
@@ -39,30 +40,43 @@ def classify(status: int) -> Outcome:
     return Outcome.FAILED
 
 
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
-
-
 class WorkerClient:
-    """One requests.Session per container: connections to the worker are kept alive."""
+    """One urllib3 connection pool per container: connections to the worker are kept alive.
 
-    def __init__(self, base_url: str, session: requests.Session | None = None) -> None:
-        self.url = base_url.rstrip("/") + "/dial"
-        self._session = session or requests.Session()
+    urllib3 directly, not requests: requests' POST costs more than twice the CPU (it scans
+    os.environ for proxies on every call, among others), and at Lambda's CPU share that CPU is
+    what makes calls leave late; `benchmarks/bench_worker_client.py` measures both. No retries:
+    a request that fails is the task's to retry, with its claim and its Idempotency-Key."""
+
+    def __init__(self, base_url: str, *, pool_size: int = 10) -> None:
+        base = base_url.rstrip("/")
+        self.url = base + "/dial"
+        kwargs = {}
+        if base.startswith("https:"):
+            import certifi  # the trust store requests used
+
+            kwargs["ca_certs"] = certifi.where()
+        # Not blocking: a thread beyond pool_size opens a connection of its own, never waits.
+        self._pool = urllib3.connection_from_url(base, maxsize=pool_size, block=False, retries=False, **kwargs)
+        self._path = urllib3.util.parse_url(self.url).request_uri
 
     def dial(self, command: dict, *, connect_timeout: float, read_timeout: float) -> tuple[Outcome, int | None]:
+        body = json.dumps(command).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": command["callId"]}
         try:
-            response = self._session.post(
-                self.url,
-                json=command,
-                headers={"Idempotency-Key": command["callId"]},
-                timeout=(connect_timeout, read_timeout),
+            response = self._pool.urlopen(
+                "POST",
+                self._path,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+                retries=False,
+                redirect=False,
             )
-        except requests.ConnectionError as exc:
-            return (Outcome.UNDELIVERED if _never_connected(exc) else Outcome.AMBIGUOUS), None
-        except requests.Timeout:
+        except ConnectTimeoutError:
+            # NewConnectionError (refused, no route) is one too: the request never left.
+            return Outcome.UNDELIVERED, None
+        except HTTPError:
+            # A read timeout, a reset after sending: the worker may have taken it.
             return Outcome.AMBIGUOUS, None
-        return classify(response.status_code), response.status_code
+        return classify(response.status), response.status

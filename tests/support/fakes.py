@@ -7,14 +7,14 @@ Dispatcher takes it as (dialer_worker.ports), which the assignments at the end h
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from dialer_worker import ports
-from dialer_worker.admission import Admission, AdmissionRequest, Decision, Reservation
+from dialer_worker.admission import Admission, AdmissionRequest, Decision, Reservation, Settled
 from dialer_worker.worker_client import Outcome, classify
 from shared.dial_task import EnrichedTask
 
@@ -43,6 +43,10 @@ class FakePacer:
         self.reserved: list[list[AdmissionRequest]] = []
         self.finished: list[dict[str, Any]] = []
         self.slowed_down = 0
+        # The script's clock (µs) to answer with (None: a reply without one), read when the
+        # script "runs"; then `answering` runs (a test moves its clock: the reply's trip back).
+        self.script_now_us: Callable[[], int] | None = None
+        self.answering: Callable[[], None] | None = None
 
     def reserve(
         self,
@@ -52,32 +56,29 @@ class FakePacer:
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
+        settle_ms: int = 0,
     ) -> Reservation:
         if self.down:
             raise RedisConnectionError("Redis is down (fake)")
         self.reserved.append(list(tasks))
         admissions = self.scripted.pop(0) if self.scripted else [Admission(Decision.DIAL, 0) for _ in tasks]
-        return Reservation(admissions, self.effective_cps)
+        now_us = self.script_now_us() if self.script_now_us else None
+        if self.answering:
+            self.answering()
+        return Reservation(admissions, self.effective_cps, now_us=now_us)
 
-    def finish(
-        self,
-        *,
-        accepted: Sequence[str],
-        released: Sequence[str],
-        successes: int,
-        max_cps: float,
-        recipients: Mapping[str, str] | None = None,
-        ended: Mapping[str, str] | None = None,
-    ) -> None:
+    def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None:
         if self.down:
             raise RedisConnectionError("Redis is down (fake)")
         self.finished.append(
             {
-                "accepted": list(accepted),
-                "released": list(released),
+                "accepted": list(settled.accepted),
+                "released": list(settled.released),
                 "successes": successes,
-                "recipients": recipients,
-                "ended": dict(ended or {}),
+                "recipients": dict(settled.recipients) or None,
+                "ended": dict(settled.ended),
+                "carried": dict(settled.carried),
+                "repeated": dict(settled.repeated),
             }
         )
 

@@ -4,7 +4,7 @@ and a wait) per task, comes out."""
 
 from dialer_worker.admission.decision import Admission, Decision, Reservation, RestoreState
 from dialer_worker.admission.keys import Keys
-from dialer_worker.admission.layout import AdmissionRequest, BatchArgs
+from dialer_worker.admission.layout import AdmissionRequest, BatchArgs, Settled
 from dialer_worker.admission.local_pacer import LocalPacer
 from dialer_worker.admission.redis_pacer import RedisPacer
 from dialer_worker.admission.tuning import LATE_TOLERANCE_S, RECIPIENT_WINDOW_US, SLACK
@@ -22,4 +22,5 @@ __all__ = [
     "RedisPacer",
     "Reservation",
     "RestoreState",
+    "Settled",
 ]

@@ -34,6 +34,10 @@ class Admission:
 
     decision: Decision
     wait_us: int = 0
+    # DIAL, from Redis (µs, Redis TIME): its slot, and when the live entry admission gave it ends
+    # unless `finish` extends it (its score: finish.lua tells that entry from an older one by it).
+    slot_us: int | None = None
+    lease_end_us: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,6 @@ class Reservation:
     restore: RestoreState = RestoreState.NONE
     # The claims' epoch in Redis: a change means Redis lost its claims (see Dispatcher).
     epoch: str | None = None
+    # The script's clock when it decided (µs, Redis TIME, wall-clock time): every wait_us counts
+    # from it. None: not from Redis (the local pacer's waits count from its own call).
+    now_us: int | None = None

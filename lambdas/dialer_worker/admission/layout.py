@@ -4,7 +4,7 @@ that lays out each script's KEYS and ARGV and reads its reply (RedisPacer only s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from dialer_worker.admission.decision import Admission, Decision, Reservation, RestoreState
@@ -32,15 +32,17 @@ class BatchArgs:
 
     max_cps: float
     max_wait_us: int
-    lease_us: int  # a claim's lease, from its slot
+    lease_us: int  # a claim's lease, from its slot; also its recipient count's until `finish`
     claim_ttl_ms: int  # how long an accepted claim is kept
     slack: float
     hold_ms: int  # > 0: start the fleet-wide recovery hold (unless one is on)
     recipient_limit: int  # 0: no recipient limit
     recipient_window_us: int
     max_live: int  # the fleet's live-call cap (0: none)
-    live_lease_us: int  # a live call stops counting this long after its slot
     pace_ttl_s: int  # how long a campaign's pace state outlives its last dial
+    # An admitted call's live entry lasts until the batch's last slot plus this, unless `finish`
+    # (which has run by then, or the invocation died) extends it.
+    settle_us: int
     restore_hold_ms: int  # > 0: Redis found empty holds dialing until restored, at most this long
     restored_epoch: int  # the epoch whose restored key is sent (0: none seen yet)
 
@@ -66,14 +68,22 @@ def pack_reserve(keys: Keys, batch: BatchArgs, requests: Sequence[AdmissionReque
     return [*batch_keys, *task_keys, keys.epoch], [*astuple(batch), *task_args]
 
 
-def read_reserve(reply: Sequence[Any], requests: Sequence[AdmissionRequest]) -> Reservation:
+def read_reserve(reply: Sequence[Any], requests: Sequence[AdmissionRequest], *, settle_us: int) -> Reservation:
     """reserve.lua's reply: REPLY_PER_TASK values per task, then the shared rate (thousandths),
-    the fleet's live calls and the claims' epoch."""
+    the fleet's live calls, the claims' epoch and the script's clock (µs, Redis TIME).
+    `settle_us`: BatchArgs.settle_us, from which the score of each admitted call's live entry."""
     per_task = [reply[REPLY_PER_TASK * i : REPLY_PER_TASK * (i + 1)] for i in range(len(requests))]
-    admissions = [Admission(Decision(int(code)), int(wait_us)) for code, wait_us, _ in per_task]
+    rate, fleet_live, epoch, now_us = reply[-4:]
+    now = int(now_us)
+    last_slot = max([now, *(now + int(wait) for code, wait, _ in per_task if int(code) == Decision.DIAL)])
+    admissions = [
+        Admission(Decision.DIAL, int(wait_us), now + int(wait_us), last_slot + settle_us)
+        if int(code) == Decision.DIAL
+        else Admission(Decision(int(code)), int(wait_us))
+        for code, wait_us, _ in per_task
+    ]
     # A campaign in the batch more than once: its live calls after its last task.
     live = {r.campaign_id: int(values[2]) for r, values in zip(requests, per_task, strict=True)}
-    rate, fleet_live, epoch = reply[-3:]
     return Reservation(
         admissions,
         int(rate) / 1000,
@@ -82,36 +92,56 @@ def read_reserve(reply: Sequence[Any], requests: Sequence[AdmissionRequest]) -> 
         fleet_live=int(fleet_live),
         campaign_live=live,
         epoch=epoch.decode() if isinstance(epoch, bytes) else str(epoch),
+        now_us=now,
     )
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What one batch's calls came to, for finish.lua. Call ids, with their campaign where the call
+    has a live entry to settle."""
+
+    accepted: Sequence[str] = ()  # claims the worker took, or refused for good: marked settled
+    released: Sequence[str] = ()  # claims of calls that surely did not go out: deleted
+    # The worker is (or may be) carrying the call: call_id -> (campaign, its slot, µs Redis TIME;
+    # -1: not known, now): live for a call's lease from its slot.
+    carried: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    ended: Mapping[str, str] = field(default_factory=dict)  # not carried: no longer live
+    # A 409: the worker had the call from an earlier attempt. call_id -> (campaign, the score
+    # admission gave its live entry): that entry goes, an older one stays.
+    repeated: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    # call_id -> recipient hash, for every call that counted against one: a released call's
+    # count goes, the others' lasts the recipient window.
+    recipients: Mapping[str, str] = field(default_factory=dict)
+
+
 def pack_finish(
-    keys: Keys,
-    *,
-    accepted: Sequence[str],
-    released: Sequence[str],
-    increase: float,
-    max_cps: float,
-    recipients: Mapping[str, str] | None,
-    ended: Mapping[str, str],
+    keys: Keys, settled: Settled, *, increase: float, max_cps: float, call_lease_us: int
 ) -> tuple[list[str], list[Any]]:
     """finish.lua's KEYS and ARGV.
 
     KEYS: the shared rate; the claims, accepted then released; the recipients of the released
-    calls that count against one; pairs of live-call keys (campaign, fleet) for the ended calls.
-    ARGV: max_cps, the rate's increase, the number of claims, the number of recipients; 'a'
-    (accepted) or 'd' (released) per claim; the recipients' members (their claim keys); then one
-    member per pair of live keys, at the position of the pair's first key (the script reads
-    ARGV[3 + k] for KEYS[k]).
+    calls, then of the others; a pair of live-call keys (campaign, fleet) per live entry settled.
+    ARGV: max_cps, the rate's increase, the number of claims, of released recipients and of
+    other recipients, a call's lease (µs); 'a' (accepted) or 'd' (released) per claim; the
+    recipients' members (their claim keys), in the same order; then three per pair of live keys:
+    'keep', 'end' or 'repeat', the callId, and for 'keep' its slot, for 'repeat' the score
+    admission gave it ('' for 'end').
     """
-    claims = [keys.claim(c) for c in (*accepted, *released)]
-    uncounted = [(keys.recipient(recipients[c]), keys.claim(c)) for c in released if recipients and c in recipients]
-    live_keys = [k for campaign in ended.values() for k in (keys.live(campaign), keys.fleet_live)]
-    packed_keys = [keys.rate, *claims, *(key for key, _ in uncounted), *live_keys]
-    args: list[Any] = [max_cps, increase, len(claims), len(uncounted)]
-    args += ["a"] * len(accepted) + ["d"] * len(released)
-    args += [member for _, member in uncounted]
-    args += [m for call_id in ended for m in (call_id, "")]
+    released = set(settled.released)
+    claims = [keys.claim(c) for c in (*settled.accepted, *settled.released)]
+    recipients = settled.recipients
+    uncounted = [(keys.recipient(r), keys.claim(c)) for c, r in recipients.items() if c in released]
+    counted = [(keys.recipient(r), keys.claim(c)) for c, r in recipients.items() if c not in released]
+    live: list[tuple[str, str, str, int | str]] = [("keep", c, cp, slot) for c, (cp, slot) in settled.carried.items()]
+    live += [("end", c, campaign, "") for c, campaign in settled.ended.items()]
+    live += [("repeat", c, campaign, score) for c, (campaign, score) in settled.repeated.items()]
+    packed_keys = [keys.rate, *claims, *(key for key, _ in (*uncounted, *counted))]
+    packed_keys += [k for _, _, campaign, _ in live for k in (keys.live(campaign), keys.fleet_live)]
+    args: list[Any] = [max_cps, increase, len(claims), len(uncounted), len(counted), call_lease_us]
+    args += ["a"] * len(settled.accepted) + ["d"] * len(settled.released)
+    args += [member for _, member in (*uncounted, *counted)]
+    args += [value for action, call_id, _, score in live for value in (action, call_id, score)]
     return packed_keys, args
 
 

@@ -7,7 +7,7 @@ beside this module; layout.py packs what they are sent and reads what they answe
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from dialer_worker.admission import scripts
@@ -16,6 +16,7 @@ from dialer_worker.admission.keys import Keys
 from dialer_worker.admission.layout import (
     AdmissionRequest,
     BatchArgs,
+    Settled,
     pack_finish,
     pack_reserve,
     pack_slow_down,
@@ -72,12 +73,15 @@ class RedisPacer:
         max_wait_ms: int,
         lease_ms: int,
         hold_ms: int = 0,
+        settle_ms: int = 0,
     ) -> Reservation:
         """Every gate for every task, in one round trip.
 
         hold_ms > 0 (sent by a container that has just got Redis back) starts a hold, unless one is
         already on: until it ends, every container defers instead of dialing, because containers
-        that paced locally while Redis was away may still be dialing their local slots."""
+        that paced locally while Redis was away may still be dialing their local slots.
+        settle_ms: how long after the batch's last slot its calls are counted live unless
+        `finish` says the worker has them (0: the claim's lease)."""
         batch = BatchArgs(
             max_cps=max_cps,
             max_wait_us=max(0, max_wait_ms) * 1000,
@@ -88,43 +92,31 @@ class RedisPacer:
             recipient_limit=self.recipient_daily_limit,
             recipient_window_us=RECIPIENT_WINDOW_US,
             max_live=self.max_concurrent_calls,
-            live_lease_us=self.max_call_seconds * 1_000_000,
             pace_ttl_s=PACE_STATE_TTL_S,
+            settle_us=(settle_ms or lease_ms) * 1000,
             restore_hold_ms=self.restore_hold_seconds * 1000,
             restored_epoch=int(self._epoch or 0),
         )
         keys, args = pack_reserve(self.keys, batch, tasks)
         self._count("reserve")
-        reservation = read_reserve(self._reserve(keys=keys, args=args), tasks)
+        reservation = read_reserve(self._reserve(keys=keys, args=args), tasks, settle_us=batch.settle_us)
         self._epoch = reservation.epoch
         return reservation
 
-    def finish(
-        self,
-        *,
-        accepted: Sequence[str],
-        released: Sequence[str],
-        successes: int,
-        max_cps: float,
-        recipients: Mapping[str, str] | None = None,
-        ended: Mapping[str, str] | None = None,
-    ) -> None:
-        """Marks accepted calls, releases claims of calls that surely did not go out (and their
-        count against the recipient, `recipients`: call_id -> recipient hash), ends the live calls
-        that did not go out (`ended`: call_id -> campaign_id; a worker 4xx keeps its claim but is
-        not live), and raises the shared rate additively. Claims of ambiguous calls are left to
-        their lease, and so are their live calls. One round trip."""
-        ended = ended or {}
-        if not accepted and not released and not successes and not ended:
+    def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None:
+        """Settles a batch's claims, recipient counts and live entries as `settled` says (see
+        Settled), and raises the shared rate additively. Claims of ambiguous calls are left to
+        their lease; their live entries are kept, as the worker may be carrying them. One round
+        trip."""
+        parts = (settled.accepted, settled.released, settled.carried, settled.ended, settled.repeated)
+        if not successes and not any(parts):
             return
         keys, args = pack_finish(
             self.keys,
-            accepted=accepted,
-            released=released,
+            settled,
             increase=successes * INCREASE_SHARE * max_cps,
             max_cps=max_cps,
-            recipients=recipients,
-            ended=ended,
+            call_lease_us=self.max_call_seconds * 1_000_000,
         )
         self._count("finish")
         self._finish(keys=keys, args=args)

@@ -18,8 +18,8 @@ local hold_ms = tonumber(ARGV[6])
 local recipient_limit = tonumber(ARGV[7])
 local recipient_window_us = tonumber(ARGV[8])
 local max_live = tonumber(ARGV[9])
-local live_lease_us = tonumber(ARGV[10])
-local pace_ttl_s = tonumber(ARGV[11])
+local pace_ttl_s = tonumber(ARGV[10])
+local settle_us = tonumber(ARGV[11])
 local restore_hold_ms = tonumber(ARGV[12])
 local restored_epoch = tonumber(ARGV[13])
 local tat_key, rate_key, hold_key, ahead_key, fleet_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -85,13 +85,20 @@ local function recipient_full(rkey)
   redis.call('ZREMRANGEBYSCORE', rkey, '-inf', string.format('%d', now - recipient_window_us))
   return redis.call('ZCARD', rkey) >= recipient_limit
 end
+-- Counted for the claim's lease only (the score is the window's start when the lease ends):
+-- `finish` makes the count of a call that went out last the whole window, so a call that never
+-- did (its invocation died) stops counting with its lease. GT: a lasting count stays lasting.
 local function count_recipient(rkey, claim_key, slot)
   if recipient_limit <= 0 then return end
-  redis.call('ZADD', rkey, string.format('%d', slot), claim_key)
+  redis.call('ZADD', rkey, 'GT', string.format('%d', slot + lease_us - recipient_window_us), claim_key)
   redis.call('PEXPIRE', rkey, math.floor((slot - now + recipient_window_us) / 1000) + 1000)
 end
 -- Gate 3, live calls: a call is live from its slot until its call event removes it, the dialer
--- releases it (it did not go out), or its lease ends (the score); expired members go first.
+-- ends it (it did not go out, or the worker had it already), or its lease ends (the score);
+-- expired members go first. Admission's entry lasts until the batch's last slot plus settle_us
+-- (by then the dialer has had every reply and run `finish`, or died); `finish` extends it to a
+-- call's lease only for a call the worker took (or may have), so an invocation that dies leaves
+-- nothing live for longer than that. GT: an entry already there with a longer lease keeps it.
 local live = {}
 local function live_count(lkey)
   if live[lkey] == nil then
@@ -104,11 +111,14 @@ local function live_full(lkey, campaign_cap)
   if campaign_cap > 0 and live_count(lkey) >= campaign_cap then return true end
   return max_live > 0 and live_count(fleet_key) >= max_live
 end
+local admitted_live, last_slot = {}, now
 local function count_live(lkey, call_id, slot)
-  local ends = slot + live_lease_us
+  local ends = slot + settle_us
+  admitted_live[#admitted_live + 1] = {lkey, call_id}
+  if slot > last_slot then last_slot = slot end
   for _, k in ipairs({lkey, fleet_key}) do
     live_count(k)
-    live[k] = live[k] + redis.call('ZADD', k, string.format('%d', ends), call_id)
+    live[k] = live[k] + redis.call('ZADD', k, 'GT', string.format('%d', ends), call_id)
     if redis.call('PTTL', k) < math.floor((ends - now) / 1000) then
       redis.call('PEXPIRE', k, math.floor((ends - now) / 1000) + 1000)
     end
@@ -198,6 +208,16 @@ for i = 1, n do
   end
   out[#out + 1] = live_count(lkey)
 end
+-- Every entry admitted here lasts until the batch has settled (see count_live).
+for _, entry in ipairs(admitted_live) do
+  local ends = last_slot + settle_us
+  for _, k in ipairs({entry[1], fleet_key}) do
+    redis.call('ZADD', k, 'GT', string.format('%d', ends), entry[2])
+    if redis.call('PTTL', k) < math.floor((ends - now) / 1000) then
+      redis.call('PEXPIRE', k, math.floor((ends - now) / 1000) + 1000)
+    end
+  end
+end
 -- Right after the tasks, the restore hold's state (layout.py reads it there).
 out[#out + 1] = restore
 if tat > now then
@@ -212,8 +232,10 @@ end
 for key, v in pairs(ctats) do
   redis.call('SET', key, string.format('%d', v), 'PX', math.floor((v - now) / 1000) + 1000)
 end
--- After the tasks: the shared rate (thousandths), the fleet's live calls, the epoch.
+-- After the tasks: the shared rate (thousandths), the fleet's live calls, the epoch, and the
+-- script's clock (µs), so the dialer can place each slot on its own clock (Dispatcher).
 out[#out + 1] = math.floor(rate * 1000)
 out[#out + 1] = live_count(fleet_key)
 out[#out + 1] = epoch
+out[#out + 1] = string.format('%d', now)
 return out

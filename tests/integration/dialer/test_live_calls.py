@@ -12,7 +12,7 @@ import redis
 
 from call_events.events import CallEvent
 from call_events.loop import CallLoop
-from dialer_worker.admission import AdmissionRequest, Decision, RedisPacer
+from dialer_worker.admission import AdmissionRequest, Decision, RedisPacer, Settled
 from dialer_worker.dispatch import LIVE_CALLS_DEFER_MS, PAUSED_DEFER_MS
 from shared.dial_task import call_id_for
 
@@ -103,14 +103,13 @@ def capped_call_id(n, campaign):
 def test_a_lease_ends_a_live_call_whose_event_never_comes(redis_server, redis_key_prefix):
     client = redis.Redis(host=redis_server.host, port=redis_server.port)
     pacer = RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=600, max_call_seconds=1)
-    first = pacer.reserve(
-        [AdmissionRequest("a", "c", campaign_max_live=1), AdmissionRequest("b", "c", campaign_max_live=1)],
-        max_cps=100,
-        max_wait_ms=5000,
-        lease_ms=5000,
-    )
+    tasks = [AdmissionRequest("a", "c", campaign_max_live=1), AdmissionRequest("b", "c", campaign_max_live=1)]
+    first = pacer.reserve(tasks, max_cps=100, max_wait_ms=5000, lease_ms=5000)
     assert [a.decision for a in first.admissions] == [Decision.DIAL, Decision.LIVE_CALLS]
-    time.sleep(1.3)  # the lease runs from the slot, at most 10 ms after now at 100 calls/s
+    # The worker took it: live for a call's lease (1 s here) from its slot, not the invocation's 5 s.
+    slot = first.admissions[0].slot_us
+    pacer.finish(Settled(accepted=["a"], carried={"a": ("c", slot)}), successes=0, max_cps=100)
+    time.sleep(1.3)
     assert pacer.live_calls("c") == 0
     [later] = pacer.reserve(
         [AdmissionRequest("b", "c", campaign_max_live=1)], max_cps=100, max_wait_ms=5000, lease_ms=5000

@@ -13,7 +13,7 @@ from support.env import dialer_env
 from call_ledger import restore, store
 from call_ledger.records import AttemptRecord
 from call_ledger.restore_request import handle_restore
-from dialer_worker.admission import AdmissionRequest, Decision, RedisPacer, RestoreState
+from dialer_worker.admission import AdmissionRequest, Decision, RedisPacer, RestoreState, Settled
 from shared.redis_client import redis_client
 from shared.redis_keys import recipient_hash
 from shared.restore_request import RestoreRequest
@@ -69,7 +69,11 @@ def test_after_a_loss_no_accepted_call_is_admitted_again(conn, redis, redis_key_
     calls = [task(n) for n in range(40)]
     admitted = reserve(pacer, [request for _, request in calls])
     assert [a.decision for a in admitted.admissions] == [Decision.DIAL] * 40
-    pacer.finish(accepted=[r.call_id for r, _ in calls], released=[], successes=40, max_cps=1000)
+    settled = Settled(
+        accepted=[r.call_id for r, _ in calls],
+        recipients={q.call_id: q.recipient for _, q in calls if q.recipient is not None},
+    )
+    pacer.finish(settled, successes=40, max_cps=1000)
     # What the dialer's records say: each admitted at its slot, accepted by the worker.
     admitted_at = datetime.now(UTC)
     records = [AttemptRecord(**{**vars(r), "admitted_at": admitted_at}) for r, _ in calls]

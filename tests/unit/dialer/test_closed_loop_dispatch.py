@@ -76,3 +76,16 @@ def test_an_unanswered_call_stays_live_until_its_lease(parts):
     worker.statuses = [None]  # sent, no answer: the worker may have placed it
     dispatcher.run([item(1)], remaining)
     assert pacer.finished[0]["ended"] == {}
+
+
+def test_finish_keeps_live_what_the_worker_carries_and_drops_the_entry_of_a_409(parts):
+    dispatcher, pacer, worker, _ = parts
+    worker.statuses = [202, 409, None, 503]
+    pacer.scripted = [[Admission(Decision.DIAL, 0, slot_us=n, lease_end_us=100 + n) for n in range(4)]]
+    dispatcher.run([item(n) for n in range(4)], remaining)
+    [finished] = pacer.finished
+    ids = [enriched_task(n).call_id for n in range(4)]
+    # 202, and no answer (the worker may have it): live; a 409: admission's own entry goes.
+    assert finished["carried"] == {ids[0]: ("c-1", 0), ids[2]: ("c-1", 2)}
+    assert finished["repeated"] == {ids[1]: ("c-1", 101)}
+    assert finished["ended"] == {ids[3]: "c-1"} and finished["released"] == [ids[3]]

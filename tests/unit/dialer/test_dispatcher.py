@@ -116,6 +116,42 @@ def test_a_call_that_would_leave_late_goes_back_to_the_queue_and_releases_its_cl
     assert deferrer.deferred == [(item(1)["messageId"], 1000)]
 
 
+def slow_reply(clock, pacer, *, wall_offset_s, reply_s):
+    """The script runs at the clock's now (wall = monotonic + wall_offset_s); its reply takes reply_s."""
+    pacer.script_now_us = lambda: int((clock.now + wall_offset_s) * 1_000_000)
+    pacer.answering = lambda: clock.sleep(reply_s)
+
+
+def test_slots_count_from_when_the_script_ran_so_a_slow_reply_makes_calls_late_not_crowded():
+    clock = FakeClock()
+    offset = 1_700_000_000.0
+    dispatcher, pacer, worker, deferrer, clock = dispatcher_with(
+        ENV, wall_clock=lambda: datetime.fromtimestamp(clock.now + offset, UTC)
+    )
+    slow_reply(clock, pacer, wall_offset_s=offset, reply_s=0.05)
+    # Slot 1 was due 50 ms ago when the reply was read: late. Slot 2 is 20 ms after the reply.
+    pacer.scripted = [[Admission(Decision.DIAL, 0), Admission(Decision.DIAL, 70_000)]]
+    report = dispatcher.run([item(1), item(2)], remaining())
+    assert [c["callId"] for c in worker.commands] == [enriched_task(2).call_id]
+    assert report.deferrals == {"late": 1}
+    assert report.pacing_delay_ms == [0.0, pytest.approx(20.0, abs=0.01)]
+
+
+@pytest.mark.parametrize("wall_offset_s", [-5.0, 5.0])
+def test_a_wall_clock_off_from_redis_puts_the_slots_within_the_round_trip(wall_offset_s):
+    clock = FakeClock()
+    dispatcher, pacer, worker, _, clock = dispatcher_with(
+        ENV, wall_clock=lambda: datetime.fromtimestamp(clock.now + 1_700_000_000.0, UTC)
+    )
+    asked = clock.now
+    slow_reply(clock, pacer, wall_offset_s=1_700_000_000.0 + wall_offset_s, reply_s=0.05)
+    pacer.scripted = [[Admission(Decision.DIAL, 100_000)]]
+    report = dispatcher.run([item(1)], remaining())
+    # Redis's clock behind: counted from the asking (sent 50 ms into the wait); ahead: from the reply.
+    assert report.pacing_delay_ms == [pytest.approx(50.0 if wall_offset_s < 0 else 100.0, abs=0.01)]
+    assert clock.now == pytest.approx(asked + (0.1 if wall_offset_s < 0 else 0.15))
+
+
 def test_without_redis_tasks_wait_out_the_quarantine_then_pace_locally(parts):
     dispatcher, pacer, worker, deferrer, clock = parts
     pacer.down = True
