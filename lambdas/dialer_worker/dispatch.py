@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from dialer_worker import ports
 from dialer_worker.admission import (
     LATE_TOLERANCE_S,
@@ -24,6 +22,7 @@ from dialer_worker.admission import (
     AdmissionRequest,
     Decision,
     LocalPacer,
+    PacerUnavailable,
     Reservation,
     RestoreState,
     Settled,
@@ -320,9 +319,9 @@ class Dispatcher:
             try:
                 admissions, started = self._reserve_in_redis(items, max_wait_ms, remaining, report, max_cps)
                 return admissions, True, started
-            except (RedisError, OSError) as exc:
+            except PacerUnavailable as exc:
                 self.health.failed()
-                report.redis_error = f"{type(exc).__name__}: {exc}"
+                report.redis_error = str(exc)
         report.redis_unavailable = True
         admissions = self._reserve_locally(len(items), max_wait_ms, report, max_cps)
         return admissions, False, self._clock()
@@ -567,12 +566,12 @@ class Dispatcher:
                 recipients={c: r for c, r in recipients.items() if r is not None},
             )
             self.pacer.finish(settled, successes=raise_rate, max_cps=max_cps)
-        except (RedisError, OSError) as exc:
+        except PacerUnavailable as exc:
             # Claims stay "dialing" until their lease ends; a redelivery then re-sends with the
             # same Idempotency-Key and the worker answers 409. Nothing is dialed twice.
             self.health.failed()
             report.redis_unavailable = True
-            report.redis_error = f"{type(exc).__name__}: {exc}"
+            report.redis_error = str(exc)
 
     # Defer: back on the queue, each with its wait and its reason.
 

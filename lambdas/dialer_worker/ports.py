@@ -24,7 +24,7 @@ class Pacer(Protocol):
         hold_ms: int = 0,
         settle_ms: int = 0,
     ) -> Reservation:
-        """One Admission per task, in order; raises RedisError or OSError when Redis is not there."""
+        """One Admission per task, in order; raises PacerUnavailable when its store is not there."""
         ...
 
     def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None: ...

@@ -116,7 +116,7 @@ def test_invocations_that_die_mid_batch_leave_no_live_call_behind(local_run, res
     settle_and_check(run, summary, resends, cleared)
 
 
-def test_redis_coming_back_empty_leaves_no_live_call_behind(local_run, resends):
+def test_redis_coming_back_empty_dials_no_accepted_task_again_and_leaves_no_live_call_behind(local_run, resends):
     run = capped_run(local_run)
     cleared = [0.0]
 
@@ -137,5 +137,9 @@ def test_redis_coming_back_empty_leaves_no_live_call_behind(local_run, resends):
 
     run.enqueue(tasks(240, "capped"))
     summary = run.run(timeout=150, during=lose_every_key)
-    assert sum(1 for c in run.worker.calls if c.status == 409) == 20, "the re-sends were not refused"
+    # The dialers held while the ledger put the lost claims back: the re-sent tasks the worker
+    # had accepted before the loss are suppressed by their claims, never POSTed again.
+    assert sum(1 for c in run.worker.calls if c.status == 409) == 0, "accepted tasks were POSTed again"
+    assert summary.duplicates_suppressed >= 20, summary
+    assert summary.extra["deferrals_by_reason"].get("restoring", 0) >= 1, summary.extra
     settle_and_check(run, summary, resends, cleared)

@@ -11,10 +11,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-
 from dialer_worker import ports
-from dialer_worker.admission import Admission, AdmissionRequest, Decision, Reservation, Settled
+from dialer_worker.admission import Admission, AdmissionRequest, Decision, PacerUnavailable, Reservation, Settled
 from dialer_worker.worker_client import Outcome, classify
 from shared.dial_task import EnrichedTask
 
@@ -59,7 +57,7 @@ class FakePacer:
         settle_ms: int = 0,
     ) -> Reservation:
         if self.down:
-            raise RedisConnectionError("Redis is down (fake)")
+            raise PacerUnavailable("ConnectionError: Redis is down (fake)")
         self.reserved.append(list(tasks))
         admissions = self.scripted.pop(0) if self.scripted else [Admission(Decision.DIAL, 0) for _ in tasks]
         now_us = self.script_now_us() if self.script_now_us else None
@@ -69,7 +67,7 @@ class FakePacer:
 
     def finish(self, settled: Settled, *, successes: int, max_cps: float) -> None:
         if self.down:
-            raise RedisConnectionError("Redis is down (fake)")
+            raise PacerUnavailable("ConnectionError: Redis is down (fake)")
         self.finished.append(
             {
                 "accepted": list(settled.accepted),

@@ -2,7 +2,7 @@
 their typed face. A batch goes in as AdmissionRequests; a Reservation, one Admission (a Decision
 and a wait) per task, comes out."""
 
-from dialer_worker.admission.decision import Admission, Decision, Reservation, RestoreState
+from dialer_worker.admission.decision import Admission, Decision, PacerUnavailable, Reservation, RestoreState
 from dialer_worker.admission.keys import Keys
 from dialer_worker.admission.layout import AdmissionRequest, BatchArgs, Settled
 from dialer_worker.admission.local_pacer import LocalPacer
@@ -19,6 +19,7 @@ __all__ = [
     "Decision",
     "Keys",
     "LocalPacer",
+    "PacerUnavailable",
     "RedisPacer",
     "Reservation",
     "RestoreState",

@@ -6,6 +6,11 @@ import enum
 from dataclasses import dataclass, field
 
 
+class PacerUnavailable(Exception):
+    """The pacer's store did not answer (Redis down, a timeout): the dialer paces locally. Raised
+    by RedisPacer for redis-py's errors, so the Dispatcher's code needs no Redis client."""
+
+
 class Decision(enum.IntEnum):
     """reserve.lua's code for one task: the values are its DECISION table's (a unit test compares them)."""
 

@@ -7,11 +7,11 @@ beside this module; layout.py packs what they are sent and reads what they answe
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dialer_worker.admission import scripts
-from dialer_worker.admission.decision import Reservation
+from dialer_worker.admission.decision import PacerUnavailable, Reservation
 from dialer_worker.admission.keys import Keys
 from dialer_worker.admission.layout import (
     AdmissionRequest,
@@ -31,6 +31,22 @@ from dialer_worker.admission.tuning import (
     SLACK,
 )
 from shared.live_calls import PACE_STATE_TTL_S
+
+
+def _unavailable_on_fault(script: Callable[..., Any]) -> Callable[..., Any]:
+    """The script call, with redis-py's errors (and the socket's) raised as PacerUnavailable."""
+
+    def call(**kwargs: Any) -> Any:
+        try:
+            return script(**kwargs)
+        except Exception as exc:
+            from redis.exceptions import RedisError  # loaded by then: the client made the call
+
+            if isinstance(exc, RedisError | OSError):
+                raise PacerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise
+
+    return call
 
 
 class RedisPacer:
@@ -58,9 +74,9 @@ class RedisPacer:
         self.restore_hold_seconds = restore_hold_seconds
         # The epoch the last reply gave: the script is asked whether that epoch was restored.
         self._epoch: str | None = None
-        self._reserve = client.register_script(scripts.source(scripts.RESERVE))
-        self._finish = client.register_script(scripts.source(scripts.FINISH))
-        self._slow_down = client.register_script(scripts.source(scripts.SLOW_DOWN))
+        self._reserve = _unavailable_on_fault(client.register_script(scripts.source(scripts.RESERVE)))
+        self._finish = _unavailable_on_fault(client.register_script(scripts.source(scripts.FINISH)))
+        self._slow_down = _unavailable_on_fault(client.register_script(scripts.source(scripts.SLOW_DOWN)))
         self.round_trips = 0
         # Round trips per script (reserve, finish, slow_down): what the benchmark reports per dial.
         self.calls: Counter[str] = Counter()

@@ -34,8 +34,9 @@ if not epoch then
   redis.call('SET', epoch_key, epoch)
   -- Lost claims and recipient counts come back from the ledger: every container holds dialing
   -- from now until it says they are back (restored_key) or restore_hold_ms has passed. Kept as
-  -- long as a claim would live: after that there is nothing left to restore.
-  if restore_hold_ms > 0 then
+  -- long as a claim would live: after that there is nothing left to restore. Only a dialer that
+  -- saw an epoch before (restored_epoch > 0) calls it a loss: a new stack's first batch does not hold.
+  if restore_hold_ms > 0 and restored_epoch > 0 then
     redis.call('SET', restoring_key, string.format('%d', now), 'PX', claim_ttl_ms)
     restore = RESTORE.STARTED
   end

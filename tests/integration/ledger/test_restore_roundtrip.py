@@ -62,8 +62,8 @@ def test_after_a_loss_no_accepted_call_is_admitted_again(conn, redis, redis_key_
         redis, prefix=redis_key_prefix, claim_ttl_seconds=CLAIM_TTL_S, recipient_daily_limit=LIMIT,
         restore_hold_seconds=20,
     )  # fmt: skip
-    first = reserve(pacer, [task(0)[1]])  # a fresh Redis: the first batch holds, then restored
-    assert first.restore is RestoreState.STARTED and first.epoch
+    first = reserve(pacer, [AdmissionRequest("warm-up", "c-1")])  # a new stack's first batch: no loss seen, no hold
+    assert first.restore is RestoreState.NONE and first.epoch
     redis.set(pacer.keys.restored(first.epoch), "x")
 
     calls = [task(n) for n in range(40)]
