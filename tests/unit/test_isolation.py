@@ -14,9 +14,9 @@ TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
 # What the service fixtures (support/services.py) bring in; the unit layer's fixtures never do.
 SERVICE_MODULES = {"psycopg", "redis", "local_pipeline", "db_migrate", "moto", "boto3", "aws_cdk"}
-# psycopg and redis are imported by code under test itself (the enrichment's CampaignStore, the
-# dialer's Dispatcher catching RedisError): a library import, never a connection. These never are.
-NEVER_IN_UNIT = {"local_pipeline", "moto", "aws_cdk"}
+# Nor does the code under test: the Dispatcher knows the pacer's faults as PacerUnavailable, and
+# the adapters' own tests (the campaign store's retries, the ledger's partitions) are integration.
+NEVER_IN_UNIT = {"psycopg", "redis", "local_pipeline", "moto", "aws_cdk"}
 
 IMPORT_CONFTESTS = """
 import importlib.util, json, sys
