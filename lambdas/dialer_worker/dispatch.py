@@ -96,6 +96,8 @@ class BatchReport:
     # Live calls after admission (None: Redis not asked): the fleet's and per campaign.
     fleet_live: int | None = None
     campaign_live: dict[str, int] = field(default_factory=dict)
+    # The batch's campaigns with a maxConcurrentCalls: their live calls are worth a metric each.
+    capped_campaigns: set[str] = field(default_factory=set)
     redis_unavailable: bool = False
     redis_error: str | None = None
     # This batch sent the restore request for Redis found empty (or could not: why).
@@ -347,6 +349,7 @@ class Dispatcher:
         self._follow_restore(reservation, report)
         report.fleet_live = reservation.fleet_live
         report.campaign_live = dict(reservation.campaign_live)
+        report.capped_campaigns = {i.campaign_id for i in items if i.config.max_concurrent_calls}
         return reservation.admissions, started
 
     def _script_instant(self, asked: float, now_us: int | None) -> float:

@@ -58,12 +58,13 @@ class DialerTelemetry:
             # The task is retried as a batch item failure; if it keeps failing it reaches the DLQ undialed.
             logger.warning("deferral not sent", extra={"messageId": message_id, "reason": why})
         self._flush_batch_metrics(report)
-        # Live calls per campaign after admission (dimension campaignId): what the caps are held to.
+        # Live calls per campaign after admission (dimension campaignId): what the caps are held to,
+        # so only for campaigns that have one (a series is a custom metric each: docs/runbook.md).
         count_by_dimension(
             service=DIALER_SERVICE,
             metric=Metric.LIVE_CALLS,
             dimension="campaignId",
-            values=report.campaign_live,
+            values={c: n for c, n in report.campaign_live.items() if c in report.capped_campaigns},
             namespace=ns,
         )
         self._log_redis_state(report)
@@ -74,6 +75,8 @@ class DialerTelemetry:
                 "failures": len(report.failures),
                 "effectiveCps": report.effective_cps,
                 "redisUnavailable": report.redis_unavailable,
+                # Every campaign's live calls, metric or not (capped ones only get a metric).
+                "campaignLive": report.campaign_live,
             },
         )
 
