@@ -203,6 +203,11 @@ class LocalRun:
             call_records_queue_url=self.record_queues.queue_url,
         )
 
+    @property
+    def recipient_hash_key(self) -> str:
+        """Locally the run's own; deployed, a generated secret the dialer and the ledger read."""
+        return f"local-{self.key_prefix}"
+
     def ledger_fields(self) -> dict:
         """The ledger writer's contract fields: the local database and Redis, the dial-tasks queue."""
         return ledger_fields(
@@ -210,6 +215,7 @@ class LocalRun:
             database=self.database_fields(self.ledger_postgres, self.ledger_dbname),
             redis=self.redis_fields(),
             dial_tasks_queue_url=self.queues.queue_url,
+            recipient_hash_key=self.recipient_hash_key,
         )
 
     def dialer_fields(self) -> dict:
@@ -224,7 +230,7 @@ class LocalRun:
             max_cps_parameter_name=REDIS_SCHEME + LOCAL_KEY_NAME,
             reserved_concurrency=self.parallel,
             # Locally the hash key is the run's own; deployed it is a generated secret.
-            recipient_hash_key=f"local-{self.key_prefix}",
+            recipient_hash_key=self.recipient_hash_key,
             call_records_queue_url=self.record_queues.queue_url,
         )
         return {**fields, **self.dialer_overrides}

@@ -98,7 +98,13 @@ def enrichment_fields(
 
 
 def ledger_fields(
-    settings: Settings, *, database: Mapping[str, Any], redis: Mapping[str, Any], dial_tasks_queue_url: Any
+    settings: Settings,
+    *,
+    database: Mapping[str, Any],
+    redis: Mapping[str, Any],
+    dial_tasks_queue_url: Any,
+    recipient_hash_key_secret_arn: Any = None,
+    recipient_hash_key: str | None = None,
 ) -> dict[str, Any]:
     """The LedgerEnv fields: its database (deployed, the owner's secret: the retention drops
     partitions), the dialer's Redis (`redis_fields`, under LedgerEnv's redis_* names), where
@@ -109,4 +115,7 @@ def ledger_fields(
         "dial_tasks_queue_url": dial_tasks_queue_url,
         "call_record_retention_days": settings.call_record_retention_days,
         "claim_ttl_seconds": settings.claim_ttl_seconds,
+        # The dialer's recipient hash key: a restore puts the recipient counts back with it.
+        "recipient_hash_key_secret_arn": recipient_hash_key_secret_arn,
+        "recipient_hash_key": recipient_hash_key,
     }

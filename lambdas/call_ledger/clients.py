@@ -11,6 +11,7 @@ import psycopg
 
 from call_ledger.env import LedgerEnv
 from shared.postgres import params_source
+from shared.recipient_key import read_recipient_key
 from shared.redis_client import redis_client
 
 CONNECT_TIMEOUT_S = 3
@@ -72,6 +73,8 @@ class LedgerClients:
     # Made on first use: a batch without retries never needs it.
     sqs_factory: Callable[[], Any] = sqs_client
     redis: Any = None
+    # The recipient hash key (None: a restore puts back claims only).
+    recipient_key: bytes | None = None
     _sqs: Any = field(default=None, init=False)
 
     @property
@@ -87,4 +90,9 @@ class LedgerClients:
 
 
 def build_clients(env: LedgerEnv, *, sqs: Callable[[], Any] = sqs_client) -> LedgerClients:
-    return LedgerClients(database=LedgerDatabase(params_source(env)), sqs_factory=sqs, redis=redis_client(env.redis))
+    return LedgerClients(
+        database=LedgerDatabase(params_source(env)),
+        sqs_factory=sqs,
+        redis=redis_client(env.redis),
+        recipient_key=read_recipient_key(env.recipient_hash_key_secret_arn, env.recipient_hash_key),
+    )

@@ -109,7 +109,7 @@ def _restore(messages: list[dict], env: LedgerEnv, clients: LedgerClients, now: 
     for message in messages:
         done = handle_restore(
             clients.database.connection(), clients.redis, env, message.get("body"), now,
-            message_id=str(message.get("messageId") or ""),
+            recipient_key=clients.recipient_key, message_id=str(message.get("messageId") or ""),
         )  # fmt: skip
         if isinstance(done, RecordDrop):
             report.drops.append(done)

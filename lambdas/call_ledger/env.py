@@ -25,6 +25,10 @@ class LedgerEnv(DatabaseEnv):
     call_record_retention_days: int = variable("CALL_RECORD_RETENTION_DAYS", check=at_least(1))
     # The dialer's claim lifetime: a restore puts back the claims of calls accepted within it.
     claim_ttl_seconds: int = variable("CLAIM_TTL_SECONDS", check=at_least(1))
+    # The dialer's recipient hash key, so a restore puts the recipient counts back too: Secrets
+    # Manager when deployed, the variable locally; neither, claims only.
+    recipient_hash_key_secret_arn: str | None = variable("RECIPIENT_HASH_KEY_SECRET_ARN", default=None)
+    recipient_hash_key: str | None = variable("RECIPIENT_HASH_KEY", default=None)
 
     @property
     def redis(self) -> RedisEnv:

@@ -15,6 +15,7 @@ from dialer_worker.dispatch import Dispatcher
 from dialer_worker.env import DialerEnv
 from dialer_worker.live_rate import REDIS_SCHEME, LiveRate, redis_key
 from shared.call_records import RecordSender
+from shared.recipient_key import read_recipient_key
 from shared.redis_client import redis_client
 
 # Makes an AWS client on first use: boto3 is imported only then (cold import time), and the local
@@ -60,11 +61,7 @@ def recipient_key(env: DialerEnv) -> bytes | None:
     """The recipient limit's hash key: Secrets Manager when deployed, the variable locally."""
     if not env.recipient_daily_limit:
         return None
-    if env.recipient_hash_key_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        return str(parameters.get_secret(env.recipient_hash_key_secret_arn, max_age=3600)).encode()
-    return (env.recipient_hash_key or "").encode()
+    return read_recipient_key(env.recipient_hash_key_secret_arn, env.recipient_hash_key) or b""
 
 
 def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: ClientFactory = ssm_client) -> DialerClients:

@@ -74,6 +74,7 @@ class Ledger(Construct):
                         database={"secret_arn": database.secret.secret_arn, "name": DATABASE_NAME},
                         redis=redis,
                         dial_tasks_queue_url=dial_tasks_queue.queue_url,
+                        recipient_hash_key_secret_arn=cache.recipient_hash_key.secret_arn,
                     )
                 ),
             },
@@ -108,6 +109,7 @@ class Ledger(Construct):
         )
         database.secret.grant_read(self.function)
         cache.auth_token.grant_read(self.function)
+        cache.recipient_hash_key.grant_read(self.function)
         # Retries: sqs:SendMessage on the dial-tasks queue, nothing else (not grant_send_messages'
         # GetQueueAttributes and GetQueueUrl).
         self.writer.role.add_to_policy(

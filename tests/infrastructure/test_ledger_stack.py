@@ -82,16 +82,18 @@ def test_a_daily_rule_runs_the_retention_on_the_writer(env):
     assert [p["Principal"] for p in permissions] == ["events.amazonaws.com"]
 
 
-def test_the_writer_reads_only_the_owner_secret_and_the_redis_token(env):
+def test_the_writer_reads_only_the_owner_secret_the_redis_token_and_the_recipient_hash_key(env):
+    """The recipient hash key: a restore puts the recipient counts back, hashed as the dialer does."""
     admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     token = logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")
+    recipient = logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")
     read = sorted(
         r["Ref"]
         for s in policy_statements(env, "LedgerWriterRole")
         if "secretsmanager:GetSecretValue" in as_list(s["Action"])
         for r in as_list(s["Resource"])
     )
-    assert read == sorted([admin, token])
+    assert read == sorted([admin, token, recipient])
     actions = {a for s in policy_statements(env, "LedgerWriterRole") for a in as_list(s["Action"])}
     assert not any(a.startswith(("s3:", "dynamodb:", "ssm:")) for a in actions)
     assert "sqs:*" not in actions

@@ -193,14 +193,18 @@ def test_a_restore_request_puts_the_ledgers_claims_back_before_the_batchs_record
     )  # fmt: skip
     redis = redis_client(env.redis)
     clients = LedgerClients(
-        database=LedgerDatabase(params_source(env)), sqs_factory=lambda: dial_tasks.client, redis=redis
+        database=LedgerDatabase(params_source(env)),
+        sqs_factory=lambda: dial_tasks.client,
+        redis=redis,
+        recipient_key=b"the-dialers-hash-key",
     )
     try:
         sent = dialed()
         core.process(event(to_json(sent)), env, clients, now=NOW)
         request = RestoreRequest("1764666000000001", NOW).to_json()
         _, report = core.process(event(request, to_json(dialed(contact="k-2"))), env, clients, now=NOW)
-        assert [r.claims for r in report.restores] == [1]  # k-1's claim; k-2 is written after the restore
+        # k-1's claim and its number's count (k-2 is written after the restore).
+        assert [(r.claims, r.recipients) for r in report.restores] == [(1, 1)]
         assert report.written == 1 and report.drops == []
         assert redis.exists(claim_key(redis_key_prefix, sent.call_id))
         assert redis.exists(restored_key(redis_key_prefix, "1764666000000001"))
