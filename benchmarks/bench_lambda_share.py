@@ -549,7 +549,11 @@ COLUMNS = (
 
 def print_row(row: dict) -> None:
     print(" | ".join(fmt.format(row[key]) for key, _, fmt in COLUMNS), flush=True)
-    notes = [f"deferrals {row['deferrals']}"] if row["deferrals"] else []
+    notes = (
+        ["deferrals " + ", ".join(f"{reason} {n}" for reason, n in row["deferrals"].items())]
+        if row["deferrals"]
+        else []
+    )
     if row["unmatched"]:
         notes.append(f"{row['unmatched']} arrivals without a slot in Redis")
     if row["ran_out"]:
