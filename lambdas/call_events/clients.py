@@ -9,14 +9,9 @@ from typing import Any
 
 from call_events.env import CallEventsEnv
 from call_events.loop import SEEN_TTL_S, CallLoop
+from shared.aws_clients import sqs_client
 from shared.call_records import RecordSender
 from shared.redis_client import redis_client
-
-
-def sqs_client() -> Any:
-    import boto3  # in the Lambda runtime
-
-    return boto3.client("sqs")
 
 
 @dataclass(frozen=True)

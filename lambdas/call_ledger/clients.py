@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from call_ledger.env import LedgerEnv
+from shared.aws_clients import sqs_client
 from shared.postgres import params_source
 from shared.recipient_key import read_recipient_key
 from shared.redis_client import redis_client
@@ -17,12 +18,6 @@ from shared.redis_client import redis_client
 CONNECT_TIMEOUT_S = 3
 # A batch is one write and one retry query: far under this, unless something holds a lock.
 STATEMENT_TIMEOUT_MS = 10_000
-
-
-def sqs_client() -> Any:
-    import boto3  # in the Lambda runtime
-
-    return boto3.client("sqs")
 
 
 class LedgerDatabase:

@@ -14,6 +14,7 @@ from typing import Any
 from dialer_worker.dispatch import Dispatcher
 from dialer_worker.env import DialerEnv
 from dialer_worker.live_rate import REDIS_SCHEME, LiveRate, redis_key
+from shared.aws_clients import sqs_client, ssm_client
 from shared.call_records import RecordSender
 from shared.recipient_key import read_recipient_key
 from shared.redis_client import redis_client
@@ -21,18 +22,6 @@ from shared.redis_client import redis_client
 # Makes an AWS client on first use: boto3 is imported only then (cold import time), and the local
 # runner passes its own, pointed at its SQS endpoint.
 ClientFactory = Callable[[], Any]
-
-
-def sqs_client() -> Any:
-    import boto3  # in the Lambda runtime
-
-    return boto3.client("sqs")
-
-
-def ssm_client() -> Any:
-    import boto3  # in the Lambda runtime
-
-    return boto3.client("ssm")
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,9 @@ from typing import Any
 
 from enrich_dial_task.campaigns import CampaignStore, connect_with
 from enrich_dial_task.env import EnrichmentEnv
+from shared.aws_clients import sqs_client
 from shared.call_records import RecordSender
 from shared.postgres import params_source
-
-
-def sqs_client() -> Any:
-    import boto3  # in the Lambda runtime
-
-    return boto3.client("sqs")
 
 
 @dataclass(frozen=True)
