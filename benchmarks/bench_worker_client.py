@@ -1,21 +1,28 @@
-"""CPU per POST /dial on the dialer's side: requests.Session (the client before) against
-WorkerClient (urllib3's connection pool), both against the worker stand-in in its own process.
+"""CPU per POST /dial on the dialer's side: requests.Session and urllib3's connection pool (the
+clients before) against WorkerClient (http.client's keep-alive connections), all against the
+worker stand-in in its own process.
 
 The client's process CPU (time.process_time) per call is what counts at Lambda's CPU share; the
 environment is trimmed to a Lambda's size first, since requests scans it for proxies per call.
-Run: `.venv/bin/python benchmarks/bench_worker_client.py [--calls 2000]`
+Run: `.venv/bin/python benchmarks/bench_worker_client.py [--calls 2000] [--rounds 3]`
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+
+
+def load() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def command(n: int) -> dict:
@@ -41,8 +48,10 @@ def cpu_ms_per_call(post, calls: int, offset: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     import requests
+    import urllib3
 
     from dialer_worker.worker_client import WorkerClient
     from local_pipeline.worker_standin import WorkerStandIn
@@ -59,16 +68,39 @@ def main() -> int:
         def with_requests(body: dict) -> None:
             session.post(url, json=body, headers={"Idempotency-Key": body["callId"]}, timeout=(1.0, 3.0))
 
-        client = WorkerClient(worker.url)
+        pool = urllib3.connection_from_url(worker.url, maxsize=10, block=False, retries=False)
 
         def with_urllib3(body: dict) -> None:
+            pool.urlopen(
+                "POST",
+                "/dial",
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", "Idempotency-Key": body["callId"]},
+                timeout=urllib3.Timeout(connect=1.0, read=3.0),
+                retries=False,
+                redirect=False,
+            )
+
+        client = WorkerClient(worker.url)
+
+        def with_worker_client(body: dict) -> None:
             client.dial(body, connect_timeout=1.0, read_timeout=3.0)
 
-        before = cpu_ms_per_call(with_requests, args.calls, 1_000_000)
-        after = cpu_ms_per_call(with_urllib3, args.calls, 2_000_000)
-        print(f"CPU ms per POST /dial ({args.calls} calls each, load {os.getloadavg()[0]:.2f}):")
-        print(f"  requests.Session.post   {before:.3f}")
-        print(f"  WorkerClient (urllib3)  {after:.3f}   ({after / before:.0%} of before)")
+        # Interleaved rounds, so a change in the machine's load falls on all three alike.
+        clients = {
+            "requests.Session.post": with_requests,
+            "urllib3 connection pool": with_urllib3,
+            "WorkerClient (http.client)": with_worker_client,
+        }
+        per_call: dict[str, list[float]] = {name: [] for name in clients}
+        for round_no in range(args.rounds):
+            for k, (name, post) in enumerate(clients.items()):
+                per_call[name].append(cpu_ms_per_call(post, args.calls, (round_no * 10 + k + 1) * 1_000_000))
+        print(f"CPU ms per POST /dial (median of {args.rounds} rounds of {args.calls} calls, load {load()}):")
+        baseline = statistics.median(per_call["requests.Session.post"])
+        for name, figures in per_call.items():
+            median = statistics.median(figures)
+            print(f"  {name:28} {median:.3f}   ({median / baseline:.0%} of requests)")
     finally:
         worker.stop()
     return 0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import http.client
 import json
-
-import urllib3
-from urllib3.exceptions import ConnectTimeoutError, HTTPError
+import select
+import ssl
+from collections import deque
+from urllib.parse import urlsplit
 
 
 class Outcome(enum.Enum):
@@ -41,42 +43,66 @@ def classify(status: int) -> Outcome:
 
 
 class WorkerClient:
-    """One urllib3 connection pool per container: connections to the worker are kept alive.
+    """Keep-alive connections to the worker, one per POST in flight, on the standard library's
+    http.client: no pool manager, retry or header objects per call. At Lambda's CPU share a POST's
+    CPU is what makes calls leave late, and urllib3's pool cost about 2.5 times http.client's
+    (requests' about 5 times: it scans os.environ for proxies per call); `bench_worker_client.py`
+    measures all three. No retries: a request that fails is the task's to retry, with its claim
+    and its Idempotency-Key."""
 
-    urllib3 directly, not requests: requests' POST costs more than twice the CPU (it scans
-    os.environ for proxies on every call, among others), and at Lambda's CPU share that CPU is
-    what makes calls leave late; `benchmarks/bench_worker_client.py` measures both. No retries:
-    a request that fails is the task's to retry, with its claim and its Idempotency-Key."""
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"worker URL must be http(s)://host[:port][/path], got {base_url!r}")
+        self.url = f"{parts.scheme}://{parts.netloc}{parts.path}/dial"
+        self._path = f"{parts.path}/dial"
+        self._host, self._port = parts.hostname, parts.port
+        self._tls: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            import certifi  # the same trust store wherever the function runs
 
-    def __init__(self, base_url: str, *, pool_size: int = 10) -> None:
-        base = base_url.rstrip("/")
-        self.url = base + "/dial"
-        kwargs = {}
-        if base.startswith("https:"):
-            import certifi  # the trust store requests used
-
-            kwargs["ca_certs"] = certifi.where()
-        # Not blocking: a thread beyond pool_size opens a connection of its own, never waits.
-        self._pool = urllib3.connection_from_url(base, maxsize=pool_size, block=False, retries=False, **kwargs)
-        self._path = urllib3.util.parse_url(self.url).request_uri
+            self._tls = ssl.create_default_context(cafile=certifi.where())
+        # Idle connections, newest last (deque's append and pop are atomic: dial threads share it).
+        self._idle: deque[http.client.HTTPConnection] = deque()
 
     def dial(self, command: dict, *, connect_timeout: float, read_timeout: float) -> tuple[Outcome, int | None]:
         body = json.dumps(command).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": command["callId"]}
         try:
-            response = self._pool.urlopen(
-                "POST",
-                self._path,
-                body=body,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-                retries=False,
-                redirect=False,
-            )
-        except ConnectTimeoutError:
-            # NewConnectionError (refused, no route) is one too: the request never left.
+            conn = self._connection(connect_timeout)
+        except OSError:
+            # Refused, no route, connect timeout, a failed TLS handshake: the request never left.
             return Outcome.UNDELIVERED, None
-        except HTTPError:
+        try:
+            assert conn.sock is not None
+            conn.sock.settimeout(read_timeout)
+            conn.request("POST", self._path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()  # the body, so the connection can carry the next POST
+        except (OSError, http.client.HTTPException):
             # A read timeout, a reset after sending: the worker may have taken it.
+            conn.close()
             return Outcome.AMBIGUOUS, None
+        if response.will_close:
+            conn.close()
+        else:
+            self._idle.append(conn)
         return classify(response.status), response.status
+
+    def _connection(self, connect_timeout: float) -> http.client.HTTPConnection:
+        """An idle connection the worker has not closed meanwhile (readable while idle means its
+        FIN, or bytes nobody asked for), else a new one, connected."""
+        while True:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                break
+            if conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
+                return conn
+            conn.close()
+        if self._tls is not None:
+            conn = http.client.HTTPSConnection(self._host, self._port, timeout=connect_timeout, context=self._tls)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=connect_timeout)
+        conn.connect()
+        return conn
