@@ -32,7 +32,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +130,6 @@ def run_mixed(server, pacer_class, *, dialers: int, seconds: float, max_cps: flo
             pacer=pacer_class(client, prefix=prefix, claim_ttl_seconds=600),
             worker=WorkerClient(worker.url),
             deferrer=backlog,
-            executor=ThreadPoolExecutor(max_workers=10),
         )
         try:
             while time.monotonic() < stop_at:
@@ -140,7 +138,7 @@ def run_mixed(server, pacer_class, *, dialers: int, seconds: float, max_cps: flo
         except Exception as exc:  # shown in the table, not swallowed
             errors.append(repr(exc))
         finally:
-            dispatcher.executor.shutdown()
+            dispatcher.worker.close()
             client.close()
 
     started = time.monotonic()

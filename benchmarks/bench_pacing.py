@@ -12,7 +12,6 @@ import statistics
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
@@ -34,11 +33,19 @@ class RecordingWorker:
         self.times: list[float] = []
         self._lock = threading.Lock()
 
-    def dial(self, command, *, connect_timeout, read_timeout):
+    def send(self, command, *, connect_timeout, read_timeout, on_time):
+        if not on_time():
+            return None
         now = time.monotonic()
         with self._lock:
             self.times.append(now)
+        return self
+
+    def reply(self):
         return Outcome.ACCEPTED, 202
+
+    def close(self):
+        pass
 
 
 class CountingRedis(redis.Redis):
@@ -86,7 +93,6 @@ def run_gcra(server, workers: int, seconds: float, max_cps: float) -> dict:
             pacer=RedisPacer(client, prefix=prefix, claim_ttl_seconds=600),
             worker=recorder,
             deferrer=Deferrer(None, lambda: None),
-            executor=ThreadPoolExecutor(max_workers=10),
         )
         n = 0
         while time.monotonic() < stop_at:
@@ -95,7 +101,7 @@ def run_gcra(server, workers: int, seconds: float, max_cps: float) -> dict:
             report = dispatcher.run(batch(k, n), lambda d=deadline: int((d - time.monotonic()) * 1000))
             deferred[0] += len(report.failures)
             n += 1
-        dispatcher.executor.shutdown()
+        dispatcher.worker.close()
         client.close()
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(workers)]

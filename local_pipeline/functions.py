@@ -121,11 +121,11 @@ class LocalFunctions:
         """A new dialer container: new clients and pacing state; the live MAX_CPS read at once."""
         old, _ = self._dialer
         self._dialer = self._new_dialer()
-        old.dispatcher.executor.shutdown(wait=False)
+        old.dispatcher.worker.close()
 
     @property
     def dispatcher(self) -> Dispatcher:
-        """The dialer container's dispatcher (its pacer, live rate, executor)."""
+        """The dialer container's dispatcher (its pacer, live rate, worker client)."""
         return self._dialer[0].dispatcher
 
     def enrich(self, event: object, context: Any) -> list[dict]:

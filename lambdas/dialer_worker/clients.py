@@ -1,13 +1,12 @@
 """The dialer's clients, built once per container from its environment: Redis (pacing, claims,
 live calls), the live MAX_CPS reader (SSM or Redis), the recipient hash key (Secrets Manager or
 the variable), the worker client, the deferral queue's SQS client, the restore requests' (the
-records queue) and the dial executor, wired into the dispatcher that keeps this container's
+records queue), wired into the dispatcher that keeps this container's
 pacing state."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +30,8 @@ class DialerClients:
     records: RecordSender = field(default_factory=RecordSender.disabled)
 
     def close(self) -> None:
-        """What a container's end would release: the dial threads and the Redis connections."""
-        self.dispatcher.executor.shutdown(wait=False)
+        """What a container's end would release: the connections to the worker and to Redis."""
+        self.dispatcher.worker.close()
         self.redis.close()
 
 
@@ -78,7 +77,5 @@ def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: Clien
         live_rate=build_live_rate(env, redis, ssm),
         worker=WorkerClient(env.worker_url),
         deferrer=Deferrer(env.defer_queue_url, sqs),
-        # POSTs leave at their slots even when the worker is slow to answer.
-        executor=ThreadPoolExecutor(max_workers=10, thread_name_prefix="dial"),
     )
     return DialerClients(redis=redis, dispatcher=dispatcher, records=RecordSender(env.call_records_queue_url, sqs))

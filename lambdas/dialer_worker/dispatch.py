@@ -1,5 +1,5 @@
 """One batch, in named steps: screen (parse, compliance), reserve (Redis, else local slots), plan
-(what each admission means), dial (each task at its slot), settle (claims, the shared rate) and
+(what each admission means), dial (each task at its slot, the answers read after the last), settle (claims, the shared rate) and
 defer (back on the queue with a delay).
 
 No Lambda types: the handler passes a function that says how much time is left.
@@ -7,10 +7,10 @@ No Lambda types: the handler passes a function that says how much time is left.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from dialer_worker.deferral import MAX_DELAY_SECONDS
 from dialer_worker.env import DialerEnv
 from dialer_worker.items import dial_command
 from dialer_worker.live_rate import LiveRate
-from dialer_worker.worker_client import Outcome
+from dialer_worker.worker_client import Outcome, Reply
 from shared.dial_task import EnrichedTask
 from shared.drops import DeferReason, Drop, DropReason
 from shared.observability import Metric
@@ -154,10 +154,6 @@ class RedisHealth:
         return max(0.0, self._down_since + self._quarantine_s - self._clock())
 
 
-# A task's worker reply: what it came to, and the status code (None: no answer).
-Reply = tuple[Outcome, int | None]
-
-
 @dataclass
 class _Batch:
     """One batch between the steps: the tasks compliance admitted, and what goes back on the queue."""
@@ -203,7 +199,6 @@ class Dispatcher:
         pacer: ports.Pacer,
         worker: ports.Worker,
         deferrer: ports.Deferrer,
-        executor: Executor,
         health: RedisHealth | None = None,
         local_pacer: LocalPacer | None = None,
         live_rate: LiveRate | None = None,
@@ -220,7 +215,6 @@ class Dispatcher:
         self.pacer = pacer
         self.worker = worker
         self.deferrer = deferrer
-        self.executor = executor
         self.health = health or RedisHealth(clock, quarantine_s=config.redis_quarantine_seconds)
         self.local_pacer = local_pacer or LocalPacer(clock)
         self.live_rate = live_rate
@@ -463,35 +457,38 @@ class Dispatcher:
             return MAX_DELAY_SECONDS * 1000
         return max(1000, min(MAX_DELAY_SECONDS * 1000, int((until - now).total_seconds() * 1000) + 1))
 
-    # Dial: each task at its slot, from the executor's threads.
+    # Dial: each task at its slot, one thread sending them all.
 
     def _dial_at_slots(
         self, to_dial: list[tuple[EnrichedTask, float]], remaining_ms: Callable[[], int], report: BatchReport
     ) -> tuple[list[tuple[EnrichedTask, Reply]], list[EnrichedTask]]:
-        """(each dialed task with its reply, the tasks that would have left late)."""
-        futures: list[tuple[EnrichedTask, Future[Reply | None]]] = []
+        """(each dialed task with its reply, the tasks that would have left late). One thread
+        sends every call at its slot, then reads the answers: a thread per POST would cost
+        each call wake-ups, and at a small CPU share that CPU is what makes calls late."""
+        sending: list[tuple[EnrichedTask, ports.PendingReply]] = []
+        late: list[EnrichedTask] = []
         for item, at in sorted(to_dial, key=lambda pair: pair[1]):
             delay = at - self._clock()
             if delay > 0:
                 self._sleep(delay)
             report.pacing_delay_ms.append(max(0.0, delay) * 1000)
             read_timeout = max(0.2, min(READ_TIMEOUT_S, (remaining_ms() - 1000) / 1000 - CONNECT_TIMEOUT_S))
-            futures.append((item, self.executor.submit(self._dial_if_on_time, item, at, read_timeout)))
-        outcomes, late = [], []
-        for item, future in futures:
-            result = future.result()
-            if result is None:
+            sent = self.worker.send(
+                dial_command(item),
+                connect_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=read_timeout,
+                on_time=functools.partial(self._on_time, at),
+            )
+            if sent is None:
                 late.append(item)
             else:
-                outcomes.append((item, result))
-        return outcomes, late
+                sending.append((item, sent))
+        return [(item, sent.reply()) for item, sent in sending], late
 
-    def _dial_if_on_time(self, item: EnrichedTask, at: float, read_timeout: float) -> Reply | None:
-        # Checked on the thread that sends, right before sending: a call leaving later than the
-        # slack allows could crowd a rolling second, so it goes back to the queue instead.
-        if self._clock() - at > LATE_TOLERANCE_S:
-            return None
-        return self.worker.dial(dial_command(item), connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout)
+    def _on_time(self, at: float) -> bool:
+        # Asked right before the request leaves, its connection ready: a call leaving later than
+        # the slack allows could crowd a rolling second, so it goes back to the queue instead.
+        return self._clock() - at <= LATE_TOLERANCE_S
 
     # Settle: what the worker answered, counted, then told to Redis in one round trip.
 

@@ -4,12 +4,12 @@ fakes (tests/support/fakes.py) both satisfy these."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from dialer_worker.admission import AdmissionRequest, Reservation, Settled
-from dialer_worker.worker_client import Outcome
+from dialer_worker.worker_client import Reply
 from shared.dial_task import EnrichedTask
 
 
@@ -32,11 +32,27 @@ class Pacer(Protocol):
     def slow_down(self, *, max_cps: float) -> float | None: ...
 
 
-class Worker(Protocol):
-    def dial(
-        self, command: dict[str, Any], *, connect_timeout: float, read_timeout: float
-    ) -> tuple[Outcome, int | None]:
+class PendingReply(Protocol):
+    def reply(self) -> Reply:
         """What the worker answered (and its status code; None: no answer)."""
+        ...
+
+
+class Worker(Protocol):
+    def send(
+        self,
+        command: dict[str, Any],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        on_time: Callable[[], bool],
+    ) -> PendingReply | None:
+        """Sends the POST unless `on_time()`, asked right before it would leave, says no (None);
+        its answer is read later."""
+        ...
+
+    def close(self) -> None:
+        """Closes the connections it keeps."""
         ...
 
 

@@ -8,12 +8,12 @@ Dispatcher takes it as (dialer_worker.ports), which the assignments at the end h
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from typing import Any
 
 from dialer_worker import ports
 from dialer_worker.admission import Admission, AdmissionRequest, Decision, PacerUnavailable, Reservation, Settled
-from dialer_worker.worker_client import Outcome, classify
+from dialer_worker.worker_client import Outcome, Reply, classify
 from shared.dial_task import EnrichedTask
 
 
@@ -86,20 +86,41 @@ class FakePacer:
 
 
 class FakeWorker:
-    """The worker's replies by status code, in order (default 202); None means no answer."""
+    """The worker's replies by status code, in order (default 202); None means no answer.
+    `before_send` runs once the connection would be ready, before `on_time` is asked (a slow
+    connect, say)."""
 
     def __init__(self, *statuses: int | None) -> None:
         self.statuses = list(statuses)
         self.commands: list[dict[str, Any]] = []
+        self.before_send: Callable[[], None] = lambda: None
+        self.closed = False
 
-    def dial(
-        self, command: dict[str, Any], *, connect_timeout: float, read_timeout: float
-    ) -> tuple[Outcome, int | None]:
+    def send(
+        self,
+        command: dict[str, Any],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        on_time: Callable[[], bool] = lambda: True,
+    ) -> FakeReply | None:
+        self.before_send()
+        if not on_time():
+            return None
         self.commands.append(command)
         status = self.statuses.pop(0) if self.statuses else 202
-        if status is None:
-            return Outcome.AMBIGUOUS, None
-        return classify(status), status
+        return FakeReply((Outcome.AMBIGUOUS, None) if status is None else (classify(status), status))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass(frozen=True)
+class FakeReply:
+    answer: Reply
+
+    def reply(self) -> Reply:
+        return self.answer
 
 
 class FakeDeferrer:
@@ -114,20 +135,7 @@ class FakeDeferrer:
         return {task.message_id: "fake_failure" for task, _ in entries if task.message_id in self.failing}
 
 
-class InlineExecutor(Executor):
-    """Runs each submitted call at once, on the caller's thread."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        pass
-
-
 # Each fake is what the Dispatcher takes it as: mypy fails here when a port and its fake part ways.
 _pacer: ports.Pacer = FakePacer()
 _worker: ports.Worker = FakeWorker()
 _deferrer: ports.Deferrer = FakeDeferrer()
-_executor: Executor = InlineExecutor()

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import boto3
 import pytest
 from support.env import dialer_env
@@ -93,7 +91,6 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
             recipient_key=b"test-recipient-key" if recipient_limit else None,
             worker=WorkerClient(worker.url),
             deferrer=Deferrer(queue, lambda: sqs),
-            executor=ThreadPoolExecutor(max_workers=10),
             health=None
             if recovery_hold_s is None
             else RedisHealth(quarantine_s=config.redis_quarantine_seconds, recovery_hold_s=recovery_hold_s),
@@ -104,5 +101,5 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
 
     yield make
     for d in created:
-        d.executor.shutdown(wait=False)
+        d.worker.close()
         d.redis.close()

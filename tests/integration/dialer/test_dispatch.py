@@ -12,6 +12,7 @@ from dialer_worker.dispatch import LOCAL_HORIZON_S
 from local_pipeline.services import ThrowawayRedis
 from local_pipeline.worker_standin import HANG, rolling_window_max
 from shared.dial_task import call_id_for
+from shared.drops import DeferReason
 
 from .conftest import Remaining, item
 
@@ -104,7 +105,8 @@ def test_tasks_beyond_the_time_budget_are_deferred_not_failed(make_dispatcher, w
     report = d.run([item(i) for i in range(10)], Remaining(6))
     assert report.failures == []
     dialed, deferred = report.counts["DialsSent"], report.counts["Deferred"]
-    assert dialed + deferred == 10 and 4 <= dialed <= 6
+    # Admitted within the budget: dialed, or deferred as late by a loaded machine.
+    assert dialed + deferred == 10 and 4 <= dialed + report.deferrals[DeferReason.LATE] <= 6
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     assert int(attrs["ApproximateNumberOfMessagesDelayed"]) + int(attrs["ApproximateNumberOfMessages"]) == deferred
     # The deferred copies carry the original task; their slots were not reserved, so they dial later.

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -142,12 +141,11 @@ def test_a_slow_handshake_on_a_cold_start_is_not_a_redis_outage(tls_env, delayin
         pacer=RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=3600),
         worker=WorkerClient(worker.url),
         deferrer=Deferrer(queue_url, lambda: sqs),
-        executor=ThreadPoolExecutor(max_workers=2),
     )
     try:
         report = dispatcher.run([item(1)], Remaining(15))
     finally:
-        dispatcher.executor.shutdown(wait=True)
+        dispatcher.worker.close()
         client.close()
     assert not report.redis_unavailable, report.redis_error
     assert report.counts["DialsSent"] == 1 and report.failures == []

@@ -5,7 +5,6 @@ the epoch restored, and after the hold's bound dials anyway and counts the alarm
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support.env import dialer_env
@@ -52,7 +51,6 @@ def make_dialer(redis_server, redis_key_prefix, worker, sqs, queue_url, records_
             pacer=RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=3600, restore_hold_seconds=HOLD_S),
             worker=WorkerClient(worker.url),
             deferrer=Deferrer(queue_url, lambda: sqs),
-            executor=ThreadPoolExecutor(max_workers=4),
             restore=requester,
         )
         created.append((d, client))
@@ -60,7 +58,7 @@ def make_dialer(redis_server, redis_key_prefix, worker, sqs, queue_url, records_
 
     yield make
     for d, client in created:
-        d.executor.shutdown(wait=False)
+        d.worker.close()
         client.close()
 
 

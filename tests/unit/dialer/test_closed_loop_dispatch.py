@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from support.env import dialer_env
-from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
+from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker
 from support.items import enriched_task, item
 
 from dialer_worker.admission import Admission, AdmissionRequest, Decision
@@ -21,7 +21,6 @@ def parts():
         pacer=pacer,
         worker=worker,
         deferrer=deferrer,
-        executor=InlineExecutor(),
         clock=clock,
         sleep=clock.sleep,
     )

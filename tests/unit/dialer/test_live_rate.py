@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from support.env import dialer_env
-from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker, InlineExecutor
+from support.fakes import FakeClock, FakeDeferrer, FakePacer, FakeWorker
 from support.items import item
 
 from dialer_worker.dispatch import STOPPED_DEFER_MS, Dispatcher
@@ -108,7 +108,7 @@ def dispatcher_with(live: dict):
     pacer, worker, deferrer = RecordingPacer(), FakeWorker(), FakeDeferrer()
     live_rate = LiveRate.from_ssm(FakeSsm(live), "/p", ceiling=ENV.max_cps, clock=clock)
     dispatcher = Dispatcher(
-        config=ENV, pacer=pacer, worker=worker, deferrer=deferrer, executor=InlineExecutor(),
+        config=ENV, pacer=pacer, worker=worker, deferrer=deferrer,
         live_rate=live_rate, clock=clock, sleep=clock.sleep,
     )  # fmt: skip
     return dispatcher, pacer, worker, deferrer
@@ -131,7 +131,7 @@ def test_the_kill_switch_defers_every_task_without_a_claim_or_a_dial():
 def test_without_a_parameter_the_ceiling_alone_applies():
     pacer = RecordingPacer()
     dispatcher = Dispatcher(
-        config=ENV, pacer=pacer, worker=FakeWorker(), deferrer=FakeDeferrer(), executor=InlineExecutor(),
+        config=ENV, pacer=pacer, worker=FakeWorker(), deferrer=FakeDeferrer(),
         clock=FakeClock(), sleep=lambda s: None,
     )  # fmt: skip
     dispatcher.run([item(0)], lambda: 15_000)
