@@ -53,7 +53,7 @@ def recipient_key(env: DialerEnv) -> bytes | None:
 
 
 def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: ClientFactory = ssm_client) -> DialerClients:
-    from dialer_worker.admission import RedisPacer
+    from dialer_worker.admission import RedisPacer, dial_spacing_us
     from dialer_worker.deferral import Deferrer
     from dialer_worker.restore_requests import RestoreRequester
     from dialer_worker.worker_client import WorkerClient
@@ -71,6 +71,7 @@ def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: Clien
             max_concurrent_calls=env.max_concurrent_calls,
             max_call_seconds=env.max_call_seconds,
             restore_hold_seconds=env.restore_hold_seconds if restore else 0,
+            spread_us=dial_spacing_us(env.lambda_memory_mb),
         ),
         restore=restore,
         recipient_key=recipient_key(env),

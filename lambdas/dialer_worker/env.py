@@ -68,6 +68,10 @@ class DialerEnv(RedisEnv):
     # The call ledger's records queue: a `dialed` record per call the worker took, a `dropped`
     # one per drop, acknowledged before the item is reported done. None: no records (tests).
     call_records_queue_url: str | None = variable("CALL_RECORDS_QUEUE_URL", default=None)
+    # Set by the Lambda runtime, never by the stack: the function's memory, whose CPU share sets
+    # how far apart one container's calls must be (admission.tuning.dial_spacing_us). None (the
+    # local runner): a full core.
+    lambda_memory_mb: int | None = variable("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", default=None, check=at_least(128))
 
     def __post_init__(self) -> None:
         if self.recipient_daily_limit and not (self.recipient_hash_key or self.recipient_hash_key_secret_arn):

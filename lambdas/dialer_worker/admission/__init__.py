@@ -7,7 +7,7 @@ from dialer_worker.admission.keys import Keys
 from dialer_worker.admission.layout import AdmissionRequest, BatchArgs, Settled
 from dialer_worker.admission.local_pacer import LocalPacer
 from dialer_worker.admission.redis_pacer import RedisPacer
-from dialer_worker.admission.tuning import LATE_TOLERANCE_S, RECIPIENT_WINDOW_US, SLACK
+from dialer_worker.admission.tuning import LATE_TOLERANCE_S, RECIPIENT_WINDOW_US, SLACK, dial_spacing_us
 
 __all__ = [
     "LATE_TOLERANCE_S",
@@ -24,4 +24,5 @@ __all__ = [
     "Reservation",
     "RestoreState",
     "Settled",
+    "dial_spacing_us",
 ]

@@ -28,7 +28,7 @@ class AdmissionRequest:
 
 @dataclass(frozen=True)
 class BatchArgs:
-    """reserve.lua's ARGV[1..13], in this order and under the script's own names for them."""
+    """reserve.lua's ARGV[1..14], in this order and under the script's own names for them."""
 
     max_cps: float
     max_wait_us: int
@@ -45,6 +45,9 @@ class BatchArgs:
     settle_us: int
     restore_hold_ms: int  # > 0: Redis found empty holds dialing until restored, at most this long
     restored_epoch: int  # the epoch whose restored key is sent (0: none seen yet)
+    # The least time between two of this batch's slots (0: none), so a container's calls are
+    # spread over its CPU periods (tuning.dial_spacing_us).
+    spread_us: int = 0
 
 
 def pack_reserve(keys: Keys, batch: BatchArgs, requests: Sequence[AdmissionRequest]) -> tuple[list[str], list[Any]]:

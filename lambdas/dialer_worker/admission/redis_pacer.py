@@ -60,11 +60,13 @@ class RedisPacer:
         max_concurrent_calls: int = 0,
         max_call_seconds: int = 900,
         restore_hold_seconds: int = 0,
+        spread_us: int = 0,
     ) -> None:
         """`max_concurrent_calls`: the fleet's live-call cap (0: none); `max_call_seconds`: a
         live call's lease, after which it stops counting even if its call event never comes;
         `restore_hold_seconds`: a Redis found empty holds dialing until the ledger restored it, at
-        most this long (0: no hold, for a dialer that sends no restore request)."""
+        most this long (0: no hold, for a dialer that sends no restore request); `spread_us`: the
+        least time between two slots of one batch (tuning.dial_spacing_us; 0: none)."""
         self.redis = client
         self.keys = Keys(prefix)
         self._claim_ttl_ms = claim_ttl_seconds * 1000
@@ -72,6 +74,7 @@ class RedisPacer:
         self.max_concurrent_calls = max_concurrent_calls
         self.max_call_seconds = max_call_seconds
         self.restore_hold_seconds = restore_hold_seconds
+        self.spread_us = spread_us
         # The epoch the last reply gave: the script is asked whether that epoch was restored.
         self._epoch: str | None = None
         self._reserve = _unavailable_on_fault(client.register_script(scripts.source(scripts.RESERVE)))
@@ -112,6 +115,7 @@ class RedisPacer:
             settle_us=(settle_ms or lease_ms) * 1000,
             restore_hold_ms=self.restore_hold_seconds * 1000,
             restored_epoch=int(self._epoch or 0),
+            spread_us=self.spread_us,
         )
         keys, args = pack_reserve(self.keys, batch, tasks)
         self._count("reserve")

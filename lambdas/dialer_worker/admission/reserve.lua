@@ -2,7 +2,7 @@
 -- KEYS and ARGV are laid out by layout.py's pack_reserve, the one place that documents them:
 -- the batch's keys and arguments first, then each task's, then the claims' epoch key.
 -- The counts below and layout.py's must agree (tests/unit/dialer/test_admission_script.py).
-local LAYOUT = {batch_keys = 7, task_keys = 5, batch_args = 13, task_args = 4}
+local LAYOUT = {batch_keys = 7, task_keys = 5, batch_args = 14, task_args = 4}
 -- What each task comes to: layout.py's Decision, compared with this table by the same test.
 local DECISION = {DIAL = 0, DEFER = 1, DUPLICATE = 2, IN_FLIGHT = 3, RECIPIENT_LIMIT = 4, LIVE_CALLS = 5, RESTORING = 6}
 -- The restore hold as this batch found it: layout.py's RestoreState, compared by the same test.
@@ -22,6 +22,9 @@ local pace_ttl_s = tonumber(ARGV[10])
 local settle_us = tonumber(ARGV[11])
 local restore_hold_ms = tonumber(ARGV[12])
 local restored_epoch = tonumber(ARGV[13])
+-- The least time between two of this batch's own slots (0: none): one container's calls spread
+-- over its CPU periods, the slots between them left to the other containers (see `ahead`).
+local spread_us = tonumber(ARGV[14])
 local tat_key, rate_key, hold_key, ahead_key, fleet_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local restoring_key, restored_key = KEYS[6], KEYS[7]
 -- The claims' epoch: set once, never expires. A Redis that comes back without it (a failover
@@ -64,7 +67,8 @@ if rate > max_cps then rate = max_cps end
 local interval = math.ceil((1 + slack) * 1000000 / rate)
 local tat = tonumber(redis.call('GET', tat_key) or 0)
 if tat < now then tat = now end
--- Global slots already taken at or after tat by campaign-limited tasks, ascending.
+-- Global slots already taken at or after tat out of order (a campaign's rate or a batch's spread
+-- put them past the first free slot), ascending.
 redis.call('ZREMRANGEBYSCORE', ahead_key, '-inf', '(' .. string.format('%d', tat - interval))
 local ahead = {}
 for _, v in ipairs(redis.call('ZRANGEBYSCORE', ahead_key, string.format('%d', tat - interval), '+inf')) do
@@ -147,6 +151,8 @@ local function campaign_rate(pkey, ccps, min_rate)
 end
 local ctats = {}
 local out = {}
+-- This batch's latest slot so far (nil: none yet).
+local last_own = nil
 -- Each task's reply starts with its decision and its wait in microseconds (see Decision).
 local function decide(code, wait_us)
   out[#out + 1] = code; out[#out + 1] = wait_us
@@ -181,18 +187,19 @@ for i = 1, n do
     local crate = campaign_rate(pkey, ccps, min_rate)
     local ctat = 0
     if crate > 0 then ctat = ctats[ckey] or tonumber(redis.call('GET', ckey) or 0) end
-    local gated = ctat > tat
-    local slot
-    if gated then
-      slot = free_from(tat + math.ceil((ctat - tat) / interval) * interval)
-    else
-      slot = free_from(tat)
-    end
+    -- The earliest slot the campaign's rate and the batch's spread allow, on the global grid.
+    local earliest = tat
+    if ctat > earliest then earliest = ctat end
+    if spread_us > 0 and last_own and last_own + spread_us > earliest then earliest = last_own + spread_us end
+    local first = free_from(tat)
+    local slot = first
+    if earliest > tat then slot = free_from(tat + math.ceil((earliest - tat) / interval) * interval) end
     if slot - now > max_wait_us then
       decide(DECISION.DEFER, slot - now)
     else
-      -- Gate 5, the global rate, then the commit: slot, claim, recipient count, live call.
-      if gated then
+      -- Gate 5, the global rate, then the commit: slot, claim, recipient count, live call. A
+      -- slot past the first free one leaves a gap for others: it is kept in `ahead`.
+      if slot > first then
         local at = #ahead + 1
         while at > 1 and ahead[at - 1] > slot do at = at - 1 end
         table.insert(ahead, at, slot)
@@ -200,6 +207,7 @@ for i = 1, n do
       else
         tat = slot + interval
       end
+      last_own = slot
       if crate > 0 then ctats[ckey] = slot + math.ceil((1 + slack) * 1000000 / crate) end
       redis.call('SET', claim_key, string.format('%d', slot + lease_us), 'PX', claim_ttl_ms)
       count_recipient(rkey, claim_key, slot)

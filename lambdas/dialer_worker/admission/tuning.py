@@ -1,5 +1,5 @@
-"""The numbers admission runs with: slot spacing, lateness, the recipient window, the rate's
-decrease and increase. The scripts get them as arguments (layout.py), never as literals."""
+"""The numbers admission runs with: slot spacing, lateness, a container's own spacing, the
+recipient window, the rate's decrease and increase. The scripts get them as arguments (layout.py), never as literals."""
 
 from __future__ import annotations
 
@@ -24,3 +24,19 @@ COOL_DOWN_MS = 2000
 MIN_RATE_SHARE = 0.05
 # Additive increase: each accepted call gives back 1% of MAX_CPS.
 INCREASE_SHARE = 0.01
+
+# A container's own calls are spaced by the CPU it has: Lambda gives 1 vCPU per MB_PER_VCPU of
+# memory, as a quota per 100 ms period, and a container whose calls need more CPU in one period
+# than the quota gives is throttled and sends late. CALL_CPU_MS is what one call may take on a
+# full core, the batch's share of reserving, settling and telemetry included: about twice what
+# benchmarks/bench_lambda_share.py measures (`CPU ms/dial`), so spacing holds at its share.
+MB_PER_VCPU = 1769
+CALL_CPU_MS = 2.0
+
+
+def dial_spacing_us(memory_mb: int | None) -> int:
+    """The least time between two of one container's slots at this memory (None: a full core
+    or more, no spacing beyond the global rate's)."""
+    if memory_mb is None or memory_mb >= MB_PER_VCPU:
+        return 0
+    return round(CALL_CPU_MS * 1000 * MB_PER_VCPU / memory_mb)

@@ -107,3 +107,34 @@ def test_every_wait_is_in_microseconds(pacer, redis_key_prefix):
     )
     assert [a.decision for a in reply.admissions] == [Decision.DIAL, Decision.DEFER]
     assert 2_000_000 <= reply.admissions[1].wait_us <= 2 * (1 + SLACK) * 1_000_000 + 20_000
+
+
+def test_a_spread_batch_leaves_the_slots_between_its_own_to_other_batches(redis_server, redis_key_prefix):
+    # A container at a small CPU share spreads its batch's calls (spread_us); the global slots in
+    # between go to the next batches, so the fleet's schedule stays full and never crowded.
+    interval_us = math.ceil((1 + SLACK) * 1_000_000 / MAX_CPS)
+    spread_us = 3 * interval_us - 1000  # on the grid: three intervals
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    spreading = RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=600, spread_us=spread_us)
+    plain = RedisPacer(client, prefix=redis_key_prefix, claim_ttl_seconds=600)
+    try:
+        batches = [
+            pacer.reserve(
+                [AdmissionRequest(f"{name}-{i}", "open") for i in range(5)],
+                max_cps=MAX_CPS,
+                max_wait_ms=60_000,
+                lease_ms=70_000,
+            )
+            for name, pacer in (("a", spreading), ("b", spreading), ("c", plain))
+        ]
+    finally:
+        client.close()
+    own = [[a.slot_us for a in r.admissions] for r in batches]
+    assert all(a.decision is Decision.DIAL for r in batches for a in r.admissions)
+    for slots in own[:2]:
+        assert min(b - a for a, b in zip(slots, slots[1:], strict=False)) >= spread_us
+    fleet = sorted(s for slots in own for s in slots if s is not None)
+    assert min(b - a for a, b in zip(fleet, fleet[1:], strict=False)) >= interval_us
+    # Full: 15 slots one interval apart, give or take the time between the three script calls.
+    took_us = batches[-1].now_us - batches[0].now_us
+    assert fleet[-1] - fleet[0] <= 14 * interval_us + took_us

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dialer_worker.admission import LATE_TOLERANCE_S, SLACK, Decision, LocalPacer
+from dialer_worker.admission import LATE_TOLERANCE_S, SLACK, Decision, LocalPacer, dial_spacing_us
+from dialer_worker.admission.tuning import CALL_CPU_MS
 from dialer_worker.deferral import delay_for
 from dialer_worker.env import DialerEnv
 from dialer_worker.worker_client import Outcome, classify
@@ -70,6 +71,16 @@ def test_degraded_rate_divides_max_cps_by_concurrency():
     assert DialerEnv.from_environ(variables).degraded_cps == 2
     with pytest.raises(InvalidEnvironment, match="MAX_CPS must be above 0"):
         DialerEnv.from_environ({**variables, "MAX_CPS": "0"})
+    # The memory is the runtime's to say, never the stack's: absent, a full core.
+    assert DialerEnv.from_environ(variables).lambda_memory_mb is None
+    assert DialerEnv.from_environ({**variables, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}).lambda_memory_mb == 256
+
+
+def test_a_containers_calls_are_spaced_by_the_cpu_its_memory_gives():
+    # At 128 MB (7.2% of a core) one call's CPU budget takes 27.6 ms of the container's time.
+    assert dial_spacing_us(128) == round(CALL_CPU_MS * 1000 * 1769 / 128) == 27_641
+    assert dial_spacing_us(256) == 13_820
+    assert dial_spacing_us(1769) == dial_spacing_us(10_240) == dial_spacing_us(None) == 0
 
 
 @pytest.mark.parametrize("wait_ms, delay", [(0, 1), (1, 1), (1500, 2), (10 * 60 * 1000, 600), (3_600_000, 900)])
