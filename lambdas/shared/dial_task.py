@@ -8,6 +8,7 @@ copy is the message the scheduler sent, unknown fields included, and never large
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -192,8 +193,9 @@ class EnrichedTask:
     def phone_number(self) -> str:
         return self.task.phone_number
 
-    @property
+    @functools.cached_property
     def call_id(self) -> str:
+        # Computed once: a batch asks each task's callId a score of times, and a UUIDv5 is a hash.
         return call_id_for(self.task.campaign_id, self.task.contact_id, self.task.attempts)
 
     def to_item(self) -> dict:
