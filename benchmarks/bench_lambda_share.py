@@ -7,7 +7,8 @@ quota per 100 ms period. Here each dialer is its own OS process in its own cgrou
 under test switched off) back to back on batches of 10 enriched items, as Pipes would with a
 backlog, with a Lambda-like context. Outside any quota: the worker stand-in (its own process; it
 takes every POST's arrival time), Redis, and the local SQS that deferred tasks go to (so each
-deferral is counted by its reason, `late` among them). The items are built here, as the
+deferral is counted by its reason, `late` among them) and that each batch's ledger records go to,
+as deployed. The items are built here, as the
 enrichment would, and reach each dialer as JSON text, which it parses as the runtime would.
 
 Per memory size (and unlimited), with the load average when the row was taken:
@@ -407,7 +408,16 @@ def build_batches(dialer_no: int, count: int, *, paused: bool = False, offset: i
 
 
 def measure(
-    memory: int | None, *, args, layout: dict | None, redis_server, worker, defer_queue_url, sqs_endpoint, stderr
+    memory: int | None,
+    *,
+    args,
+    layout: dict | None,
+    redis_server,
+    worker,
+    defer_queue_url,
+    records_queue_url,
+    sqs_endpoint,
+    stderr,
 ) -> dict:
     import redis
 
@@ -446,6 +456,7 @@ def measure(
                     default_time_zone=settings.default_time_zone,
                     max_call_seconds=settings.max_call_seconds,
                     defer_queue_url=defer_queue_url,
+                    call_records_queue_url=records_queue_url,
                     **GATES_OFF,
                 ),
                 "observability": dict(
@@ -609,12 +620,17 @@ def main() -> int:
     stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_lambda_share-{os.getpid()}.stderr"
     try:
         queue = sqs.create_queues(f"defer-{uuid.uuid4().hex[:6]}", max_receive_count=5, visibility_timeout_seconds=60)
+        # The ledger's records queue: every batch sends its `dialed` records there, as deployed.
+        records = sqs.create_queues(
+            f"records-{uuid.uuid4().hex[:6]}", max_receive_count=5, visibility_timeout_seconds=60
+        )
         with open(stderr_path, "w") as stderr:
             common = dict(
                 args=args,
                 redis_server=redis_server,
                 worker=worker,
                 defer_queue_url=queue.queue_url,
+                records_queue_url=records.queue_url,
                 sqs_endpoint=sqs.endpoint,
                 stderr=stderr,
             )
