@@ -57,7 +57,7 @@ FIRST_USE = {
         "redis",
         "redis.backoff",
         "redis.retry",
-        "requests",
+        "dialer_worker.worker_client",
         "dialer_worker.admission",
         "dialer_worker.deferral",
     ),
