@@ -27,11 +27,12 @@ GOOD_CONFIG = {**DIALABLE_CONFIG, "maxConcurrentCalls": 50}
 # ended (a deployed policy says minutes or hours), at most twice per contact.
 DEMO_RETRY = {"no_answer": {"afterSeconds": 3, "maxAttempts": 2}, "busy": {"afterSeconds": 3, "maxAttempts": 2}}
 RETRIED_CAMPAIGN = "spring-sale"
+LOW_ANSWER = "low-answer"
 CAMPAIGNS = [
     (RETRIED_CAMPAIGN, "active", {**GOOD_CONFIG, "retry": DEMO_RETRY}),
     # The closed loop: at most 6 live calls; and a campaign whose answers are poor at first.
     ("renewals", "active", {**GOOD_CONFIG, "maxCps": 5, "maxConcurrentCalls": 6}),
-    ("low-answer", "active", {**GOOD_CONFIG, "maxCps": 5, "minAnswerRate": 0.5}),
+    (LOW_ANSWER, "active", {**GOOD_CONFIG, "maxCps": 5, "minAnswerRate": 0.5}),
     # Paused at the start (its tasks wait), resumed a few seconds in.
     ("paused-promo", "paused", GOOD_CONFIG),
 ]
@@ -86,7 +87,7 @@ def task_mix(count: int, seed: int = 1, zone: str = "America/Los_Angeles") -> li
     rng = random.Random(seed)
     bodies: list = []
     for n in range(count):
-        campaign = "renewals" if n % 5 == 0 else "low-answer" if n % 5 in (1, 2) else "spring-sale"
+        campaign = "renewals" if n % 5 == 0 else LOW_ANSWER if n % 5 in (1, 2) else "spring-sale"
         # A dialable US number: the exchange starts with 2-9.
         phone = f"+1415{rng.randrange(2, 10)}{rng.randrange(10**6):06d}"
         bodies.append(
@@ -170,11 +171,13 @@ def _run(settings, args):
         try:
             # Calls last 1 to 3 s; low-answer is answered 10% of the time until its pace falls.
             run.worker.duration_s = lambda rng: rng.uniform(*CALL_SECONDS)
-            run.worker.answer_rates = {"low-answer": 0.1}
+            run.worker.answer_rates = {LOW_ANSWER: 0.1}
             started = time.monotonic()
             queue_samples: list[tuple[float, bool]] = []
-            run.enqueue(task_mix(args.tasks, zone=zone) + compliance_tasks(now, zone))
+            mix = task_mix(args.tasks, zone=zone)
+            run.enqueue(mix + compliance_tasks(now, zone))
             total = run.enqueued
+            low_answer = {b["contactId"] for b in mix if isinstance(b, dict) and b.get("campaignId") == LOW_ANSWER}
 
             def progress(depth):
                 queue_samples.append((time.monotonic(), depth["visible"] == 0 and depth["in_flight"] == 0))
@@ -187,7 +190,12 @@ def _run(settings, args):
                     end="", file=sys.stderr, flush=True,
                 )  # fmt: skip
 
-            summary = run.run(timeout=args.timeout, progress=progress, during=_closed_loop, until_ledger_settles=True)
+            summary = run.run(
+                timeout=args.timeout,
+                progress=progress,
+                during=lambda r: _closed_loop(r, low_answer),
+                until_ledger_settles=True,
+            )
             print(file=sys.stderr)
             calls = run.worker.accepted()
             start = min((c.at_monotonic for c in calls), default=0.0)
@@ -213,8 +221,10 @@ def _run(settings, args):
             redis_throwaway.destroy()
 
 
-def _closed_loop(run):
-    """Resume the paused campaign, and give low-answer good answers once its pace has fallen."""
+def _closed_loop(run, low_answer: set[str]):
+    """Resume the paused campaign, and give low-answer good answers once its pace has fallen (or
+    stop waiting for that once every one of its tasks, `low_answer`, is dialed: a short run may
+    end before the pace has the samples it needs)."""
     import redis as redis_lib
 
     from local_pipeline.database import set_campaign_status
@@ -227,10 +237,13 @@ def _closed_loop(run):
             if not resumed and time.monotonic() - started >= RESUME_AFTER_S:
                 set_campaign_status(run.dsn, "paused-promo", "active")
                 resumed = True
-            if float(client.hget(pace_key(run.key_prefix, "low-answer"), "factor") or 1) <= 0.5:
-                run.worker.answer_rates = {"low-answer": 0.9}
+            if float(client.hget(pace_key(run.key_prefix, LOW_ANSWER), "factor") or 1) <= 0.5:
+                run.worker.answer_rates = {LOW_ANSWER: 0.9}
                 if resumed:
                     return
+            dialed = {c.body.get("contactId") for c in run.worker.accepted() if c.body.get("campaignId") == LOW_ANSWER}
+            if resumed and low_answer <= dialed:
+                return
             time.sleep(0.5)
     finally:
         client.close()
