@@ -51,8 +51,10 @@ DEMO_ZONES = (
     "America/Sao_Paulo", "Atlantic/Azores", "Europe/London", "Europe/Berlin", "Europe/Athens", "Asia/Dubai",
     "Asia/Kolkata", "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
 )  # fmt: skip
-# A campaign whose own window opens a minute after the demo starts: its task waits, then goes out.
+# A campaign whose own window opens a minute after the demo starts (--opens-in): its task waits,
+# then goes out.
 OPENS_SOON = "opens-soon"
+OPENS_IN_S = 60.0
 DO_NOT_CALL_NUMBER = "+14155550199"
 
 
@@ -64,16 +66,22 @@ def demo_zone(now: datetime) -> str:
     return min(DEMO_ZONES, key=hours_from_1pm)
 
 
-def opens_soon_campaign(now: datetime, zone: str) -> tuple[str, str, dict]:
-    local = (now + timedelta(minutes=1)).astimezone(ZoneInfo(zone))
-    weekday = local.strftime("%A").upper()
-    window = {"timeZone": zone, "openHours": {weekday: [[local.strftime("%H:%M"), "21:00"]]}}
+def opens_soon_campaign(now: datetime, zone: str, opens_in_s: float = OPENS_IN_S) -> tuple[str, str, dict]:
+    """Open from `opens_in_s` after `now` to 21:00 in `zone`. Open hours are whole minutes: they
+    start at the opening's minute, and a restricted period closes that minute's seconds before it."""
+    opens = (now + timedelta(seconds=opens_in_s)).astimezone(ZoneInfo(zone))
+    minute = opens.replace(second=0, microsecond=0)
+    weekday = opens.strftime("%A").upper()
+    window: dict = {"timeZone": zone, "openHours": {weekday: [[minute.strftime("%H:%M"), "21:00"]]}}
+    if opens > minute:
+        local_start, local_end = (t.replace(tzinfo=None).isoformat() for t in (minute, opens))
+        window["restrictedPeriods"] = [{"start": local_start, "end": local_end}]
     return OPENS_SOON, "active", {**GOOD_CONFIG, "callingWindow": window}
 
 
 def compliance_tasks(now: datetime, zone: str) -> list:
-    """A task outside its campaign's window (it opens in a minute), an expired one, and one to a
-    number on the do-not-call list."""
+    """A task outside its campaign's window (it opens soon), an expired one, and one to a number
+    on the do-not-call list."""
     return [
         {"campaignId": OPENS_SOON, "contactId": "opens-soon-1", "phoneNumber": "+14155550198", "timeZone": zone},
         {"campaignId": "spring-sale", "contactId": "expired", "phoneNumber": "+14155550197", "timeZone": zone,
@@ -120,6 +128,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--series", action="store_true", help="with --json: add the per-second series the chart draws")
     parser.add_argument("--chart", metavar="PNG", help="write a chart of calls per second with the MAX_CPS line")
+    parser.add_argument(
+        "--opens-in", type=float, default=OPENS_IN_S, metavar="SECONDS",
+        help="when the opens-soon campaign's calling window opens, after the start",
+    )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
 
@@ -161,7 +173,8 @@ def _run(settings, args):
     try:
         now = datetime.now(UTC)
         zone = demo_zone(now)
-        dsn = database.prepare(pg, dbname, [*CAMPAIGNS, opens_soon_campaign(now, zone)])
+        campaigns = [*CAMPAIGNS, opens_soon_campaign(now, zone, args.opens_in)]
+        dsn = database.prepare(pg, dbname, campaigns)
         database.add_to_do_not_call(dsn, DO_NOT_CALL_NUMBER, "demo")
         # The ledger starts empty each run: the demo's contacts (and callIds) are the same every time.
         database.clear_ledger(dsn)
@@ -209,7 +222,7 @@ def _run(settings, args):
             }
             # (seconds since the first call, {campaign: live calls, "*": the fleet's}).
             summary.extra["live_calls"] = [(round(t - start, 3), live) for t, live in run.worker.live_samples]
-            _explain(summary, [*CAMPAIGNS, opens_soon_campaign(now, zone)], calls, queue_samples)
+            _explain(summary, campaigns, calls, queue_samples)
             summary.extra["retries_dialed"] = sum(1 for c in calls if c.body.get("callId") in _retry_ids(dsn))
             return summary
         finally:

@@ -22,8 +22,11 @@ MAX_JSON_BYTES = 8_000
 def test_the_json_summary_is_small_parses_and_explains_the_caps(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "lambdas"), str(ROOT)])}
     chart = tmp_path / "chart.png"
+    # The opens-soon campaign's window opens 5 s in, not the demo's minute: the run is not kept
+    # waiting for it.
     done = subprocess.run(
-        [sys.executable, "-m", "local_pipeline", "--json", "--tasks", "20", "--chart", str(chart), "--timeout", "240"],
+        [sys.executable, "-m", "local_pipeline", "--json", "--tasks", "20", "--chart", str(chart), "--timeout", "240",
+         "--opens-in", "5"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=290,
     )  # fmt: skip
     assert len(done.stdout.encode()) < MAX_JSON_BYTES, done.stdout[-2000:]
@@ -38,4 +41,7 @@ def test_the_json_summary_is_small_parses_and_explains_the_caps(tmp_path):
     )
     due = summary["extra"]["achieved_while_due"]
     assert 0 < due["due_s"] <= due["span_s"]
+    # The opens-soon task waited for its window (deferred), then went out.
+    assert summary["extra"]["deferrals_by_reason"].get("outside_window", 0) >= 1, summary["extra"]
+    assert summary["dialed_by_campaign"].get("opens-soon") == 1, summary["dialed_by_campaign"]
     assert chart.stat().st_size > 0
