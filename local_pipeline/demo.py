@@ -56,6 +56,7 @@ DEMO_ZONES = (
 OPENS_SOON = "opens-soon"
 OPENS_IN_S = 60.0
 DO_NOT_CALL_NUMBER = "+14155550199"
+DATABASE = "dialpipe_local"
 
 
 def demo_zone(now: datetime) -> str:
@@ -132,6 +133,10 @@ def main(argv=None) -> int:
         "--opens-in", type=float, default=OPENS_IN_S, metavar="SECONDS",
         help="when the opens-soon campaign's calling window opens, after the start",
     )  # fmt: skip
+    parser.add_argument(
+        "--database", default=DATABASE,
+        help="the PostgreSQL database (created if missing) it seeds, and whose ledger it empties first",
+    )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
 
@@ -169,7 +174,7 @@ def _run(settings, args):
 
     pg, pg_throwaway = reuse_or_start_postgres()
     redis, redis_throwaway = reuse_or_start_redis()
-    dbname = "dialpipe_local"
+    dbname = args.database
     try:
         now = datetime.now(UTC)
         zone = demo_zone(now)
