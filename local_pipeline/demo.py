@@ -232,11 +232,28 @@ def _run(settings, args):
             return summary
         finally:
             run.close()
+            _purge_keys(run)
     finally:
         if pg_throwaway:
             pg_throwaway.destroy()
         if redis_throwaway:
             redis_throwaway.destroy()
+
+
+def _purge_keys(run) -> None:
+    """Removes the run's Redis keys (all under its own hash tag): nothing reads them after the run,
+    and its claims would stay for days in a Redis the run did not start."""
+    import redis as redis_lib
+
+    from shared.live_calls import tag
+
+    client = redis_lib.Redis(host=run.redis.host, port=run.redis.port, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"{tag(run.key_prefix)}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.unlink(*keys[start : start + 500])
+    finally:
+        client.close()
 
 
 def _closed_loop(run, low_answer: set[str]):

@@ -19,7 +19,7 @@ import pytest
 from db_migrate.migrate import create_database_if_missing
 from local_pipeline import database, services
 
-__all__ = ["fresh_database", "postgres_server", "redis_key_prefix", "redis_server", "sqs_endpoint"]
+__all__ = ["fresh_database", "postgres_server", "purge_redis_keys", "redis_key_prefix", "redis_server", "sqs_endpoint"]
 
 
 @pytest.fixture(scope="session")
@@ -47,10 +47,23 @@ def fresh_database(postgres_server):
     database.drop(postgres_server, name)
 
 
+def purge_redis_keys(server: services.RedisServer, prefix: str) -> None:
+    """Removes every key under `{prefix}` from `server` (nothing if it no longer answers). Claims
+    are kept for days: left behind, every run's would pile up in the shared Redis, and whatever
+    SCANs it (`dialctl status`, a test that loses every key of its run) slows down with them."""
+    from dialctl.local_up import purge_keys
+
+    purge_keys(server.url, prefix)
+
+
 @pytest.fixture
-def redis_key_prefix():
-    """A key prefix of its own for one test, so tests sharing a Redis never see each other's keys."""
-    return f"test-{uuid.uuid4().hex[:12]}"
+def redis_key_prefix(request):
+    """A key prefix of its own for one test, so tests sharing a Redis never see each other's keys;
+    its keys on the session's Redis are removed afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    if "redis_server" in request.fixturenames:
+        purge_redis_keys(request.getfixturevalue("redis_server"), prefix)
 
 
 @pytest.fixture(scope="session")
