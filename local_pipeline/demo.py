@@ -249,7 +249,7 @@ def _purge_keys(run) -> None:
 
     client = redis_lib.Redis(host=run.redis.host, port=run.redis.port, socket_timeout=5)
     try:
-        keys = list(client.scan_iter(match=f"{tag(run.key_prefix)}*", count=1000))
+        keys = list(client.scan_iter(match=f"{tag(run.key_prefix)}*", count=10_000))
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start : start + 500])
     finally:

@@ -138,7 +138,7 @@ def test_redis_coming_back_empty_dials_no_accepted_task_again_and_leaves_no_live
         time.sleep(REDIS_LOST_AT_S)
         client = redis_lib.Redis(host=r.redis.host, port=r.redis.port)
         try:
-            keys = list(client.scan_iter(match=f"{tag(r.key_prefix)}*", count=1000))
+            keys = list(client.scan_iter(match=f"{tag(r.key_prefix)}*", count=10_000))
             if keys:
                 client.delete(*keys)
         finally:
