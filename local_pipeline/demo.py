@@ -27,11 +27,12 @@ GOOD_CONFIG = {**DIALABLE_CONFIG, "maxConcurrentCalls": 50}
 # ended (a deployed policy says minutes or hours), at most twice per contact.
 DEMO_RETRY = {"no_answer": {"afterSeconds": 3, "maxAttempts": 2}, "busy": {"afterSeconds": 3, "maxAttempts": 2}}
 RETRIED_CAMPAIGN = "spring-sale"
+LOW_ANSWER = "low-answer"
 CAMPAIGNS = [
     (RETRIED_CAMPAIGN, "active", {**GOOD_CONFIG, "retry": DEMO_RETRY}),
     # The closed loop: at most 6 live calls; and a campaign whose answers are poor at first.
     ("renewals", "active", {**GOOD_CONFIG, "maxCps": 5, "maxConcurrentCalls": 6}),
-    ("low-answer", "active", {**GOOD_CONFIG, "maxCps": 5, "minAnswerRate": 0.5}),
+    (LOW_ANSWER, "active", {**GOOD_CONFIG, "maxCps": 5, "minAnswerRate": 0.5}),
     # Paused at the start (its tasks wait), resumed a few seconds in.
     ("paused-promo", "paused", GOOD_CONFIG),
 ]
@@ -50,9 +51,12 @@ DEMO_ZONES = (
     "America/Sao_Paulo", "Atlantic/Azores", "Europe/London", "Europe/Berlin", "Europe/Athens", "Asia/Dubai",
     "Asia/Kolkata", "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
 )  # fmt: skip
-# A campaign whose own window opens a minute after the demo starts: its task waits, then goes out.
+# A campaign whose own window opens a minute after the demo starts (--opens-in): its task waits,
+# then goes out.
 OPENS_SOON = "opens-soon"
+OPENS_IN_S = 60.0
 DO_NOT_CALL_NUMBER = "+14155550199"
+DATABASE = "dialpipe_local"
 
 
 def demo_zone(now: datetime) -> str:
@@ -63,16 +67,22 @@ def demo_zone(now: datetime) -> str:
     return min(DEMO_ZONES, key=hours_from_1pm)
 
 
-def opens_soon_campaign(now: datetime, zone: str) -> tuple[str, str, dict]:
-    local = (now + timedelta(minutes=1)).astimezone(ZoneInfo(zone))
-    weekday = local.strftime("%A").upper()
-    window = {"timeZone": zone, "openHours": {weekday: [[local.strftime("%H:%M"), "21:00"]]}}
+def opens_soon_campaign(now: datetime, zone: str, opens_in_s: float = OPENS_IN_S) -> tuple[str, str, dict]:
+    """Open from `opens_in_s` after `now` to 21:00 in `zone`. Open hours are whole minutes: they
+    start at the opening's minute, and a restricted period closes that minute's seconds before it."""
+    opens = (now + timedelta(seconds=opens_in_s)).astimezone(ZoneInfo(zone))
+    minute = opens.replace(second=0, microsecond=0)
+    weekday = opens.strftime("%A").upper()
+    window: dict = {"timeZone": zone, "openHours": {weekday: [[minute.strftime("%H:%M"), "21:00"]]}}
+    if opens > minute:
+        local_start, local_end = (t.replace(tzinfo=None).isoformat() for t in (minute, opens))
+        window["restrictedPeriods"] = [{"start": local_start, "end": local_end}]
     return OPENS_SOON, "active", {**GOOD_CONFIG, "callingWindow": window}
 
 
 def compliance_tasks(now: datetime, zone: str) -> list:
-    """A task outside its campaign's window (it opens in a minute), an expired one, and one to a
-    number on the do-not-call list."""
+    """A task outside its campaign's window (it opens soon), an expired one, and one to a number
+    on the do-not-call list."""
     return [
         {"campaignId": OPENS_SOON, "contactId": "opens-soon-1", "phoneNumber": "+14155550198", "timeZone": zone},
         {"campaignId": "spring-sale", "contactId": "expired", "phoneNumber": "+14155550197", "timeZone": zone,
@@ -86,7 +96,7 @@ def task_mix(count: int, seed: int = 1, zone: str = "America/Los_Angeles") -> li
     rng = random.Random(seed)
     bodies: list = []
     for n in range(count):
-        campaign = "renewals" if n % 5 == 0 else "low-answer" if n % 5 in (1, 2) else "spring-sale"
+        campaign = "renewals" if n % 5 == 0 else LOW_ANSWER if n % 5 in (1, 2) else "spring-sale"
         # A dialable US number: the exchange starts with 2-9.
         phone = f"+1415{rng.randrange(2, 10)}{rng.randrange(10**6):06d}"
         bodies.append(
@@ -119,6 +129,14 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--series", action="store_true", help="with --json: add the per-second series the chart draws")
     parser.add_argument("--chart", metavar="PNG", help="write a chart of calls per second with the MAX_CPS line")
+    parser.add_argument(
+        "--opens-in", type=float, default=OPENS_IN_S, metavar="SECONDS",
+        help="when the opens-soon campaign's calling window opens, after the start",
+    )  # fmt: skip
+    parser.add_argument(
+        "--database", default=DATABASE,
+        help="the PostgreSQL database (created if missing) it seeds, and whose ledger it empties first",
+    )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
 
@@ -156,11 +174,12 @@ def _run(settings, args):
 
     pg, pg_throwaway = reuse_or_start_postgres()
     redis, redis_throwaway = reuse_or_start_redis()
-    dbname = "dialpipe_local"
+    dbname = args.database
     try:
         now = datetime.now(UTC)
         zone = demo_zone(now)
-        dsn = database.prepare(pg, dbname, [*CAMPAIGNS, opens_soon_campaign(now, zone)])
+        campaigns = [*CAMPAIGNS, opens_soon_campaign(now, zone, args.opens_in)]
+        dsn = database.prepare(pg, dbname, campaigns)
         database.add_to_do_not_call(dsn, DO_NOT_CALL_NUMBER, "demo")
         # The ledger starts empty each run: the demo's contacts (and callIds) are the same every time.
         database.clear_ledger(dsn)
@@ -170,11 +189,13 @@ def _run(settings, args):
         try:
             # Calls last 1 to 3 s; low-answer is answered 10% of the time until its pace falls.
             run.worker.duration_s = lambda rng: rng.uniform(*CALL_SECONDS)
-            run.worker.answer_rates = {"low-answer": 0.1}
+            run.worker.answer_rates = {LOW_ANSWER: 0.1}
             started = time.monotonic()
             queue_samples: list[tuple[float, bool]] = []
-            run.enqueue(task_mix(args.tasks, zone=zone) + compliance_tasks(now, zone))
+            mix = task_mix(args.tasks, zone=zone)
+            run.enqueue(mix + compliance_tasks(now, zone))
             total = run.enqueued
+            low_answer = {b["contactId"] for b in mix if isinstance(b, dict) and b.get("campaignId") == LOW_ANSWER}
 
             def progress(depth):
                 queue_samples.append((time.monotonic(), depth["visible"] == 0 and depth["in_flight"] == 0))
@@ -187,7 +208,12 @@ def _run(settings, args):
                     end="", file=sys.stderr, flush=True,
                 )  # fmt: skip
 
-            summary = run.run(timeout=args.timeout, progress=progress, during=_closed_loop, until_ledger_settles=True)
+            summary = run.run(
+                timeout=args.timeout,
+                progress=progress,
+                during=lambda r: _closed_loop(r, low_answer),
+                until_ledger_settles=True,
+            )
             print(file=sys.stderr)
             calls = run.worker.accepted()
             start = min((c.at_monotonic for c in calls), default=0.0)
@@ -201,11 +227,12 @@ def _run(settings, args):
             }
             # (seconds since the first call, {campaign: live calls, "*": the fleet's}).
             summary.extra["live_calls"] = [(round(t - start, 3), live) for t, live in run.worker.live_samples]
-            _explain(summary, [*CAMPAIGNS, opens_soon_campaign(now, zone)], calls, queue_samples)
+            _explain(summary, campaigns, calls, queue_samples)
             summary.extra["retries_dialed"] = sum(1 for c in calls if c.body.get("callId") in _retry_ids(dsn))
             return summary
         finally:
             run.close()
+            _purge_keys(run)
     finally:
         if pg_throwaway:
             pg_throwaway.destroy()
@@ -213,8 +240,26 @@ def _run(settings, args):
             redis_throwaway.destroy()
 
 
-def _closed_loop(run):
-    """Resume the paused campaign, and give low-answer good answers once its pace has fallen."""
+def _purge_keys(run) -> None:
+    """Removes the run's Redis keys (all under its own hash tag): nothing reads them after the run,
+    and its claims would stay for days in a Redis the run did not start."""
+    import redis as redis_lib
+
+    from shared.live_calls import tag
+
+    client = redis_lib.Redis(host=run.redis.host, port=run.redis.port, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"{tag(run.key_prefix)}*", count=10_000))
+        for start in range(0, len(keys), 500):
+            client.unlink(*keys[start : start + 500])
+    finally:
+        client.close()
+
+
+def _closed_loop(run, low_answer: set[str]):
+    """Resume the paused campaign, and give low-answer good answers once its pace has fallen (or
+    stop waiting for that once every one of its tasks, `low_answer`, is dialed: a short run may
+    end before the pace has the samples it needs)."""
     import redis as redis_lib
 
     from local_pipeline.database import set_campaign_status
@@ -227,10 +272,13 @@ def _closed_loop(run):
             if not resumed and time.monotonic() - started >= RESUME_AFTER_S:
                 set_campaign_status(run.dsn, "paused-promo", "active")
                 resumed = True
-            if float(client.hget(pace_key(run.key_prefix, "low-answer"), "factor") or 1) <= 0.5:
-                run.worker.answer_rates = {"low-answer": 0.9}
+            if float(client.hget(pace_key(run.key_prefix, LOW_ANSWER), "factor") or 1) <= 0.5:
+                run.worker.answer_rates = {LOW_ANSWER: 0.9}
                 if resumed:
                     return
+            dialed = {c.body.get("contactId") for c in run.worker.accepted() if c.body.get("campaignId") == LOW_ANSWER}
+            if resumed and low_answer <= dialed:
+                return
             time.sleep(0.5)
     finally:
         client.close()

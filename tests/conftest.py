@@ -28,3 +28,23 @@ def pytest_collection_modifyitems(config, items):
         if layer not in LAYERS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in one of the layers {sorted(LAYERS)}")
         item.add_marker(LAYERS[layer])
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_xdist_groups(config, items):
+    """`--dist loadgroup` groups by an `@group` suffix a worker puts on each grouped test's node id.
+    pytest-xdist 3.8 writes it to `item._nodeid`, which pytest 9.2's structured ids no longer read
+    (pytest-dev/pytest-xdist#1386), so with the pinned two every group was ignored without a word
+    (each worker synthesized the CDK app). After xdist's own hook, the suffix goes where pytest
+    reads it; a no-op once xdist puts it there itself."""
+    if not getattr(config.option, "loadgroup", False):  # set in xdist workers only
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)

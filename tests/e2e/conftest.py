@@ -1,7 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from support.services import fresh_database, postgres_server, redis_key_prefix, redis_server, sqs_endpoint
+from support.services import (
+    fresh_database,
+    postgres_server,
+    purge_redis_keys,
+    redis_key_prefix,
+    redis_server,
+    sqs_endpoint,
+)
 
 from dialer_worker.env import GATES_OFF
 from local_pipeline import database
@@ -39,6 +46,7 @@ def local_run(postgres_server, fresh_database, redis_server):
     yield make
     for run in runs:
         run.close()
+        purge_redis_keys(run.redis, run.key_prefix)
 
 
 def tasks(n, campaign="active", start=0):

@@ -19,11 +19,23 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_JSON_BYTES = 8_000
 
 
-def test_the_json_summary_is_small_parses_and_explains_the_caps(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "lambdas"), str(ROOT)])}
+def test_the_json_summary_is_small_parses_and_explains_the_caps(tmp_path, postgres_server, fresh_database):
+    # On this test's PostgreSQL, in a database of its own: the demo's own (dialpipe_local) is
+    # seeded and has its ledger emptied by any other demo run at the same time.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "lambdas"), str(ROOT)]),
+        "DB_HOST": postgres_server.host,
+        "DB_PORT": str(postgres_server.port),
+        "DB_USER": postgres_server.user,
+        "DB_PASSWORD": postgres_server.password,
+    }
     chart = tmp_path / "chart.png"
+    # The opens-soon campaign's window opens 5 s in, not the demo's minute: the run is not kept
+    # waiting for it.
     done = subprocess.run(
-        [sys.executable, "-m", "local_pipeline", "--json", "--tasks", "20", "--chart", str(chart), "--timeout", "240"],
+        [sys.executable, "-m", "local_pipeline", "--json", "--tasks", "20", "--chart", str(chart), "--timeout", "240",
+         "--opens-in", "5", "--database", fresh_database],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=290,
     )  # fmt: skip
     assert len(done.stdout.encode()) < MAX_JSON_BYTES, done.stdout[-2000:]
@@ -38,4 +50,7 @@ def test_the_json_summary_is_small_parses_and_explains_the_caps(tmp_path):
     )
     due = summary["extra"]["achieved_while_due"]
     assert 0 < due["due_s"] <= due["span_s"]
+    # The opens-soon task waited for its window (deferred), then went out.
+    assert summary["extra"]["deferrals_by_reason"].get("outside_window", 0) >= 1, summary["extra"]
+    assert summary["dialed_by_campaign"].get("opens-soon") == 1, summary["dialed_by_campaign"]
     assert chart.stat().st_size > 0

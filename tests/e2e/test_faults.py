@@ -12,7 +12,8 @@ from collections import Counter
 import pytest
 import redis as redis_lib
 
-from dialer_worker import deferral, dispatch
+from dialer_worker import dispatch
+from shared.drops import DeferReason
 from shared.live_calls import campaign_live_key, fleet_live_key, tag
 
 from .conftest import tasks
@@ -26,6 +27,10 @@ FAULT_S = 12
 # While the first tasks are done and most are still waiting (240 tasks take about 8 s).
 REDIS_LOST_AT_S = 4
 DIALED_WITHIN_S = 60
+# Deferral re-sends of one task the faults may cause. `late` ones are judged apart, not counted:
+# a call that would have left more than the late tolerance after its slot is deferred because a
+# loaded machine woke the dialer's thread late, not because of the fault (how often is the
+# benchmarks' business).
 MAX_RESENDS = 3
 
 
@@ -46,15 +51,15 @@ def capped_run(local_run):
 
 @pytest.fixture
 def resends(monkeypatch):
-    """Deferral re-sends per task (by contactId), counted where the dialer re-queues them."""
-    counted: Counter[str] = Counter()
-    send = deferral.Deferrer.defer
+    """Deferral re-sends per task (contactId) and reason, counted where the dialer re-queues them."""
+    counted: Counter[tuple[str, DeferReason]] = Counter()
+    defer = dispatch.Dispatcher._defer
 
-    def counting(self, entries):
-        counted.update(task.task.contact_id for task, _ in entries)
-        return send(self, entries)
+    def counting(self, to_defer, report):
+        counted.update((task.task.contact_id, reason) for task, _, reason in to_defer)
+        return defer(self, to_defer, report)
 
-    monkeypatch.setattr(deferral.Deferrer, "defer", counting)
+    monkeypatch.setattr(dispatch.Dispatcher, "_defer", counting)
     return counted
 
 
@@ -77,8 +82,15 @@ def settle_and_check(run, summary, resends, cleared, tasks_n=240):
     last = max(c.at_monotonic for c in run.worker.calls if 200 <= c.status < 300)
     assert last - cleared[0] <= DIALED_WITHIN_S, f"last dial {last - cleared[0]:.1f} s after the fault cleared"
     assert run.worker.peak_live["capped"] <= CAP
-    worst = resends.most_common(1)
-    assert not worst or worst[0][1] <= MAX_RESENDS, (worst, summary.extra["deferrals_by_reason"])
+    by_task: Counter[str] = Counter()
+    for (contact, reason), n in resends.items():
+        by_task[contact] += 0 if reason is DeferReason.LATE else n
+    worst = by_task.most_common(1)
+    assert not worst or worst[0][1] <= MAX_RESENDS, (
+        worst,
+        {str(reason): n for (contact, reason), n in resends.items() if contact == worst[0][0]},
+        summary.extra["deferrals_by_reason"],
+    )
     # Every call ended and was reported: nothing is left live in Redis.
     deadline = time.monotonic() + 10
     while live_in_redis(run) != (0, 0) and time.monotonic() < deadline:
@@ -126,7 +138,7 @@ def test_redis_coming_back_empty_dials_no_accepted_task_again_and_leaves_no_live
         time.sleep(REDIS_LOST_AT_S)
         client = redis_lib.Redis(host=r.redis.host, port=r.redis.port)
         try:
-            keys = list(client.scan_iter(match=f"{tag(r.key_prefix)}*", count=1000))
+            keys = list(client.scan_iter(match=f"{tag(r.key_prefix)}*", count=10_000))
             if keys:
                 client.delete(*keys)
         finally:

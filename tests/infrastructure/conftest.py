@@ -21,9 +21,12 @@ from stacks.settings import ENVIRONMENTS, Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`--dist loadgroup`), every test of the synthesized app runs on one worker,
-    so the app is synthesized once, not once per worker; the others run anywhere."""
+    so the app is synthesized once, not once per worker; the others run anywhere. First among the
+    hooks: xdist reads the markers in a hook of its own, which may be called before this one
+    (tests/conftest.py says where the group then goes)."""
     for item in items:
         if "synthesized_app" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("cdk-synth"))

@@ -18,6 +18,7 @@ from dialctl.local_up import LocalService
 from dialer_worker.env import GATES_OFF
 from local_pipeline import database
 from stacks import settings
+from support.services import purge_redis_keys
 
 
 @contextmanager
@@ -30,8 +31,10 @@ def local_service(tmp_path, postgres_server, redis_server, monkeypatch, **option
     dbname = f"dialctl_{uuid.uuid4().hex[:10]}"
     service = LocalService(tmp_path / "state.json", settings=always_open, dbname=dbname, **options)
     service.start()
+    prefix = service.run.key_prefix
     try:
         yield service
     finally:
         service.stop()
         database.drop(postgres_server, dbname)
+        purge_redis_keys(redis_server, prefix)

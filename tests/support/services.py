@@ -19,7 +19,7 @@ import pytest
 from db_migrate.migrate import create_database_if_missing
 from local_pipeline import database, services
 
-__all__ = ["fresh_database", "postgres_server", "redis_key_prefix", "redis_server", "sqs_endpoint"]
+__all__ = ["fresh_database", "postgres_server", "purge_redis_keys", "redis_key_prefix", "redis_server", "sqs_endpoint"]
 
 
 @pytest.fixture(scope="session")
@@ -47,10 +47,32 @@ def fresh_database(postgres_server):
     database.drop(postgres_server, name)
 
 
+def purge_redis_keys(server: services.RedisServer, prefix: str) -> None:
+    """Removes every key under `{prefix}` from `server` (nothing if it no longer answers). Claims
+    are kept for days: left behind, every run's would pile up in the shared Redis, and whatever
+    SCANs it (`dialctl status`, a test that loses every key of its run) slows down with them."""
+    import redis
+
+    if not services.port_answers(server.port, server.host):
+        return  # a throwaway Redis the test stopped: its keys went with it
+    client = redis.Redis(host=server.host, port=server.port, socket_timeout=10, socket_connect_timeout=2)
+    try:
+        # The prefixes are uuid hex: nothing in them that SCAN's MATCH would read as a pattern.
+        keys = list(client.scan_iter(match="{" + prefix + "}*", count=10_000))
+        for start in range(0, len(keys), 1000):
+            client.unlink(*keys[start : start + 1000])
+    finally:
+        client.close()
+
+
 @pytest.fixture
-def redis_key_prefix():
-    """A key prefix of its own for one test, so tests sharing a Redis never see each other's keys."""
-    return f"test-{uuid.uuid4().hex[:12]}"
+def redis_key_prefix(request):
+    """A key prefix of its own for one test, so tests sharing a Redis never see each other's keys;
+    its keys on the session's Redis are removed afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    if "redis_server" in request.fixturenames:
+        purge_redis_keys(request.getfixturevalue("redis_server"), prefix)
 
 
 @pytest.fixture(scope="session")

@@ -254,12 +254,12 @@ def test_local_down_purge_stops_the_pipeline_and_removes_its_redis_keys(tmp_path
         client = redis_lib.Redis.from_url(redis_server.url)
         client.set("{" + prefix + "}:pacing-left-behind", "1")  # as the dialers' keys would be
         client.set("{" + prefix + "x}:another-run", "1")  # a prefix that merely starts the same
-        before = len(list(client.scan_iter(match="{" + prefix + "}*", count=1000)))
+        before = len(list(client.scan_iter(match="{" + prefix + "}*", count=10_000)))
         capsys.readouterr()
         code, doc = run(capsys, "local", "down", "--purge", "--state-file", str(state))
         assert code == 0 and doc["purged_keys"] == before >= 2
         assert up.wait(timeout=60) == 0 and not state.exists()
-        assert list(client.scan_iter(match="{" + prefix + "}*", count=1000)) == []
+        assert list(client.scan_iter(match="{" + prefix + "}*", count=10_000)) == []
         assert client.get("{" + prefix + "x}:another-run") == b"1"
         client.delete("{" + prefix + "x}:another-run")
     finally:

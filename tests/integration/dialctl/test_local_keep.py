@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+from support.services import purge_redis_keys
 
 from dialctl.cli import main
 from dialctl.local_up import LocalService
@@ -30,18 +31,19 @@ def service_factory(tmp_path, postgres_server, redis_server, monkeypatch):
     monkeypatch.setenv("REDIS_PORT", str(redis_server.port))
     dbname = f"dialctl_{uuid.uuid4().hex[:10]}"
     settings = dataclasses.replace(settings_for("dev"), calling_hours="00:00-24:00")
-    started: list[LocalService] = []
+    started: list[tuple[LocalService, str]] = []
 
     def start(*, keep: bool) -> LocalService:
         service = LocalService(tmp_path / "state.json", max_cps=20, dbname=dbname, visibility_timeout_seconds=2,
                                batching_window_seconds=0.5, settings=settings, keep=keep)  # fmt: skip
         service.start()
-        started.append(service)
+        started.append((service, service.run.key_prefix))
         return service
 
     yield start
-    for service in started:
+    for service, prefix in started:
         service.stop()
+        purge_redis_keys(redis_server, prefix)
     database.drop(postgres_server, dbname)
 
 

@@ -12,7 +12,7 @@ def test_a_redis_that_lost_its_keys_is_reported_once(make_dispatcher, redis_key_
     first = d.run([item(1)], Remaining(15))
     assert not first.claims_reset
     # The failover: every key of this pipeline is gone, claims included.
-    for key in list(d.redis.scan_iter(match=f"{{{redis_key_prefix}}}:*")):
+    for key in list(d.redis.scan_iter(match=f"{{{redis_key_prefix}}}:*", count=10_000)):
         d.redis.delete(key)
     after = d.run([item(2)], Remaining(15))
     assert after.claims_reset

@@ -41,7 +41,7 @@ def test_a_call_that_did_not_go_out_does_not_count(make_dispatcher, worker):
 def test_redis_never_holds_the_number(make_dispatcher, redis_key_prefix):
     d = make_dispatcher(recipient_limit=2)
     d.run([same_number(1, "a")], Remaining(15))
-    keys = [k.decode() for k in d.redis.scan_iter(match=f"{{{redis_key_prefix}}}:*")]
+    keys = [k.decode() for k in d.redis.scan_iter(match=f"{{{redis_key_prefix}}}:*", count=10_000)]
     members = [m.decode() for k in keys if ":recipient:" in k for m in d.redis.zrange(k, 0, -1)]
     assert any(":recipient:" in k for k in keys) and members
     assert not any("4155550123" in text for text in keys + members)

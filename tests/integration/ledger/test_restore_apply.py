@@ -27,7 +27,7 @@ CLAIM_TTL_S = 2 * 3600
 def redis(redis_server, redis_key_prefix):
     client = redis_client(dialer_env(host=redis_server.host, port=redis_server.port, key_prefix=redis_key_prefix))
     yield client
-    for key in client.scan_iter(match=f"{{{redis_key_prefix}}}:*"):
+    for key in client.scan_iter(match=f"{{{redis_key_prefix}}}:*", count=10_000):
         client.delete(key)
     client.close()
 
@@ -174,4 +174,4 @@ def test_a_malformed_request_is_a_drop_that_writes_nothing(conn, redis, redis_ke
     ):
         drop = handle_restore(conn, redis, LedgerEnv(redis_key_prefix), body, datetime.now(UTC))
         assert not isinstance(drop, restore.RestoreReport) and str(drop.reason) == reason, body
-    assert list(redis.scan_iter(match=f"{{{redis_key_prefix}}}:*")) == []
+    assert list(redis.scan_iter(match=f"{{{redis_key_prefix}}}:*", count=10_000)) == []

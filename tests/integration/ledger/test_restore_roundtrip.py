@@ -35,7 +35,7 @@ class LedgerEnv:
 def redis(redis_server, redis_key_prefix):
     client = redis_client(dialer_env(host=redis_server.host, port=redis_server.port, key_prefix=redis_key_prefix))
     yield client
-    for key in client.scan_iter(match=f"{{{redis_key_prefix}}}:*"):
+    for key in client.scan_iter(match=f"{{{redis_key_prefix}}}:*", count=10_000):
         client.delete(key)
     client.close()
 
@@ -79,7 +79,7 @@ def test_after_a_loss_no_accepted_call_is_admitted_again(conn, redis, redis_key_
     records = [AttemptRecord(**{**vars(r), "admitted_at": admitted_at}) for r, _ in calls]
     store.write(conn, records, admitted_at)
 
-    for key in list(redis.scan_iter(match=f"{{{redis_key_prefix}}}:*")):
+    for key in list(redis.scan_iter(match=f"{{{redis_key_prefix}}}:*", count=10_000)):
         redis.delete(key)  # the loss (only this test's keys: the Redis is shared)
     new = [task(n) for n in range(40, 45)]
     held = reserve(pacer, [request for _, request in calls + new])
