@@ -28,11 +28,8 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
-import os
 import random
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -41,8 +38,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
+
+from local_pipeline.services import end_child, start_child
 
 HANG = -1  # a scripted "status": never answer within any client's timeout
 # Unanswered calls end as one of these, at random.
@@ -454,27 +452,11 @@ class WorkerStandIn:
 
     # --- the child -------------------------------------------------------------------------
     def start(self) -> WorkerStandIn:
-        parent, child = socket.socketpair()
-        env = dict(os.environ)
-        # The child imports this very file, wherever the caller found it (a worktree, a clone).
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-        code = (
-            "import sys; from local_pipeline.worker_standin import _serve; "
-            "_serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))"
+        code = "import sys; from local_pipeline.worker_standin import _serve; _serve(*map(int, sys.argv[1:]))"
+        self._process, self._conn, port = start_child(
+            code, str(self._requested_port), str(self._seed), what="worker stand-in", timeout_s=START_TIMEOUT_S
         )
-        argv = [sys.executable, "-c", code, str(child.fileno()), str(self._requested_port), str(self._seed)]
-        self._process = subprocess.Popen(argv, pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
-        child.close()
-        self._conn = Connection(parent.detach())
-        if not self._conn.poll(START_TIMEOUT_S):
-            self._kill()
-            raise RuntimeError(f"worker stand-in did not start within {START_TIMEOUT_S:.0f} s")
-        kind, value = self._conn.recv()
-        if kind != "ready":
-            self._kill()
-            raise OSError(f"worker stand-in did not start: {value}")
-        self._port = int(value)
+        self._port = int(port)
         self._calls_seen = self._samples_seen = 0
         for name, setting in self._settings.items():
             self._ask("set", name, setting)
@@ -505,11 +487,7 @@ class WorkerStandIn:
             self._conn.close()
             self._conn = None
         if self._process is not None:
-            try:
-                self._process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            end_child(self._process, timeout_s=STOP_TIMEOUT_S)
             self._process = None
         self._port = None
 
