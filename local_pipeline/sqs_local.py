@@ -5,18 +5,26 @@ as they would to AWS. Only the operations the pipeline uses are served; any othe
 The endpoint runs in a child process of its own (`LocalSqsServer` is its handle here), as SQS is a
 service of its own: the runner's interpreter then spends no time on its requests, and its dialers
 are not held up by it. `python -m local_pipeline.sqs_local --port 9324` runs it on its own.
+
+Two clients: the functions' own boto3 clients (`LocalSqsServer.client()`, and `LocalQueues.client`
+for the producer, the tests and dialctl), whose cost per call is the functions' as it is in Lambda;
+and `PollerClient`, the same JSON protocol without boto3, for what AWS polls with machines of its
+own (the pipe's and the event source mappings' receives and deletes, the runner's queue depths),
+so that the harness's polling does not take the CPU the functions would have to themselves.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
+import socket
 import subprocess
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
@@ -38,6 +46,67 @@ log = logging.getLogger("local_pipeline.sqs")
 # How long start() waits for the child to listen, and stop() for it to exit before killing it.
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
+# A poller's socket gives up after this long without a byte (receives wait 20 s at most).
+POLLER_TIMEOUT_S = 30.0
+
+
+class PollerClient:
+    """SQS's JSON protocol over keep-alive HTTP, one connection per thread, for the pollers that in
+    AWS are the service's own (Pipes, event source mappings): the same requests and replies as
+    boto3's, without its request model, signing and response parsing, which cost this process
+    several times what the endpoint spends on the request. Methods take boto3's keyword names;
+    an error reply raises SqsError with its code. Thread-safe."""
+
+    def __init__(self, endpoint: str) -> None:
+        host, _, port = endpoint.removeprefix("http://").partition(":")
+        self._address = (host, int(port or 80))
+        self._local = threading.local()
+
+    def receive_message(self, **request: Any) -> dict:
+        return self.call("ReceiveMessage", request)
+
+    def delete_message_batch(self, **request: Any) -> dict:
+        return self.call("DeleteMessageBatch", request)
+
+    def get_queue_attributes(self, **request: Any) -> dict:
+        return self.call("GetQueueAttributes", request)
+
+    def call(self, operation: str, request: dict) -> dict:
+        payload = json.dumps(request).encode()
+        headers = {"X-Amz-Target": f"AmazonSQS.{operation}", "Content-Type": "application/x-amz-json-1.0"}
+        conn = getattr(self._local, "conn", None)
+        reused = conn is not None
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        try:
+            try:
+                conn.request("POST", "/", payload, headers)
+                reply = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                # A kept-alive connection the endpoint had closed: once more on a new one.
+                conn.close()
+                conn = self._local.conn = self._connect()
+                conn.request("POST", "/", payload, headers)
+                reply = conn.getresponse()
+            body = reply.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            self._local.conn = None
+            raise
+        document = json.loads(body) if body else {}
+        if reply.status != 200:
+            code = str(document.get("__type", "InternalError")).rsplit("#", 1)[-1]
+            raise SqsError(code, str(document.get("message", "")), status=reply.status)
+        return document
+
+    def _connect(self) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection(*self._address, timeout=POLLER_TIMEOUT_S)
+        conn.connect()
+        assert conn.sock is not None
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
 
 
 @dataclass
@@ -47,9 +116,14 @@ class LocalQueues:
     dlq_url: str
     queue_arn: str
     client: Any  # a boto3 SQS client
+    # For the pipe's and the event source mappings' polling, and the depths.
+    poller: PollerClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.poller = PollerClient(self.endpoint)
 
     def depth(self) -> dict[str, int]:
-        attrs = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]
+        attrs = self.poller.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]
         return {
             "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
             "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local_pipeline.sqs_local import LocalSqsServer
+from local_pipeline.sqs_local import LocalSqsServer, PollerClient
 from local_pipeline.sqs_queues import SqsError
 
 
@@ -333,6 +333,34 @@ def test_local_only_the_endpoint_has_a_process_of_its_own_that_stop_ends():
         os.kill(pid, 0)
     with pytest.raises(RuntimeError, match="not running"):
         server.queues.queue_named(url.rsplit("/", 1)[1])
+
+
+def test_local_only_the_pollers_client_gets_what_boto3_gets(local_server):
+    """PollerClient (the pipe's and the event source mappings') speaks the same protocol."""
+    sqs = local_server.client()
+    poller = PollerClient(local_server.endpoint)
+    url, _ = make_queue(sqs)
+    attributes = {"firstSentMs": {"DataType": "Number", "StringValue": "17"}}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="hello", MessageGroupId="g", MessageAttributes=attributes)
+    [message] = poller.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"], MessageAttributeNames=["All"]
+    )["Messages"]
+    assert message["MessageId"] == sent["MessageId"] and message["Body"] == "hello"
+    assert message["MD5OfBody"] == hashlib.md5(b"hello").hexdigest()
+    assert message["Attributes"]["MessageGroupId"] == "g" and message["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert message["MessageAttributes"] == attributes
+    assert (
+        poller.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+            "ApproximateNumberOfMessagesNotVisible"
+        ]
+        == "1"
+    )
+    reply = poller.delete_message_batch(QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": message["ReceiptHandle"]}])
+    assert reply == {"Successful": [{"Id": "0"}], "Failed": []}
+    assert depth(sqs, url) == (0, 0, 0)
+    with pytest.raises(SqsError) as refused:
+        poller.receive_message(QueueUrl=url + "-gone", MaxNumberOfMessages=1)
+    assert refused.value.code == "QueueDoesNotExist" and refused.value.status == 400
 
 
 def test_local_only_the_store_is_reached_past_the_api_across_the_process_line(local_server):
