@@ -274,13 +274,19 @@ class LocalSqsServer:
         return LocalQueues(self.endpoint, queue_url, dlq_url, arn, client)
 
 
+class _Listener(ThreadingHTTPServer):
+    # A backlog as large as a real server's: socketserver's 5 drops the SYN of a client's new
+    # connection whenever six arrive at once, and the client's retry comes a second later.
+    request_queue_size = 511
+
+
 class SqsServer:
     """The endpoint itself: the store and the HTTP server in front of it (in the endpoint's process)."""
 
     def __init__(self, port: int = 0) -> None:
         self.queues = Queues()
         api = SqsApi(self.queues, endpoint="")  # its URL once the port is bound
-        self._http = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(api))
+        self._http = _Listener(("127.0.0.1", port), _handler_for(api))
         self._http.daemon_threads = True
         self.port = int(self._http.server_address[1])
         self.endpoint = api.endpoint = f"http://127.0.0.1:{self.port}"

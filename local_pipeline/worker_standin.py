@@ -20,6 +20,7 @@ The server runs in a child process (`StandInServer`), so arrival times are taken
 would see them, not in an interpreter shared with the dialers; `WorkerStandIn` is its handle in
 the caller's process, talking to it over a socket pair. `time.monotonic()` is CLOCK_MONOTONIC,
 one clock for every process on Linux, so `at_monotonic` compares with the caller's own times.
+Its listen backlog is Node's (511), not socketserver's 5.
 `python -m local_pipeline.worker_standin --port 3000` runs the server on its own.
 """
 
@@ -103,6 +104,13 @@ def _draw(spec: tuple[str, tuple], rng: random.Random) -> float:
 
 
 # --- the server (in the child process) --------------------------------------------------------
+class _Listener(ThreadingHTTPServer):
+    # Node's http server listens with a backlog of 511; socketserver's default of 5 drops the SYN
+    # of a dialer's new connection whenever six arrive while this interpreter is busy elsewhere,
+    # and the dialer's 1 s connect timeout then ends the call as undelivered.
+    request_queue_size = 511
+
+
 class StandInServer:
     """The HTTP server and the calls' lives; runs in the stand-in's own process."""
 
@@ -248,7 +256,7 @@ class StandInServer:
                 except OSError:
                     pass  # the client gave up (a hang test)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._requested_port), Handler)
+        self._server = _Listener(("127.0.0.1", self._requested_port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="worker-standin", daemon=True).start()
         return self
