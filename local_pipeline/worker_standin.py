@@ -18,9 +18,13 @@ at the stand-in from its 2xx until it sends the call's event.
 
 The server runs in a child process (`StandInServer`), so arrival times are taken where a carrier
 would see them, not in an interpreter shared with the dialers; `WorkerStandIn` is its handle in
-the caller's process, talking to it over a socket pair. `time.monotonic()` is CLOCK_MONOTONIC,
-one clock for every process on Linux, so `at_monotonic` compares with the caller's own times.
-Its listen backlog is Node's (511), not socketserver's 5.
+the caller's process, talking to it over a socket pair. A call's arrival is when its request's
+first bytes reached the stand-in's socket, as the kernel stamped them (Linux's SO_TIMESTAMPNS),
+not when the stand-in's interpreter got round to reading it: on a busy machine that is
+milliseconds later and several requests at once, which crowds a rolling second that the dialers
+did not crowd. (Elsewhere, or when the kernel gives no stamp, it is when the request was read.)
+`time.monotonic()` is CLOCK_MONOTONIC, one clock for every process on Linux, so `at_monotonic`
+compares with the caller's own times. Its listen backlog is Node's (511), not socketserver's 5.
 `python -m local_pipeline.worker_standin --port 3000` runs the server on its own.
 """
 
@@ -28,9 +32,13 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import io
 import json
 import random
+import socket
+import struct
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -104,11 +112,53 @@ def _draw(spec: tuple[str, tuple], rng: random.Random) -> float:
 
 
 # --- the server (in the child process) --------------------------------------------------------
+# The kernel's receive time of a read's first byte (SO_TIMESTAMPNS, Linux's value of it, which
+# Python's socket module does not name): a cmsg of struct timespec, two 64-bit integers.
+_SO_TIMESTAMPNS = 35 if sys.platform == "linux" and struct.calcsize("q") == struct.calcsize("l") == 8 else None
+_STAMP_SPACE = socket.CMSG_SPACE(16) if _SO_TIMESTAMPNS else 0
+
+
+class _StampedReader(io.RawIOBase):
+    """A connection's reads, keeping the kernel's receive time of the first read after
+    `next_request()` (wall clock; None when the kernel gave none for that read)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._first_read = True
+        self.first_wall: float | None = None
+
+    def next_request(self) -> None:
+        self._first_read, self.first_wall = True, None
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def readinto(self, buffer) -> int:
+        n, ancillary, _, _ = self._sock.recvmsg_into([buffer], _STAMP_SPACE)
+        if self._first_read:
+            self._first_read = False
+            for level, kind, data in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+                    seconds, nanoseconds = struct.unpack("qq", data[:16])
+                    self.first_wall = seconds + nanoseconds / 1e9
+        return n
+
+
 class _Listener(ThreadingHTTPServer):
     # Node's http server listens with a backlog of 511; socketserver's default of 5 drops the SYN
     # of a dialer's new connection whenever six arrive while this interpreter is busy elsewhere,
     # and the dialer's 1 s connect timeout then ends the call as undelivered.
     request_queue_size = 511
+
+    def server_bind(self) -> None:
+        if _SO_TIMESTAMPNS:
+            # Set on the listener, so every connection has it from its first byte, even one
+            # that came before the connection was accepted.
+            self.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        super().server_bind()
 
 
 class StandInServer:
@@ -219,6 +269,29 @@ class StandInServer:
             def log_message(self, *args):  # quiet
                 pass
 
+            def setup(self):
+                super().setup()
+                if _SO_TIMESTAMPNS:
+                    # Arrival times from the kernel: when the request reached this socket, not
+                    # when this interpreter got round to it (on a busy machine, milliseconds
+                    # later, and several requests at once).
+                    self.rfile = io.BufferedReader(_StampedReader(self.connection))
+
+            def handle_one_request(self):
+                raw = getattr(self.rfile, "raw", None)
+                if isinstance(raw, _StampedReader):
+                    raw.next_request()  # no client here sends a request before its answer
+                super().handle_one_request()
+
+            def _arrived(self) -> tuple[float, float]:
+                """When this request's first bytes reached the socket: (monotonic, wall)."""
+                monotonic, wall = time.monotonic(), time.time()
+                raw = getattr(self.rfile, "raw", None)
+                stamped = raw.first_wall if isinstance(raw, _StampedReader) else None
+                if stamped is None or not wall - 60 < stamped <= wall:
+                    return monotonic, wall
+                return monotonic - (wall - stamped), stamped
+
             def do_GET(self):
                 # What `dialctl status` shows locally: calls of the last minute, per campaign.
                 if self.path != "/stats":
@@ -226,7 +299,7 @@ class StandInServer:
                 self._reply(200, standin.stats())
 
             def do_POST(self):
-                arrived, wall = time.monotonic(), time.time()
+                arrived, wall = self._arrived()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if self.path != "/dial":
