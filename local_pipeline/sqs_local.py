@@ -8,9 +8,10 @@ are not held up by it. `python -m local_pipeline.sqs_local --port 9324` runs it 
 
 Two clients: the functions' own boto3 clients (`LocalSqsServer.client()`, and `LocalQueues.client`
 for the producer, the tests and dialctl), whose cost per call is the functions' as it is in Lambda;
-and `PollerClient`, the same JSON protocol without boto3, for what AWS polls with machines of its
-own (the pipe's and the event source mappings' receives and deletes, the runner's queue depths),
-so that the harness's polling does not take the CPU the functions would have to themselves.
+and `WireClient`, the same JSON protocol without boto3, for what in AWS runs on machines of its
+own: the pipe's and the event source mappings' receives and deletes, the runner's queue depths,
+and the worker stand-in's call events (the worker is another service). So the harness does not
+take the CPU the functions would have to themselves.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import urlsplit
 
 from local_pipeline.services import end_child, start_child
 from local_pipeline.sqs_queues import (
@@ -46,20 +48,23 @@ log = logging.getLogger("local_pipeline.sqs")
 # How long start() waits for the child to listen, and stop() for it to exit before killing it.
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
-# A poller's socket gives up after this long without a byte (receives wait 20 s at most).
-POLLER_TIMEOUT_S = 30.0
+# A WireClient's socket gives up after this long without a byte (receives wait 20 s at most).
+WIRE_TIMEOUT_S = 30.0
 
 
-class PollerClient:
-    """SQS's JSON protocol over keep-alive HTTP, one connection per thread, for the pollers that in
-    AWS are the service's own (Pipes, event source mappings): the same requests and replies as
-    boto3's, without its request model, signing and response parsing, which cost this process
-    several times what the endpoint spends on the request. Methods take boto3's keyword names;
-    an error reply raises SqsError with its code. Thread-safe."""
+class WireClient:
+    """SQS's JSON protocol over keep-alive plain HTTP, one connection per thread, for the callers
+    that in AWS are not the functions (the pollers of Pipes and of event source mappings, the
+    worker): the same requests and replies as boto3's, without its request model, signing and
+    response parsing, which cost the caller several times what the endpoint spends on the
+    request. Unsigned, so for the local endpoint (and moto's) only. Methods take boto3's keyword
+    names; an error reply raises SqsError with its code. Thread-safe."""
 
     def __init__(self, endpoint: str) -> None:
-        host, _, port = endpoint.removeprefix("http://").partition(":")
-        self._address = (host, int(port or 80))
+        url = urlsplit(endpoint)
+        if url.scheme != "http" or not url.hostname:
+            raise ValueError(f"WireClient speaks plain HTTP to a host: not {endpoint!r}")
+        self._address = (url.hostname, url.port or 80)
         self._local = threading.local()
 
     def receive_message(self, **request: Any) -> dict:
@@ -70,6 +75,9 @@ class PollerClient:
 
     def get_queue_attributes(self, **request: Any) -> dict:
         return self.call("GetQueueAttributes", request)
+
+    def send_message_batch(self, **request: Any) -> dict:
+        return self.call("SendMessageBatch", request)
 
     def call(self, operation: str, request: dict) -> dict:
         payload = json.dumps(request).encode()
@@ -102,7 +110,7 @@ class PollerClient:
         return document
 
     def _connect(self) -> http.client.HTTPConnection:
-        conn = http.client.HTTPConnection(*self._address, timeout=POLLER_TIMEOUT_S)
+        conn = http.client.HTTPConnection(*self._address, timeout=WIRE_TIMEOUT_S)
         conn.connect()
         assert conn.sock is not None
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -117,10 +125,10 @@ class LocalQueues:
     queue_arn: str
     client: Any  # a boto3 SQS client
     # For the pipe's and the event source mappings' polling, and the depths.
-    poller: PollerClient = field(init=False)
+    poller: WireClient = field(init=False)
 
     def __post_init__(self) -> None:
-        self.poller = PollerClient(self.endpoint)
+        self.poller = WireClient(self.endpoint)
 
     def depth(self) -> dict[str, int]:
         attrs = self.poller.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]

@@ -426,7 +426,14 @@ class StandInServer:
 
 
 def _sqs_client(endpoint_url: str | None, region: str | None, credentials: tuple | None) -> Any:
-    import boto3  # only a stand-in that sends call events needs it
+    """The stand-in's SQS client: for a plain-HTTP endpoint on this machine (the local SQS's,
+    moto's), SQS's JSON protocol without boto3, whose cost per send would be the stand-in's
+    largest; for any other, boto3 with the credentials given."""
+    if endpoint_url and endpoint_url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        from local_pipeline.sqs_local import WireClient
+
+        return WireClient(endpoint_url)
+    import boto3  # only a stand-in that sends call events to a real endpoint needs it
 
     access_key, secret_key, token = credentials or (None, None, None)
     return boto3.client(

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local_pipeline.sqs_local import LocalSqsServer, PollerClient
+from local_pipeline.sqs_local import LocalSqsServer, WireClient
 from local_pipeline.sqs_queues import SqsError
 
 
@@ -335,10 +335,10 @@ def test_local_only_the_endpoint_has_a_process_of_its_own_that_stop_ends():
         server.queues.queue_named(url.rsplit("/", 1)[1])
 
 
-def test_local_only_the_pollers_client_gets_what_boto3_gets(local_server):
-    """PollerClient (the pipe's and the event source mappings') speaks the same protocol."""
+def test_local_only_the_wire_client_gets_what_boto3_gets(local_server):
+    """WireClient (the pipe's, the event source mappings', the stand-in's) speaks the same protocol."""
     sqs = local_server.client()
-    poller = PollerClient(local_server.endpoint)
+    poller = WireClient(local_server.endpoint)
     url, _ = make_queue(sqs)
     attributes = {"firstSentMs": {"DataType": "Number", "StringValue": "17"}}
     sent = sqs.send_message(QueueUrl=url, MessageBody="hello", MessageGroupId="g", MessageAttributes=attributes)
