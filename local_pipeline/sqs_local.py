@@ -48,6 +48,8 @@ log = logging.getLogger("local_pipeline.sqs")
 # How long start() waits for the child to listen, and stop() for it to exit before killing it.
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
+# How often a server's loop looks whether it is asked to stop.
+SHUTDOWN_POLL_S = 0.05
 # A WireClient's socket gives up after this long without a byte (receives wait 20 s at most).
 WIRE_TIMEOUT_S = 30.0
 
@@ -300,7 +302,10 @@ class SqsServer:
         self.endpoint = api.endpoint = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> SqsServer:
-        threading.Thread(target=self._http.serve_forever, name="local-sqs", daemon=True).start()
+        # A short poll interval: stop() (shutdown) waits for the loop to look, 0.5 s by default.
+        thread = threading.Thread(target=self._http.serve_forever, args=(SHUTDOWN_POLL_S,), name="local-sqs")
+        thread.daemon = True
+        thread.start()
         return self
 
     def stop(self) -> None:

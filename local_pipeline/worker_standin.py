@@ -58,6 +58,8 @@ FLEET = "*"
 # How long start() waits for the child to listen, and stop() for it to exit before killing it.
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
+# How often the server's loop looks whether it is asked to stop.
+SHUTDOWN_POLL_S = 0.05
 # Settings the caller may assign as attributes; they are kept here and sent to the child.
 _SETTINGS = ("latency_s", "hang_seconds", "answer_rates", "default_answer_rate")
 
@@ -331,7 +333,10 @@ class StandInServer:
 
         self._server = _Listener(("127.0.0.1", self._requested_port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="worker-standin", daemon=True).start()
+        # A short poll interval: stop() (shutdown) waits for the loop to look, 0.5 s by default.
+        thread = threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), name="worker-standin")
+        thread.daemon = True
+        thread.start()
         return self
 
     def stop(self) -> None:
