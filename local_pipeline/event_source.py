@@ -33,7 +33,7 @@ class LocalEventSourceMapping:
         batching_window_s: float = 1.0,
     ) -> None:
         self.queues = queues
-        self._client: Any = queues.client
+        self._client: Any = queues.poller  # as AWS polls: not with a function's SDK
         self.handler = handler
         self.function_name = function_name
         self.timeout_seconds = timeout_seconds

@@ -149,7 +149,7 @@ class LocalPipe:
         first_at = None
         while len(batch) < size and not self._stop.is_set():
             wait = 1 if first_at is None else max(0, min(1, self.batching_window - (time.monotonic() - first_at)))
-            reply = self.queues.client.receive_message(
+            reply = self.queues.poller.receive_message(
                 QueueUrl=self.queues.queue_url,
                 MaxNumberOfMessages=min(10, size - len(batch)),
                 WaitTimeSeconds=int(wait),
@@ -234,7 +234,7 @@ class LocalPipe:
         for start in range(0, len(records), 10):
             chunk = records[start : start + 10]
             if chunk:
-                self.queues.client.delete_message_batch(
+                self.queues.poller.delete_message_batch(
                     QueueUrl=self.queues.queue_url,
                     Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)],
                 )

@@ -336,7 +336,7 @@ class LocalRun:
         # Counted by the queue's own store, not from what the pipe attempted (a delete with a stale
         # receipt handle does nothing, in SQS too): every message that arrived (the producer's and
         # the dialer's deferred copies) was deleted, moved to the DLQ, or is still stored.
-        queue = self.sqs.queues.queue_named(self.queues.queue_url.rsplit("/", 1)[1])
+        queue = self.sqs.queues.stored(self.queues.queue_url.rsplit("/", 1)[1])
         ledger = queue.ledger
         waiting = len(queue.messages)
         lost = ledger["arrived"] - ledger["deleted"] - ledger["dead_lettered"] - waiting

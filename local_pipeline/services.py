@@ -12,9 +12,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
 DEFAULT_PG_PORT = 5432
 DEFAULT_REDIS_PORT = 6379
@@ -33,6 +37,45 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def start_child(code: str, *args: str, what: str, timeout_s: float) -> tuple[subprocess.Popen, Connection, Any]:
+    """A child interpreter for a part of the local pipeline that must not share this one (the worker
+    stand-in, the SQS endpoint): runs `code` with sys.argv[1] the file descriptor of its end of a
+    socket pair (a multiprocessing Connection) and `args` after it, and waits for its first message,
+    ("ready", value). Returns the process, this end of the pair, and the value. The child imports
+    this very checkout (a worktree, a clone), whatever the caller's PYTHONPATH."""
+    parent, child = socket.socketpair()
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    argv = [sys.executable, "-c", code, str(child.fileno()), *args]
+    process = subprocess.Popen(argv, pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
+    child.close()
+    conn = Connection(parent.detach())
+    try:
+        if not conn.poll(timeout_s):
+            raise RuntimeError(f"{what} did not start within {timeout_s:.0f} s")
+        try:
+            kind, value = conn.recv()
+        except EOFError:
+            raise OSError(f"{what} exited before it started (exit status {process.wait()})") from None
+        if kind != "ready":
+            raise OSError(f"{what} did not start: {value}")
+    except BaseException:
+        conn.close()
+        end_child(process, timeout_s=5.0)
+        raise
+    return process, conn, value
+
+
+def end_child(process: subprocess.Popen, *, timeout_s: float) -> None:
+    """Waits for a child of start_child to exit (it does once its connection closes), else kills it."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_for_port(port: int, timeout: float, what: str) -> None:

@@ -1,31 +1,122 @@
 """An SQS-compatible endpoint on this machine: the queues of `sqs_queues` behind the JSON protocol
-that boto3 speaks to SQS, so the producer and the runner talk SQS over HTTP exactly as they would
-to AWS. Only the operations the pipeline uses are served; any other gets a clear error.
+that boto3 speaks to SQS, so the producer, the functions and the runner talk SQS over HTTP exactly
+as they would to AWS. Only the operations the pipeline uses are served; any other gets a clear error.
+
+The endpoint runs in a child process of its own (`LocalSqsServer` is its handle here), as SQS is a
+service of its own: the runner's interpreter then spends no time on its requests, and its dialers
+are not held up by it. `python -m local_pipeline.sqs_local --port 9324` runs it on its own.
+
+Two clients: the functions' own boto3 clients (`LocalSqsServer.client()`, and `LocalQueues.client`
+for the producer, the tests and dialctl), whose cost per call is the functions' as it is in Lambda;
+and `WireClient`, the same JSON protocol without boto3, for what in AWS runs on machines of its
+own: the pipe's and the event source mappings' receives and deletes, the runner's queue depths,
+and the worker stand-in's call events (the worker is another service). So the harness does not
+take the CPU the functions would have to themselves.
 """
 
 from __future__ import annotations
 
+import argparse
+import http.client
 import json
 import logging
+import socket
+import subprocess
 import threading
-from dataclasses import dataclass
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import urlsplit
 
-import boto3
-
-from local_pipeline.services import free_port
+from local_pipeline.services import end_child, start_child
 from local_pipeline.sqs_queues import (
     MAX_BATCH,
     Message,
     Queues,
     SqsError,
+    StoredQueue,
     attributes_md5,
     list_message_move_tasks,
     start_message_move_task,
 )
 
 log = logging.getLogger("local_pipeline.sqs")
+
+# How long start() waits for the child to listen, and stop() for it to exit before killing it.
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 5.0
+# How often a server's loop looks whether it is asked to stop.
+SHUTDOWN_POLL_S = 0.05
+# A WireClient's socket gives up after this long without a byte (receives wait 20 s at most).
+WIRE_TIMEOUT_S = 30.0
+
+
+class WireClient:
+    """SQS's JSON protocol over keep-alive plain HTTP, one connection per thread, for the callers
+    that in AWS are not the functions (the pollers of Pipes and of event source mappings, the
+    worker): the same requests and replies as boto3's, without its request model, signing and
+    response parsing, which cost the caller several times what the endpoint spends on the
+    request. Unsigned, so for the local endpoint (and moto's) only. Methods take boto3's keyword
+    names; an error reply raises SqsError with its code. Thread-safe."""
+
+    def __init__(self, endpoint: str) -> None:
+        url = urlsplit(endpoint)
+        if url.scheme != "http" or not url.hostname:
+            raise ValueError(f"WireClient speaks plain HTTP to a host: not {endpoint!r}")
+        self._address = (url.hostname, url.port or 80)
+        self._local = threading.local()
+
+    def receive_message(self, **request: Any) -> dict:
+        return self.call("ReceiveMessage", request)
+
+    def delete_message_batch(self, **request: Any) -> dict:
+        return self.call("DeleteMessageBatch", request)
+
+    def get_queue_attributes(self, **request: Any) -> dict:
+        return self.call("GetQueueAttributes", request)
+
+    def send_message_batch(self, **request: Any) -> dict:
+        return self.call("SendMessageBatch", request)
+
+    def call(self, operation: str, request: dict) -> dict:
+        payload = json.dumps(request).encode()
+        headers = {"X-Amz-Target": f"AmazonSQS.{operation}", "Content-Type": "application/x-amz-json-1.0"}
+        conn = getattr(self._local, "conn", None)
+        reused = conn is not None
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        try:
+            try:
+                conn.request("POST", "/", payload, headers)
+                reply = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                # A kept-alive connection the endpoint had closed: once more on a new one.
+                conn.close()
+                conn = self._local.conn = self._connect()
+                conn.request("POST", "/", payload, headers)
+                reply = conn.getresponse()
+            body = reply.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            self._local.conn = None
+            raise
+        document = json.loads(body) if body else {}
+        if reply.status != 200:
+            code = str(document.get("__type", "InternalError")).rsplit("#", 1)[-1]
+            raise SqsError(code, str(document.get("message", "")), status=reply.status)
+        return document
+
+    def _connect(self) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection(*self._address, timeout=WIRE_TIMEOUT_S)
+        conn.connect()
+        assert conn.sock is not None
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
 
 
 @dataclass
@@ -35,9 +126,14 @@ class LocalQueues:
     dlq_url: str
     queue_arn: str
     client: Any  # a boto3 SQS client
+    # For the pipe's and the event source mappings' polling, and the depths.
+    poller: WireClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.poller = WireClient(self.endpoint)
 
     def depth(self) -> dict[str, int]:
-        attrs = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]
+        attrs = self.poller.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]
         return {
             "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
             "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
@@ -55,22 +151,80 @@ class LocalQueues:
             bodies += [m["Body"] for m in messages]
 
 
+class StoreHandle:
+    """The endpoint's store as the runner reaches it past the SQS API, in the endpoint's process:
+    what a queue holds (`stored`, one copy; `queue_named`, a view that copies on every read), a
+    send that bypasses the API (`send`, for messages kept with their delays), and the fair
+    receives switch."""
+
+    def __init__(self, ask: Any) -> None:
+        self._ask = ask
+
+    def stored(self, name: str) -> StoredQueue:
+        """The queue's messages and ledger, copied at one moment."""
+        return self._ask("stored", name, True)
+
+    def queue_named(self, name: str) -> QueueView:
+        self._ask("stored", name, False)  # QueueDoesNotExist now, not on the first read
+        return QueueView(self._ask, name)
+
+    def send(self, name: str, body, delay_seconds=None, group_id=None, attributes=None) -> Message:
+        return self._ask("send", name, body, delay_seconds, group_id, attributes)
+
+    @property
+    def fair_receives(self) -> bool:
+        """The switch for every queue of this endpoint, present and future (on by default)."""
+        return self._ask("get_fair_receives")
+
+    @fair_receives.setter
+    def fair_receives(self, on: bool) -> None:
+        self._ask("set_fair_receives", bool(on))
+
+
+class QueueView:
+    """One queue of the store: `messages` (message id -> a copy of each stored message) and
+    `ledger` (what happened to them, `sqs_queues.Queue.ledger`) as they are when read."""
+
+    def __init__(self, ask: Any, name: str) -> None:
+        self._ask = ask
+        self.name = name
+
+    @property
+    def messages(self) -> dict[str, Message]:
+        return self._ask("stored", self.name, True).messages
+
+    @property
+    def ledger(self) -> Counter:
+        return self._ask("stored", self.name, False).ledger
+
+
 class LocalSqsServer:
-    def __init__(self) -> None:
-        self.queues = Queues()
-        self.port = free_port()
-        api = SqsApi(self.queues, endpoint=self.endpoint)
-        self._http = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(api))
-        self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, name="local-sqs", daemon=True)
+    """The handle of an endpoint in its own process (started by start(), ended by stop() or when
+    this process goes: the child exits once its connection closes)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._requested_port = port
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self.port: int | None = None
+        self.queues = StoreHandle(self._ask)
 
     @property
     def endpoint(self) -> str:
+        assert self.port is not None, "start() first"
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The endpoint's process (None when stopped)."""
+        return self._process.pid if self._process is not None else None
 
     def client(self) -> Any:
         """A boto3 SQS client for this endpoint, with its own fake credentials and region: nothing
         is read from (or written to) the process's environment, and no real account is reached."""
+        import boto3  # not in the endpoint's own process, which serves without it
+
         return boto3.client(
             "sqs",
             endpoint_url=self.endpoint,
@@ -80,12 +234,38 @@ class LocalSqsServer:
         )
 
     def start(self) -> LocalSqsServer:
-        self._thread.start()
+        code = "import sys; from local_pipeline.sqs_local import _serve; _serve(int(sys.argv[1]), int(sys.argv[2]))"
+        self._process, self._conn, port = start_child(
+            code, str(self._requested_port), what="local SQS endpoint", timeout_s=START_TIMEOUT_S
+        )
+        self.port = int(port)
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        with self._lock:
+            if self._process is None:
+                return
+            assert self._conn is not None
+            try:
+                self._conn.send(("stop", ()))
+                if self._conn.poll(STOP_TIMEOUT_S):
+                    self._conn.recv()
+            except (EOFError, OSError):
+                pass  # gone already
+            self._conn.close()
+            self._conn = None
+            end_child(self._process, timeout_s=STOP_TIMEOUT_S)
+            self._process = None
+
+    def _ask(self, op: str, *args: Any) -> Any:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("local SQS endpoint not running: start() first")
+            self._conn.send((op, args))
+            kind, value = self._conn.recv()
+        if kind == "raise":
+            raise value
+        return value
 
     def create_queues(self, name: str, *, max_receive_count: int, visibility_timeout_seconds: int) -> LocalQueues:
         client = self.client()
@@ -102,6 +282,76 @@ class LocalSqsServer:
         )["QueueUrl"]
         arn = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return LocalQueues(self.endpoint, queue_url, dlq_url, arn, client)
+
+
+class _Listener(ThreadingHTTPServer):
+    # A backlog as large as a real server's: socketserver's 5 drops the SYN of a client's new
+    # connection whenever six arrive at once, and the client's retry comes a second later.
+    request_queue_size = 511
+
+
+class SqsServer:
+    """The endpoint itself: the store and the HTTP server in front of it (in the endpoint's process)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.queues = Queues()
+        api = SqsApi(self.queues, endpoint="")  # its URL once the port is bound
+        self._http = _Listener(("127.0.0.1", port), _handler_for(api))
+        self._http.daemon_threads = True
+        self.port = int(self._http.server_address[1])
+        self.endpoint = api.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SqsServer:
+        # A short poll interval: stop() (shutdown) waits for the loop to look, 0.5 s by default.
+        thread = threading.Thread(target=self._http.serve_forever, args=(SHUTDOWN_POLL_S,), name="local-sqs")
+        thread.daemon = True
+        thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+def _serve(fd: int, port: int) -> None:
+    """The child: start the endpoint, say its port, then do what the parent asks of the store until
+    it says stop or goes away (the socket closes), so no endpoint outlives its caller."""
+    conn = Connection(fd)
+    try:
+        server = SqsServer(port).start()
+    except OSError as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    queues = server.queues
+    conn.send(("ready", server.port))
+    while True:
+        try:
+            op, args = conn.recv()
+        except (EOFError, OSError):
+            break
+        if op == "stop":
+            break
+        try:
+            if op == "stored":
+                name, with_messages = args
+                result: Any = queues.stored(name, with_messages=with_messages)
+            elif op == "send":
+                result = queues.send(*args)
+            elif op == "get_fair_receives":
+                result = queues.fair_receives
+            elif op == "set_fair_receives":
+                queues.fair_receives = args[0]
+                result = None
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            conn.send(("ok", result))
+        except Exception as exc:  # the caller's mistake (no such queue, ...): raised there, not here
+            conn.send(("raise", exc))
+    server.stop()
+    try:
+        conn.send(("stopped", None))
+    except OSError:
+        pass
 
 
 class SqsApi:
@@ -318,3 +568,20 @@ def _handler_for(api: SqsApi) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The local SQS endpoint")
+    parser.add_argument("--port", type=int, default=9324)
+    args = parser.parse_args()
+    server = SqsServer(args.port).start()  # this process is the endpoint's own already
+    print(f"local SQS on {server.endpoint} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -48,6 +48,13 @@ class SqsError(Exception):
         self.query_code = query_code or code
         self.status = status
 
+    def __reduce__(self):  # crosses from the endpoint's process to its caller's intact
+        return _sqs_error, (self.code, str(self), self.query_code, self.status)
+
+
+def _sqs_error(code: str, message: str, query_code: str, status: int) -> SqsError:
+    return SqsError(code, message, query_code=query_code, status=status)
+
 
 def invalid(message: str) -> SqsError:
     return SqsError("InvalidParameterValue", message, query_code="InvalidParameterValue")
@@ -147,6 +154,16 @@ class Queue:
         }
 
 
+@dataclass
+class StoredQueue:
+    """A copy of one queue's store at one moment (`Queues.stored`)."""
+
+    name: str
+    arn: str
+    messages: dict  # message id -> Message (empty when not asked for)
+    ledger: Counter  # as Queue.ledger
+
+
 class Queues:
     """Every queue of one local SQS endpoint. Thread-safe: one lock, and a condition that wakes
     long-polling receivers when a message arrives."""
@@ -224,6 +241,15 @@ class Queues:
                 query_code="AWS.SimpleQueueService.NonExistentQueue",
             )
         return queue
+
+    def stored(self, name: str, *, with_messages: bool = True) -> StoredQueue:
+        """What the queue holds now, as copies: its ledger and (unless not wanted) every stored
+        message, visible, in flight and delayed alike. For the runner's counts and `dialctl local
+        up --keep`, which must see delayed messages that no receive returns."""
+        with self._lock:
+            queue = self.queue_named(name)
+            messages = {i: _snapshot(m) for i, m in queue.messages.items()} if with_messages else {}
+            return StoredQueue(name=queue.name, arn=queue.arn, messages=messages, ledger=Counter(queue.ledger))
 
     def attributes(self, name: str) -> dict:
         with self._lock:

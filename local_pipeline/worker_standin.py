@@ -18,8 +18,13 @@ at the stand-in from its 2xx until it sends the call's event.
 
 The server runs in a child process (`StandInServer`), so arrival times are taken where a carrier
 would see them, not in an interpreter shared with the dialers; `WorkerStandIn` is its handle in
-the caller's process, talking to it over a socket pair. `time.monotonic()` is CLOCK_MONOTONIC,
-one clock for every process on Linux, so `at_monotonic` compares with the caller's own times.
+the caller's process, talking to it over a socket pair. A call's arrival is when its request's
+first bytes reached the stand-in's socket, as the kernel stamped them (Linux's SO_TIMESTAMPNS),
+not when the stand-in's interpreter got round to reading it: on a busy machine that is
+milliseconds later and several requests at once, which crowds a rolling second that the dialers
+did not crowd. (Elsewhere, or when the kernel gives no stamp, it is when the request was read.)
+`time.monotonic()` is CLOCK_MONOTONIC, one clock for every process on Linux, so `at_monotonic`
+compares with the caller's own times. Its listen backlog is Node's (511), not socketserver's 5.
 `python -m local_pipeline.worker_standin --port 3000` runs the server on its own.
 """
 
@@ -27,10 +32,11 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import io
 import json
-import os
 import random
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -41,8 +47,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
+
+from local_pipeline.services import end_child, start_child
 
 HANG = -1  # a scripted "status": never answer within any client's timeout
 # Unanswered calls end as one of these, at random.
@@ -51,6 +58,8 @@ FLEET = "*"
 # How long start() waits for the child to listen, and stop() for it to exit before killing it.
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
+# How often the server's loop looks whether it is asked to stop.
+SHUTDOWN_POLL_S = 0.05
 # Settings the caller may assign as attributes; they are kept here and sent to the child.
 _SETTINGS = ("latency_s", "hang_seconds", "answer_rates", "default_answer_rate")
 
@@ -105,6 +114,55 @@ def _draw(spec: tuple[str, tuple], rng: random.Random) -> float:
 
 
 # --- the server (in the child process) --------------------------------------------------------
+# The kernel's receive time of a read's first byte (SO_TIMESTAMPNS, Linux's value of it, which
+# Python's socket module does not name): a cmsg of struct timespec, two 64-bit integers.
+_SO_TIMESTAMPNS = 35 if sys.platform == "linux" and struct.calcsize("q") == struct.calcsize("l") == 8 else None
+_STAMP_SPACE = socket.CMSG_SPACE(16) if _SO_TIMESTAMPNS else 0
+
+
+class _StampedReader(io.RawIOBase):
+    """A connection's reads, keeping the kernel's receive time of the first read after
+    `next_request()` (wall clock; None when the kernel gave none for that read)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._first_read = True
+        self.first_wall: float | None = None
+
+    def next_request(self) -> None:
+        self._first_read, self.first_wall = True, None
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def readinto(self, buffer) -> int:
+        n, ancillary, _, _ = self._sock.recvmsg_into([buffer], _STAMP_SPACE)
+        if self._first_read:
+            self._first_read = False
+            for level, kind, data in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+                    seconds, nanoseconds = struct.unpack("qq", data[:16])
+                    self.first_wall = seconds + nanoseconds / 1e9
+        return n
+
+
+class _Listener(ThreadingHTTPServer):
+    # Node's http server listens with a backlog of 511; socketserver's default of 5 drops the SYN
+    # of a dialer's new connection whenever six arrive while this interpreter is busy elsewhere,
+    # and the dialer's 1 s connect timeout then ends the call as undelivered.
+    request_queue_size = 511
+
+    def server_bind(self) -> None:
+        if _SO_TIMESTAMPNS:
+            # Set on the listener, so every connection has it from its first byte, even one
+            # that came before the connection was accepted.
+            self.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        super().server_bind()
+
+
 class StandInServer:
     """The HTTP server and the calls' lives; runs in the stand-in's own process."""
 
@@ -213,6 +271,29 @@ class StandInServer:
             def log_message(self, *args):  # quiet
                 pass
 
+            def setup(self):
+                super().setup()
+                if _SO_TIMESTAMPNS:
+                    # Arrival times from the kernel: when the request reached this socket, not
+                    # when this interpreter got round to it (on a busy machine, milliseconds
+                    # later, and several requests at once).
+                    self.rfile = io.BufferedReader(_StampedReader(self.connection))
+
+            def handle_one_request(self):
+                raw = getattr(self.rfile, "raw", None)
+                if isinstance(raw, _StampedReader):
+                    raw.next_request()  # no client here sends a request before its answer
+                super().handle_one_request()
+
+            def _arrived(self) -> tuple[float, float]:
+                """When this request's first bytes reached the socket: (monotonic, wall)."""
+                monotonic, wall = time.monotonic(), time.time()
+                raw = getattr(self.rfile, "raw", None)
+                stamped = raw.first_wall if isinstance(raw, _StampedReader) else None
+                if stamped is None or not wall - 60 < stamped <= wall:
+                    return monotonic, wall
+                return monotonic - (wall - stamped), stamped
+
             def do_GET(self):
                 # What `dialctl status` shows locally: calls of the last minute, per campaign.
                 if self.path != "/stats":
@@ -220,7 +301,7 @@ class StandInServer:
                 self._reply(200, standin.stats())
 
             def do_POST(self):
-                arrived, wall = time.monotonic(), time.time()
+                arrived, wall = self._arrived()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if self.path != "/dial":
@@ -250,9 +331,12 @@ class StandInServer:
                 except OSError:
                     pass  # the client gave up (a hang test)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._requested_port), Handler)
+        self._server = _Listener(("127.0.0.1", self._requested_port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="worker-standin", daemon=True).start()
+        # A short poll interval: stop() (shutdown) waits for the loop to look, 0.5 s by default.
+        thread = threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), name="worker-standin")
+        thread.daemon = True
+        thread.start()
         return self
 
     def stop(self) -> None:
@@ -347,7 +431,14 @@ class StandInServer:
 
 
 def _sqs_client(endpoint_url: str | None, region: str | None, credentials: tuple | None) -> Any:
-    import boto3  # only a stand-in that sends call events needs it
+    """The stand-in's SQS client: for a plain-HTTP endpoint on this machine (the local SQS's,
+    moto's), SQS's JSON protocol without boto3, whose cost per send would be the stand-in's
+    largest; for any other, boto3 with the credentials given."""
+    if endpoint_url and endpoint_url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        from local_pipeline.sqs_local import WireClient
+
+        return WireClient(endpoint_url)
+    import boto3  # only a stand-in that sends call events to a real endpoint needs it
 
     access_key, secret_key, token = credentials or (None, None, None)
     return boto3.client(
@@ -454,27 +545,11 @@ class WorkerStandIn:
 
     # --- the child -------------------------------------------------------------------------
     def start(self) -> WorkerStandIn:
-        parent, child = socket.socketpair()
-        env = dict(os.environ)
-        # The child imports this very file, wherever the caller found it (a worktree, a clone).
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-        code = (
-            "import sys; from local_pipeline.worker_standin import _serve; "
-            "_serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))"
+        code = "import sys; from local_pipeline.worker_standin import _serve; _serve(*map(int, sys.argv[1:]))"
+        self._process, self._conn, port = start_child(
+            code, str(self._requested_port), str(self._seed), what="worker stand-in", timeout_s=START_TIMEOUT_S
         )
-        argv = [sys.executable, "-c", code, str(child.fileno()), str(self._requested_port), str(self._seed)]
-        self._process = subprocess.Popen(argv, pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
-        child.close()
-        self._conn = Connection(parent.detach())
-        if not self._conn.poll(START_TIMEOUT_S):
-            self._kill()
-            raise RuntimeError(f"worker stand-in did not start within {START_TIMEOUT_S:.0f} s")
-        kind, value = self._conn.recv()
-        if kind != "ready":
-            self._kill()
-            raise OSError(f"worker stand-in did not start: {value}")
-        self._port = int(value)
+        self._port = int(port)
         self._calls_seen = self._samples_seen = 0
         for name, setting in self._settings.items():
             self._ask("set", name, setting)
@@ -505,11 +580,7 @@ class WorkerStandIn:
             self._conn.close()
             self._conn = None
         if self._process is not None:
-            try:
-                self._process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            end_child(self._process, timeout_s=STOP_TIMEOUT_S)
             self._process = None
         self._port = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -13,7 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local_pipeline.sqs_local import LocalSqsServer
+from local_pipeline.sqs_local import LocalSqsServer, WireClient
+from local_pipeline.sqs_queues import SqsError
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +318,74 @@ def test_local_only_the_ledger_counts_what_happened_not_what_was_attempted(local
     time.sleep(1.2)
     assert receive(sqs, url) == []  # its third receive moves it to the DLQ
     assert queue.ledger == {"arrived": 2, "deleted": 1, "dead_lettered": 1} and not queue.messages
+
+
+def test_local_only_the_endpoint_has_a_process_of_its_own_that_stop_ends():
+    server = LocalSqsServer().start()
+    pid = server.pid
+    assert pid is not None and pid != os.getpid()
+    sqs = server.client()
+    url, _ = make_queue(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="a")
+    server.stop()
+    assert server.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(RuntimeError, match="not running"):
+        server.queues.queue_named(url.rsplit("/", 1)[1])
+
+
+def test_local_only_the_wire_client_gets_what_boto3_gets(local_server):
+    """WireClient (the pipe's, the event source mappings', the stand-in's) speaks the same protocol."""
+    sqs = local_server.client()
+    poller = WireClient(local_server.endpoint)
+    url, _ = make_queue(sqs)
+    attributes = {"firstSentMs": {"DataType": "Number", "StringValue": "17"}}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="hello", MessageGroupId="g", MessageAttributes=attributes)
+    [message] = poller.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"], MessageAttributeNames=["All"]
+    )["Messages"]
+    assert message["MessageId"] == sent["MessageId"] and message["Body"] == "hello"
+    assert message["MD5OfBody"] == hashlib.md5(b"hello").hexdigest()
+    assert message["Attributes"]["MessageGroupId"] == "g" and message["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert message["MessageAttributes"] == attributes
+    assert (
+        poller.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+            "ApproximateNumberOfMessagesNotVisible"
+        ]
+        == "1"
+    )
+    reply = poller.delete_message_batch(QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": message["ReceiptHandle"]}])
+    assert reply == {"Successful": [{"Id": "0"}], "Failed": []}
+    assert depth(sqs, url) == (0, 0, 0)
+    with pytest.raises(SqsError) as refused:
+        poller.receive_message(QueueUrl=url + "-gone", MaxNumberOfMessages=1)
+    assert refused.value.code == "QueueDoesNotExist" and refused.value.status == 400
+
+
+def test_local_only_the_store_is_reached_past_the_api_across_the_process_line(local_server):
+    """What the runner and `dialctl local up --keep` read and send: delayed messages too."""
+    sqs = local_server.client()
+    url, _ = make_queue(sqs)
+    name = url.rsplit("/", 1)[1]
+    local_server.queues.send(name, "later", 600, "g", {"a": {"DataType": "String", "StringValue": "x"}})
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    stored = local_server.queues.stored(name)
+    assert sorted(m.body for m in stored.messages.values()) == ["later", "now"]
+    assert stored.ledger == {"arrived": 2}
+    [later] = [m for m in stored.messages.values() if m.body == "later"]
+    assert (
+        later.delayed
+        and later.group_id == "g"
+        and later.attributes == {"a": {"DataType": "String", "StringValue": "x"}}
+    )
+    assert [m["Body"] for m in receive(sqs, url)] == ["now"]
+    with pytest.raises(SqsError) as refused:
+        local_server.queues.send(name, "")
+    assert refused.value.code == "MissingParameter"
+    with pytest.raises(SqsError) as missing:
+        local_server.queues.stored("no-such-queue")
+    assert missing.value.code == "QueueDoesNotExist"
 
 
 def test_local_only_an_operation_it_does_not_serve_is_a_clear_error(local_server):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 
 import boto3
@@ -35,6 +36,26 @@ def test_arrivals_are_taken_in_the_stand_ins_own_process_on_the_callers_clock(wo
     [call] = worker.calls
     assert before <= call.at_monotonic <= after, "CLOCK_MONOTONIC is one clock for both processes"
     assert call.body == {"callId": "a", "campaignId": "c-1"} and call.idempotency_key == "a" and call.status == 202
+
+
+def test_a_call_arrives_when_its_first_bytes_reach_the_stand_in_not_when_it_is_read(worker):
+    """The kernel's receive time: a request whose headers come later (as when the stand-in's
+    interpreter is busy, and reads several at once) still arrived with its first bytes."""
+    host, port = worker.url.removeprefix("http://").split(":")
+    body = json.dumps({"callId": "a", "campaignId": "c-1"}).encode()
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(b"POST /dial HTTP/1.1\r\n")
+        time.sleep(0.2)  # the request line is in the stand-in's socket, the rest not yet
+        rest_sent = time.monotonic()
+        conn.sendall(
+            b"Host: x\r\nContent-Type: application/json\r\nIdempotency-Key: a\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert conn.recv(1024).startswith(b"HTTP/1.1 202")
+    [call] = worker.calls
+    assert call.at_monotonic < rest_sent, "stamped when the request line arrived"
+    assert abs((call.at_wall - time.time()) - (call.at_monotonic - time.monotonic())) < 0.05, "one instant"
 
 
 def test_scripts_shares_and_the_idempotency_key_answer_as_before(worker):
