@@ -3,9 +3,9 @@ from __future__ import annotations
 import boto3
 import pytest
 from support.env import dialer_env
+from support.env import late_check_off as switch_late_check_off
 from support.items import item
 
-from dialer_worker import dispatch
 from dialer_worker.admission import RedisPacer
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher, RedisHealth
@@ -18,11 +18,8 @@ __all__ = ["item", "Remaining"]
 
 @pytest.fixture
 def late_check_off(monkeypatch):
-    """For tests that hold one batch to exactly the calls it sent: a call that would leave more
-    than the late tolerance (10 ms) after its slot is deferred `late` instead, and a loaded
-    machine does that to any call now and then. These tests are not about it (the pacing tests in
-    test_dispatch.py and test_live_calls.py count late calls as such), so it is a minute here."""
-    monkeypatch.setattr(dispatch, "LATE_TOLERANCE_S", 60.0)
+    """support/env.py: late_check_off."""
+    switch_late_check_off(monkeypatch)
 
 
 @pytest.fixture
