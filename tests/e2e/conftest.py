@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from support.env import late_check_off as switch_late_check_off
 from support.services import (
     fresh_database,
     postgres_server,
@@ -27,6 +28,12 @@ GOOD_CONFIG = dict(database.DIALABLE_CONFIG)
 FAST = {"visibility_timeout_seconds": 2, "batching_window_seconds": 0.5, "parallel": 3}
 # These tests are about the pipe, pacing and failures: the admission gates they are not about are
 # switched off the documented way, GATES_OFF (test_compliance.py and test_closed_loop.py are about them).
+
+
+@pytest.fixture
+def late_check_off(monkeypatch):
+    """support/env.py: late_check_off (the dialers run in this process)."""
+    switch_late_check_off(monkeypatch)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from .conftest import tasks
 pytestmark = pytest.mark.slow
 
 
-def test_live_call_caps_hold_at_the_worker_with_nothing_lost(local_run):
+def test_live_call_caps_hold_at_the_worker_with_nothing_lost(local_run, late_check_off):
     run = local_run(
         campaigns=[("capped", "active", {"maxConcurrentCalls": 4}), ("open", "active")],
         max_cps=30,

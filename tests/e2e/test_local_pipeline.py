@@ -63,8 +63,11 @@ def test_a_task_the_worker_always_fails_ends_in_the_dlq(local_run):
     summary = run.run(timeout=120)
     assert_accounted(summary)
     assert summary.dialed == 0 and summary.in_dlq == 2
-    # maxReceiveCount (5) deliveries each, then the DLQ.
-    assert len(run.worker.calls) == 2 * 5
+    # maxReceiveCount (5) deliveries each, then the DLQ. A delivery whose call a loaded machine
+    # would have sent late is deferred instead: not POSTed, and its copy starts a fresh count, so
+    # each such deferral adds the at most 4 POSTs that came before it.
+    late = summary.extra["deferrals_by_reason"].get("late", 0)
+    assert 2 * 5 <= len(run.worker.calls) <= 2 * 5 + 4 * late, (len(run.worker.calls), late)
 
 
 def test_overloaded_worker_slows_the_fleet_down(local_run):

@@ -218,9 +218,10 @@ def test_local_up_runs_until_interrupted_and_refuses_a_second_up(tmp_path, redis
             up.wait()
 
 
-def test_status_watch_json_writes_one_document_per_line_and_no_escapes(local_service):
+def test_status_watch_json_writes_one_document_per_line_and_no_escapes(local_service_own_redis):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "lambdas"), ROOT])}
-    argv = [sys.executable, "-m", "dialctl", "status", "--watch", "--json", "--interval", "0.1", *local(local_service)]
+    where = local(local_service_own_redis)
+    argv = [sys.executable, "-m", "dialctl", "status", "--watch", "--json", "--interval", "0.1", *where]
     watch = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert watch.stdout is not None

@@ -3,6 +3,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from support.env import dialer_env
+from support.env import late_check_off as switch_late_check_off
 from support.items import item
 
 from dialer_worker.admission import RedisPacer
@@ -13,6 +14,12 @@ from local_pipeline.worker_standin import WorkerStandIn
 from shared.redis_client import redis_client
 
 __all__ = ["item", "Remaining"]
+
+
+@pytest.fixture
+def late_check_off(monkeypatch):
+    """support/env.py: late_check_off."""
+    switch_late_check_off(monkeypatch)
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def test_a_failed_deferral_is_a_batch_failure(make_dispatcher):
 
 
 @pytest.mark.parametrize("deliveries", [2, 3])
-def test_a_redelivered_task_is_dialed_once(make_dispatcher, worker, deliveries):
+def test_a_redelivered_task_is_dialed_once(make_dispatcher, worker, deliveries, late_check_off):
     d = make_dispatcher()
     for n in range(deliveries):
         redelivered = [dict(item(i), messageId=f"delivery-{n}-{i}") for i in range(3)]
@@ -133,7 +133,7 @@ def test_a_redelivered_task_is_dialed_once(make_dispatcher, worker, deliveries):
     assert report.counts["DuplicateSuppressed"] == 3
 
 
-def test_partial_failures_name_exactly_the_items_to_retry(make_dispatcher, worker):
+def test_partial_failures_name_exactly_the_items_to_retry(make_dispatcher, worker, late_check_off):
     d = make_dispatcher()
     worker.script(202, 500, 409, 429, 400, 503, 202)
     batch = [item(i) for i in range(7)]
@@ -148,7 +148,7 @@ def test_partial_failures_name_exactly_the_items_to_retry(make_dispatcher, worke
     assert retry.counts["DuplicateSuppressed"] == 4
 
 
-def test_connection_refused_releases_the_claim(make_dispatcher, worker):
+def test_connection_refused_releases_the_claim(make_dispatcher, worker, late_check_off):
     d = make_dispatcher()
     url = worker.url
     worker.stop()
@@ -159,7 +159,9 @@ def test_connection_refused_releases_the_claim(make_dispatcher, worker):
     assert d.run([item(1)], Remaining(15)).counts["DialsSent"] == 1
 
 
-def test_an_unanswered_call_keeps_its_claim_until_the_lease_ends(make_dispatcher, worker, redis_key_prefix):
+def test_an_unanswered_call_keeps_its_claim_until_the_lease_ends(
+    make_dispatcher, worker, redis_key_prefix, late_check_off
+):
     d = make_dispatcher()
     worker.hang_seconds = 5
     worker.script(HANG)
@@ -227,7 +229,7 @@ def test_redis_down_mid_run_degrades_to_local_pacing_and_recovers(make_dispatche
         redis.destroy()
 
 
-def test_bad_items_are_dropped_and_never_cost_the_batch(make_dispatcher, worker):
+def test_bad_items_are_dropped_and_never_cost_the_batch(make_dispatcher, worker, late_check_off):
     d = make_dispatcher()
     good = [item(1), item(2)]
     bad = [
@@ -258,7 +260,7 @@ def test_bad_items_are_dropped_and_never_cost_the_batch(make_dispatcher, worker)
     )
 
 
-def test_dial_command_and_idempotency_key(make_dispatcher, worker):
+def test_dial_command_and_idempotency_key(make_dispatcher, worker, late_check_off):
     d = make_dispatcher()
     d.run([item(1, attempts=2)], Remaining(15))
     [call] = worker.calls

@@ -33,7 +33,7 @@ def dial(dispatcher, sqs_client, queue_url, items):
     return core.process(items, dispatcher.config, clients, remaining_ms=Remaining(20))
 
 
-def test_dialed_dropped_and_deferred_tasks_and_their_records(make_dispatcher, sqs, records):
+def test_dialed_dropped_and_deferred_tasks_and_their_records(make_dispatcher, sqs, records, late_check_off):
     dispatcher = make_dispatcher()
     now = datetime.now(UTC)
     later = (now + timedelta(hours=2)).isoformat()
@@ -57,7 +57,7 @@ def test_dialed_dropped_and_deferred_tasks_and_their_records(make_dispatcher, sq
     assert got[call_id_for("c-1", "k-4", 0)].reason is DropReason.INVALID_NOT_BEFORE
 
 
-def test_a_duplicate_sends_its_dialed_record_again(make_dispatcher, sqs, records):
+def test_a_duplicate_sends_its_dialed_record_again(make_dispatcher, sqs, records, late_check_off):
     dispatcher = make_dispatcher()
     dial(dispatcher, sqs, records.url, [item(1)])
     first = records.drain()

@@ -82,7 +82,7 @@ def test_concurrent_dialers_never_exceed_the_fleet_cap(make_dispatcher, worker):
     assert dispatchers[0].pacer.live_calls() == len(worker.accepted())
 
 
-def test_a_refused_task_takes_nothing_from_earlier_gates(make_dispatcher, worker):
+def test_a_refused_task_takes_nothing_from_earlier_gates(make_dispatcher, worker, late_check_off):
     d = make_dispatcher(max_cps=100, recipient_limit=1)
     first = d.run([capped(1, "one", 1)], Remaining(15))
     assert first.counts["DialsSent"] == 1
@@ -119,7 +119,7 @@ def test_a_lease_ends_a_live_call_whose_event_never_comes(redis_server, redis_ke
 
 
 @pytest.mark.parametrize("status", [503, 429, 400])
-def test_a_call_that_did_not_go_out_frees_its_slot(make_dispatcher, worker, status):
+def test_a_call_that_did_not_go_out_frees_its_slot(make_dispatcher, worker, status, late_check_off):
     d = make_dispatcher(max_cps=100)
     worker.script(status)
     first = d.run([capped(1, "one", 1)], Remaining(15))
@@ -129,7 +129,7 @@ def test_a_call_that_did_not_go_out_frees_its_slot(make_dispatcher, worker, stat
     assert second.counts["DialsSent"] == 1 and d.pacer.live_calls("one") == 1
 
 
-def test_a_paused_campaigns_task_is_deferred_without_a_claim(make_dispatcher, worker):
+def test_a_paused_campaigns_task_is_deferred_without_a_claim(make_dispatcher, worker, late_check_off):
     d = make_dispatcher()
     report = d.run([item(1, campaign="p", status="paused")], Remaining(15))
     assert report.deferrals == {"paused": 1} and report.failures == [] and worker.calls == []
@@ -139,7 +139,7 @@ def test_a_paused_campaigns_task_is_deferred_without_a_claim(make_dispatcher, wo
     assert PAUSED_DEFER_MS <= 60_000 and LIVE_CALLS_DEFER_MS <= 30_000
 
 
-def test_without_a_defer_queue_a_live_calls_deferral_is_a_batch_item_failure(make_dispatcher, worker):
+def test_without_a_defer_queue_a_live_calls_deferral_is_a_batch_item_failure(make_dispatcher, worker, late_check_off):
     d = make_dispatcher(queue=None)
     d.run([capped(1, "one", 1)], Remaining(15))
     report = d.run([capped(2, "one", 1)], Remaining(15))

@@ -14,7 +14,7 @@ def same_number(n, campaign):
     return item(n, campaign=campaign, phoneNumber=NUMBER)
 
 
-def test_concurrent_dialers_admit_at_most_the_limit_for_one_number(make_dispatcher, worker):
+def test_concurrent_dialers_admit_at_most_the_limit_for_one_number(make_dispatcher, worker, late_check_off):
     dispatchers = [make_dispatcher(max_cps=50, recipient_limit=3) for _ in range(4)]
 
     def invoke(d, k):
@@ -27,7 +27,7 @@ def test_concurrent_dialers_admit_at_most_the_limit_for_one_number(make_dispatch
     assert sum(r.counts["DialsSent"] for r in reports) == 3
 
 
-def test_a_call_that_did_not_go_out_does_not_count(make_dispatcher, worker):
+def test_a_call_that_did_not_go_out_does_not_count(make_dispatcher, worker, late_check_off):
     d = make_dispatcher(recipient_limit=1)
     worker.script(503)
     first = d.run([same_number(1, "a")], Remaining(15))
@@ -38,7 +38,7 @@ def test_a_call_that_did_not_go_out_does_not_count(make_dispatcher, worker):
     assert [str(x.reason) for x in third.drops] == ["recipient_limit"]
 
 
-def test_redis_never_holds_the_number(make_dispatcher, redis_key_prefix):
+def test_redis_never_holds_the_number(make_dispatcher, redis_key_prefix, late_check_off):
     d = make_dispatcher(recipient_limit=2)
     d.run([same_number(1, "a")], Remaining(15))
     keys = [k.decode() for k in d.redis.scan_iter(match=f"{{{redis_key_prefix}}}:*", count=10_000)]

@@ -129,7 +129,7 @@ def test_handshake_slower_than_a_command_but_within_the_connect_timeout_connects
         client.close()
 
 
-def test_a_slow_handshake_on_a_cold_start_is_not_a_redis_outage(tls_env, delaying_proxy, worker, sqs, queue_url, redis_key_prefix):  # fmt: skip
+def test_a_slow_handshake_on_a_cold_start_is_not_a_redis_outage(tls_env, delaying_proxy, worker, sqs, queue_url, redis_key_prefix, late_check_off):  # fmt: skip
     config = dialer_env(
         max_cps=50.0, worker_url=worker.url, reserved_concurrency=5, claim_ttl_seconds=3600,
         redis_quarantine_seconds=15, key_prefix=redis_key_prefix, defer_queue_url=queue_url,

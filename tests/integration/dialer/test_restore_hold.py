@@ -79,7 +79,9 @@ def lose_everything(redis, prefix):
         redis.delete(key)
 
 
-def test_an_empty_redis_holds_dialing_until_restored(make_dialer, redis_key_prefix, worker, sqs, records_queue):
+def test_an_empty_redis_holds_dialing_until_restored(
+    make_dialer, redis_key_prefix, worker, sqs, records_queue, late_check_off
+):
     d, redis = make_dialer()
     other, _ = make_dialer()
     keys = Keys(redis_key_prefix)
@@ -109,7 +111,7 @@ def test_an_empty_redis_holds_dialing_until_restored(make_dialer, redis_key_pref
     assert d.run([item(4)], Remaining(15)).counts[Metric.DIALS_SENT] == 1
 
 
-def test_past_its_bound_the_hold_ends_with_the_alarm(make_dialer, redis_key_prefix, worker):
+def test_past_its_bound_the_hold_ends_with_the_alarm(make_dialer, redis_key_prefix, worker, late_check_off):
     d, redis = make_dialer()
     keys = Keys(redis_key_prefix)
     d.run([item(0)], Remaining(15))  # an epoch this container knows
@@ -147,7 +149,7 @@ def test_a_request_not_sent_is_sent_on_the_next_batch(make_dialer, redis_key_pre
     assert len(requester.calls) == 2 and requester.calls[0] == requester.calls[1]
 
 
-def test_without_a_records_queue_nothing_is_held(make_dialer, redis_key_prefix, redis_server, worker):
+def test_without_a_records_queue_nothing_is_held(make_dialer, redis_key_prefix, redis_server, worker, late_check_off):
     config = dialer_env(
         worker_url=worker.url, key_prefix=redis_key_prefix, host=redis_server.host, port=redis_server.port
     )
