@@ -8,6 +8,7 @@ guards against a second dial.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,8 +33,11 @@ def send_attributes(attributes: dict) -> dict:
         entry = {"DataType": value["dataType"]}
         if value.get("stringValue") is not None:
             entry["StringValue"] = value["stringValue"]
-        if value.get("binaryValue") is not None:
-            entry["BinaryValue"] = value["binaryValue"]
+        binary = value.get("binaryValue")
+        if binary is not None:
+            # Pipes hands a binary value over as base64 text; boto3 wants the bytes (it encodes
+            # them itself), or the copy would carry the base64 text as its value.
+            entry["BinaryValue"] = base64.b64decode(binary) if isinstance(binary, str) else binary
         converted[name] = entry
     return converted
 

@@ -6,7 +6,7 @@ import pytest
 
 from dialer_worker.admission import LATE_TOLERANCE_S, SLACK, Decision, LocalPacer, dial_spacing_us
 from dialer_worker.admission.tuning import CALL_CPU_MS
-from dialer_worker.deferral import delay_for
+from dialer_worker.deferral import delay_for, send_attributes
 from dialer_worker.env import DialerEnv
 from dialer_worker.worker_client import Outcome, classify
 from shared.dial_task import call_id_for
@@ -91,3 +91,14 @@ def test_deferral_delay_is_within_sqs_limits(wait_ms, delay):
 def test_slack_covers_the_late_tolerance_with_room_for_the_trip_to_the_worker():
     assert 0 < SLACK <= 0.03  # at most 3% of MAX_CPS given up for exactness
     assert SLACK - LATE_TOLERANCE_S >= 0.010  # at least 10 ms of a second for network jitter
+
+
+def test_a_binary_attribute_is_re_sent_as_its_bytes_not_as_the_base64_text_pipes_gave():
+    attributes = {
+        "blob": {"binaryValue": "AQI=", "dataType": "Binary"},
+        "n": {"stringValue": "1", "dataType": "Number"},
+    }
+    assert send_attributes(attributes) == {
+        "blob": {"DataType": "Binary", "BinaryValue": b"\x01\x02"},
+        "n": {"DataType": "Number", "StringValue": "1"},
+    }
