@@ -67,7 +67,7 @@ def test_a_duplicate_sends_its_dialed_record_again(make_dispatcher, sqs, records
     assert (again.call_id, again.disposition, again.task) == (first[0].call_id, "dialed", first[0].task)
 
 
-def test_records_sqs_did_not_acknowledge_are_batch_item_failures(make_dispatcher, records):
+def test_records_sqs_did_not_acknowledge_are_batch_item_failures(make_dispatcher, records, late_check_off):
     dispatcher = make_dispatcher()
     items = [item(1), item(2, expiresAt="2020-01-01T00:00:00+00:00")]
     response, report = dial(dispatcher, RefusingSqs(), records.url, items)
