@@ -54,8 +54,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
-# Lambda: 1,769 MB of memory is one vCPU; the quota is enforced per 100 ms CFS period.
-MB_PER_VCPU = 1769
+# Lambda: 1,769 MB of memory is one vCPU (the dialer spaces its calls by the same figure); the
+# quota is enforced per 100 ms CFS period.
+from dialer_worker.admission.tuning import MB_PER_VCPU  # noqa: E402
+
 CFS_PERIOD_US = 100_000
 MEMORY_SIZES: tuple[int | None, ...] = (128, 256, 512, 1024, None)  # None: no quota
 # Lambda's arm64 prices (us-east-1): per GB-second of billed duration, and per request.

@@ -68,7 +68,7 @@ class WorkerClient:
             import certifi  # the same trust store wherever the function runs
 
             self._tls = ssl.create_default_context(cafile=certifi.where())
-        # Idle connections, newest last (deque's append and pop are atomic: dial threads share it).
+        # Idle connections, newest last (deque's append and pop are atomic: threads may share a client).
         self._idle: deque[http.client.HTTPConnection] = deque()
 
     def dial(self, command: dict, *, connect_timeout: float, read_timeout: float) -> Reply:
