@@ -176,7 +176,7 @@ def _run(settings, args):
     redis, redis_throwaway = reuse_or_start_redis()
     dbname = args.database
     try:
-        now = datetime.now(UTC)
+        now, now_monotonic = datetime.now(UTC), time.monotonic()
         zone = demo_zone(now)
         campaigns = [*CAMPAIGNS, opens_soon_campaign(now, zone, args.opens_in)]
         dsn = database.prepare(pg, dbname, campaigns)
@@ -190,7 +190,6 @@ def _run(settings, args):
             # Calls last 1 to 3 s; low-answer is answered 10% of the time until its pace falls.
             run.worker.duration_s = lambda rng: rng.uniform(*CALL_SECONDS)
             run.worker.answer_rates = {LOW_ANSWER: 0.1}
-            started = time.monotonic()
             queue_samples: list[tuple[float, bool]] = []
             mix = task_mix(args.tasks, zone=zone)
             run.enqueue(mix + compliance_tasks(now, zone))
@@ -219,7 +218,8 @@ def _run(settings, args):
             start = min((c.at_monotonic for c in calls), default=0.0)
             summary.extra["calls_per_second"] = _per_second([c.at_monotonic for c in run.worker.calls])
             summary.extra["recipients_zone"] = zone
-            opened = [c.at_monotonic - started for c in run.worker.accepted() if c.body["campaignId"] == OPENS_SOON]
+            # From the instant its window was set to open `--opens-in` seconds later.
+            opened = [c.at_monotonic - now_monotonic for c in calls if c.body["campaignId"] == OPENS_SOON]
             summary.extra["opens_soon_dialed_after_s"] = round(min(opened), 1) if opened else None
             summary.extra["calls_per_second_by_campaign"] = {
                 name: _per_second([c.at_monotonic for c in calls if c.body.get("campaignId") == name], start)

@@ -50,7 +50,8 @@ def test_the_json_summary_is_small_parses_and_explains_the_caps(tmp_path, postgr
     )
     due = summary["extra"]["achieved_while_due"]
     assert 0 < due["due_s"] <= due["span_s"]
-    # The opens-soon task waited for its window (deferred), then went out.
-    assert summary["extra"]["deferrals_by_reason"].get("outside_window", 0) >= 1, summary["extra"]
+    # The opens-soon task went out once, and not before its window opened (whether it was deferred
+    # depends on how long this machine took to start the run).
     assert summary["dialed_by_campaign"].get("opens-soon") == 1, summary["dialed_by_campaign"]
+    assert summary["extra"]["opens_soon_dialed_after_s"] >= 5 - 0.1, summary["extra"]
     assert chart.stat().st_size > 0

@@ -222,7 +222,10 @@ def test_status_watch_json_writes_one_document_per_line_and_no_escapes(local_ser
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "lambdas"), ROOT])}
     where = local(local_service_own_redis)
     argv = [sys.executable, "-m", "dialctl", "status", "--watch", "--json", "--interval", "0.1", *where]
-    watch = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as at a terminal: a suite run in the background (CI) starts its children with SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler.
+    watch = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         assert watch.stdout is not None
         lines = [watch.stdout.readline() for _ in range(3)]
