@@ -46,19 +46,19 @@ def end_calls(client, prefix, calls):
     loop.record([CallEvent(f"e-{c['callId']}", c["callId"], c["campaignId"], "answered", None) for c in calls])
 
 
-def test_concurrent_dialers_never_exceed_a_campaigns_live_cap(make_dispatcher, worker, redis_key_prefix):
+# With the late check off: a call deferred as late frees its slot, which a concurrent dialer may
+# then fill, and the exact counts below would depend on the machine's load.
+def test_concurrent_dialers_never_exceed_a_campaigns_live_cap(
+    make_dispatcher, worker, redis_key_prefix, late_check_off
+):
     dispatchers = [make_dispatcher(max_cps=100) for _ in range(4)]
     batches = [[capped(k * 10 + i, "capped", 5) for i in range(10)] for k in range(4)]
     reports = run_concurrently(dispatchers, batches)
-    # A call admitted but leaving too late (a loaded machine) is deferred and its slot freed.
-    late = sum(r.deferrals["late"] for r in reports)
-    assert len(worker.accepted()) + late == 5
+    assert len(worker.accepted()) == 5
     assert sum(r.deferrals["live_calls"] for r in reports) == 35
     assert all(r.failures == [] for r in reports)
     pacer = dispatchers[0].pacer
     assert pacer.live_calls("capped") == pacer.live_calls() == len(worker.accepted())
-    if late:
-        return
     # Deferred tasks took no claim: after two calls end, two more of them go out.
     end_calls(dispatchers[0].redis, redis_key_prefix, [c.body for c in worker.accepted()[:2]])
     dialed = {c.body["callId"] for c in worker.accepted()}
@@ -72,12 +72,11 @@ def test_concurrent_dialers_never_exceed_a_campaigns_live_cap(make_dispatcher, w
     assert pacer.live_calls("capped") == 5
 
 
-def test_concurrent_dialers_never_exceed_the_fleet_cap(make_dispatcher, worker):
+def test_concurrent_dialers_never_exceed_the_fleet_cap(make_dispatcher, worker, late_check_off):
     dispatchers = [make_dispatcher(max_cps=100, max_concurrent_calls=7) for _ in range(4)]
     # Four campaigns without a cap of their own: the fleet's cap alone holds them.
     reports = run_concurrently(dispatchers, [[item(k * 10 + i, campaign=f"c-{k}") for i in range(5)] for k in range(4)])
-    late = sum(r.deferrals["late"] for r in reports)
-    assert len(worker.accepted()) + late == 7
+    assert len(worker.accepted()) == 7
     assert sum(r.deferrals["live_calls"] for r in reports) == 13
     assert dispatchers[0].pacer.live_calls() == len(worker.accepted())
 
