@@ -39,6 +39,7 @@ Run: `sudo .venv/bin/python benchmarks/bench_lambda_share.py [--seconds 20] [--d
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import math
 import os
@@ -49,7 +50,6 @@ import time
 import uuid
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
@@ -225,7 +225,8 @@ def dialer_process(fd: int) -> None:
     reports.clear()
     conn.send(("ready", warm_ms))
     stop_at = conn.recv()
-    profiler = _profile_every_thread() if setup.get("profile") else None
+    # One thread dials (dispatch.py), so the main thread's CPU clock is the dialer's.
+    profiler = cProfile.Profile(time.process_time) if setup.get("profile") else None
     batches = iter(setup["batches"])
     durations: list[float] = []
     before = resource.getrusage(resource.RUSAGE_SELF)
@@ -240,7 +241,7 @@ def dialer_process(fd: int) -> None:
             profiler.disable()
     after = resource.getrusage(resource.RUSAGE_SELF)
     if profiler:
-        profiler.dump(setup["profile"])
+        profiler.dump_stats(setup["profile"])
     counts: dict[str, int] = {}
     deferrals: dict[str, int] = {}
     for report in reports:
@@ -261,50 +262,6 @@ def dialer_process(fd: int) -> None:
             },
         )
     )
-
-
-class _ThreadProfiles:
-    """cProfile on thread CPU time, in the invoking thread and in every dial thread: cProfile sees
-    one thread only, and the POSTs leave from the dispatcher's pool (profiling only)."""
-
-    def __init__(self, dispatcher) -> None:
-        import cProfile
-        import threading
-
-        self._new = lambda: cProfile.Profile(time.thread_time)
-        self._main = self._new()
-        self._threads: dict[int, Any] = {}
-        send = dispatcher._dial_if_on_time
-
-        def profiled(*args, **kwargs):
-            profile = self._threads.setdefault(threading.get_ident(), self._new())
-            profile.enable()
-            try:
-                return send(*args, **kwargs)
-            finally:
-                profile.disable()
-
-        dispatcher._dial_if_on_time = profiled
-
-    def enable(self) -> None:
-        self._main.enable()
-
-    def disable(self) -> None:
-        self._main.disable()
-
-    def dump(self, path: str) -> None:
-        import pstats
-
-        stats = pstats.Stats(self._main)
-        for profile in self._threads.values():
-            stats.add(profile)
-        stats.dump_stats(path)
-
-
-def _profile_every_thread() -> _ThreadProfiles:
-    from dialer_worker import handler
-
-    return _ThreadProfiles(handler.container()[1].dispatcher)
 
 
 # --- the harness (outside any quota) ------------------------------------------------------------
