@@ -691,7 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--env", default="dev", choices=sorted(ENVIRONMENTS), help="whose settings (default: %(default)s)")
     up.add_argument("--max-cps", type=non_negative, help="the MAX_CPS ceiling (default: the environment's)")
     up.add_argument("--visibility-timeout", type=positive_int, default=10,
-                    help="seconds (default: %(default)s; the settings' 125 s makes a failed batch wait minutes)")  # fmt: skip
+                    help="seconds (default: %(default)s; the settings' value makes a failed batch wait minutes)")  # fmt: skip
     up.add_argument("--keep", action="store_true",
                     help="keep the queued tasks across a restart: written beside the state file when it stops "
                     "(.kept.jsonl), sent again by the next `local up --keep`")  # fmt: skip

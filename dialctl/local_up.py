@@ -20,7 +20,7 @@ from dialctl import activity
 from dialctl.targets import Failure, pid_alive, read_state
 
 DATABASE = "dialpipe_local"
-# Local runs use a short visibility timeout, so a failed batch comes back in seconds, not 125 s.
+# Local runs use a short visibility timeout, so a failed batch comes back in seconds, not minutes.
 VISIBILITY_TIMEOUT_S = 10
 
 

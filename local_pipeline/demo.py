@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-cps", type=float, help="override the environment's MAX_CPS")
     parser.add_argument(
         "--visibility-timeout", type=int, default=10,
-        help="seconds; the settings' value (125 s for dev) makes a retried batch wait two minutes",
+        help="seconds; the settings' value makes a retried batch wait two minutes",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--series", action="store_true", help="with --json: add the per-second series the chart draws")

@@ -80,7 +80,7 @@ class LocalPipe:
     ) -> None:
         """`visibility_timeout_seconds` and `batching_window_seconds` default to the settings;
         tests and the demo may pass smaller values so a failed batch comes back in seconds rather
-        than the deployed 125 s. The queue itself was created with the same value."""
+        than the deployed two minutes. The queue itself was created with the same value."""
         self.settings = settings
         self.queues = queues
         self.enrichment = enrichment

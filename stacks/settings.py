@@ -60,7 +60,10 @@ class PipeSettings:
     """The EventBridge Pipe between the queue and the dialer."""
 
     batch_size: int = 10
-    batching_window_seconds: int = 5
+    # How long a partial batch waits to fill. A backlog fills batches at once; what waits is a
+    # deferred task come back from its hop (a late call's 1 s), which a longer window would keep
+    # up to that much longer than it asked for.
+    batching_window_seconds: int = 1
     filter_pattern: Mapping[str, Any] = field(default_factory=lambda: DIAL_TASK_FILTER)
     # How many pipe executions the local runner keeps in flight, as Pipes scales pollers.
     local_parallel_executions: int = 4
