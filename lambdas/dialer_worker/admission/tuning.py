@@ -13,8 +13,9 @@ from shared.redis_keys import RECIPIENT_WINDOW_US as RECIPIENT_WINDOW_US
 # a rolling second of 201 at MAX_CPS 200 when the late tolerance alone used the whole 2% it had.
 # The price: 2.4% of MAX_CPS. Kept after measuring again (bench_fairness.py, MAX_CPS 20, 2 cores at
 # load 2.5-5): 21 calls in a row arrived at least 1.008 s apart (17 ms of the 25 used) from the
-# dialers alone, and as little as 0.94 s apart through the whole local pipeline, whose SQS, pipe,
-# handlers and worker share one interpreter: no slack to give back.
+# dialers alone, and as little as 0.94 s apart through the whole local pipeline when its SQS,
+# pipe, handlers and worker still shared one interpreter (they have a process each now, and the
+# worker stand-in takes arrival times from the kernel: worth measuring again before giving any back).
 SLACK = 0.025
 LATE_TOLERANCE_S = 0.010
 
