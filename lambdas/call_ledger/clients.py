@@ -11,7 +11,7 @@ import psycopg
 
 from call_ledger.env import LedgerEnv
 from shared.aws_clients import sqs_client
-from shared.postgres import params_source
+from shared.postgres import is_authentication_failure, open_connection, params_source
 from shared.recipient_key import read_recipient_key
 from shared.redis_client import redis_client
 
@@ -34,24 +34,18 @@ class LedgerDatabase:
             try:
                 self._conn = self._connect(refresh=False)
             except psycopg.OperationalError as exc:
-                if "password authentication failed" not in str(exc):
+                if not is_authentication_failure(exc):
                     raise
                 self._conn = self._connect(refresh=True)
         return self._conn
 
     def _connect(self, *, refresh: bool) -> psycopg.Connection:
-        conn = psycopg.connect(
-            **self._params(refresh=refresh),
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT_S,
+        return open_connection(
+            self._params(refresh=refresh),
             application_name="call-ledger",
+            connect_timeout_s=CONNECT_TIMEOUT_S,
+            statement_timeout_ms=STATEMENT_TIMEOUT_MS,
         )
-        try:
-            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
     def reset(self) -> None:
         if self._conn is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import psycopg
 
 from shared.dial_task import PAUSED
+from shared.postgres import is_authentication_failure, open_connection
 
 # Well inside the enrichment's 5 s timeout, so a slow database is an error Pipes retries, not a
 # Lambda timeout.
@@ -139,39 +140,18 @@ class CampaignStore:
                 self._conn = None
 
 
-_AUTH_SQLSTATES = {"28P01", "28000"}  # invalid_password, invalid_authorization_specification
-
-
-def is_authentication_failure(exc: psycopg.Error) -> bool:
-    """The server (or RDS Proxy) refused the credentials. A refused connection often carries no
-    SQLSTATE in psycopg, only libpq's message, so the message is checked too."""
-    return getattr(exc, "sqlstate", None) in _AUTH_SQLSTATES or "password authentication failed" in str(exc)
-
-
 def connect_with(params: dict | Callable[..., dict]) -> Callable[..., psycopg.Connection]:
-    """A connection factory: autocommit (reads only), bounded connect and statement time.
-
-    `params` is psycopg.connect()'s keyword arguments, or a callable returning them that
-    `params(refresh=True)` asks to fetch the credentials again (shared.postgres.params_source).
-
-    The statement timeout is set after connecting, not as a startup option (`options=-c ...`):
-    RDS Proxy refuses every startup command-line option ("Feature not supported"). The
-    connection is autocommit, so the SET holds for the whole session.
-    """
+    """A connection factory for reads (shared.postgres.open_connection). `params` is
+    psycopg.connect()'s keyword arguments, or a callable returning them that `params(refresh=True)`
+    asks to fetch the credentials again (shared.postgres.params_source)."""
 
     def connect(refresh_credentials: bool = False) -> psycopg.Connection:
         current = params(refresh=refresh_credentials) if callable(params) else params
-        conn = psycopg.connect(
-            **current,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT_S,
+        return open_connection(
+            current,
             application_name="enrich-dial-task",
+            connect_timeout_s=CONNECT_TIMEOUT_S,
+            statement_timeout_ms=STATEMENT_TIMEOUT_MS,
         )
-        try:
-            conn.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
     return connect

@@ -1,12 +1,16 @@
-"""The campaigns database: its environment contract and psycopg connection parameters."""
+"""The campaigns database: its environment contract, psycopg connection parameters, and how a
+function opens a connection and tells a refused password."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.env_contract import EnvContract, InvalidEnvironment, at_least, variable
+
+if TYPE_CHECKING:  # psycopg is imported on use: the dialer's package shares this module without it
+    import psycopg
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,3 +92,33 @@ def params_source(env: DatabaseEnv, get_secret: SecretFetch = fetch_secret) -> C
         return connection_params(env, refresh=refresh, get_secret=get_secret)
 
     return source
+
+
+def open_connection(
+    params: Mapping[str, Any], *, application_name: str, connect_timeout_s: int, statement_timeout_ms: int
+) -> psycopg.Connection:
+    """An autocommit connection with a bounded connect and statement time. The statement timeout
+    is set after connecting, not as a startup option (`options=-c ...`): RDS Proxy refuses every
+    startup command-line option ("Feature not supported"); autocommit, so the SET holds for the
+    whole session."""
+    import psycopg
+
+    conn = psycopg.connect(
+        **params, autocommit=True, connect_timeout=connect_timeout_s, application_name=application_name
+    )
+    try:
+        conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+_AUTH_SQLSTATES = {"28P01", "28000"}  # invalid_password, invalid_authorization_specification
+
+
+def is_authentication_failure(exc: Exception) -> bool:
+    """The server (or RDS Proxy) refused the credentials: the caller fetches them again (a
+    rotation). A refused connection often carries no SQLSTATE in psycopg, only libpq's message,
+    so the message is checked too."""
+    return getattr(exc, "sqlstate", None) in _AUTH_SQLSTATES or "password authentication failed" in str(exc)

@@ -7,7 +7,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from enrich_dial_task.campaigns import CampaignStore, is_authentication_failure
+from enrich_dial_task.campaigns import CampaignStore
+from shared.postgres import is_authentication_failure
 
 ROW = ("campaign", "c-1", "one", "active", {"audioFileUrl": "a", "ivrFlow": {}})
 AUTH_FAILED = psycopg.OperationalError(
