@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -76,6 +77,54 @@ def end_child(process: subprocess.Popen, *, timeout_s: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def serve_child(fd: int, start: Callable[[], Any], answer: Callable[[Any, str, tuple], Any]) -> None:
+    """The child's side of start_child: starts its server (`start()` returns it, with its `port`),
+    says its port, then answers what the parent asks (`answer(server, op, args)`) until it says
+    stop or goes away (the socket closes), so no child outlives its caller."""
+    conn = Connection(fd)
+    try:
+        server = start()
+    except OSError as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", server.port))
+    while True:
+        try:
+            op, args = conn.recv()
+        except (EOFError, OSError):
+            break
+        if op == "stop":
+            break
+        try:
+            conn.send(("ok", answer(server, op, args)))
+        except Exception as exc:  # the caller's mistake (no such queue, bad shares): raised there
+            conn.send(("raise", exc))
+    server.stop()
+    try:
+        conn.send(("stopped", None))
+    except OSError:
+        pass
+
+
+def ask_child(conn: Connection, op: str, args: tuple) -> Any:
+    """One request to a serve_child child, and its answer; what it raised is raised here."""
+    conn.send((op, args))
+    kind, value = conn.recv()
+    if kind == "raise":
+        raise value
+    return value
+
+
+def tell_child_to_stop(conn: Connection, timeout_s: float) -> None:
+    """Asks a serve_child child to stop its server and waits for it to say so (or to be gone)."""
+    try:
+        conn.send(("stop", ()))
+        if conn.poll(timeout_s):
+            conn.recv()
+    except (EOFError, OSError):
+        pass  # gone already
 
 
 def _wait_for_port(port: int, timeout: float, what: str) -> None:

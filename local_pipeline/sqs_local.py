@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import urlsplit
 
-from local_pipeline.services import end_child, start_child
+from local_pipeline.services import ask_child, end_child, serve_child, start_child, tell_child_to_stop
 from local_pipeline.sqs_queues import (
     MAX_BATCH,
     Message,
@@ -246,12 +246,7 @@ class LocalSqsServer:
             if self._process is None:
                 return
             assert self._conn is not None
-            try:
-                self._conn.send(("stop", ()))
-                if self._conn.poll(STOP_TIMEOUT_S):
-                    self._conn.recv()
-            except (EOFError, OSError):
-                pass  # gone already
+            tell_child_to_stop(self._conn, STOP_TIMEOUT_S)
             self._conn.close()
             self._conn = None
             end_child(self._process, timeout_s=STOP_TIMEOUT_S)
@@ -261,11 +256,7 @@ class LocalSqsServer:
         with self._lock:
             if self._conn is None:
                 raise RuntimeError("local SQS endpoint not running: start() first")
-            self._conn.send((op, args))
-            kind, value = self._conn.recv()
-        if kind == "raise":
-            raise value
-        return value
+            return ask_child(self._conn, op, args)
 
     def create_queues(self, name: str, *, max_receive_count: int, visibility_timeout_seconds: int) -> LocalQueues:
         client = self.client()
@@ -314,44 +305,23 @@ class SqsServer:
 
 
 def _serve(fd: int, port: int) -> None:
-    """The child: start the endpoint, say its port, then do what the parent asks of the store until
-    it says stop or goes away (the socket closes), so no endpoint outlives its caller."""
-    conn = Connection(fd)
-    try:
-        server = SqsServer(port).start()
-    except OSError as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
+    """The child: the endpoint, and what the parent asks of its store (services.serve_child)."""
+    serve_child(fd, lambda: SqsServer(port).start(), _answer)
+
+
+def _answer(server: SqsServer, op: str, args: tuple) -> Any:
     queues = server.queues
-    conn.send(("ready", server.port))
-    while True:
-        try:
-            op, args = conn.recv()
-        except (EOFError, OSError):
-            break
-        if op == "stop":
-            break
-        try:
-            if op == "stored":
-                name, with_messages = args
-                result: Any = queues.stored(name, with_messages=with_messages)
-            elif op == "send":
-                result = queues.send(*args)
-            elif op == "get_fair_receives":
-                result = queues.fair_receives
-            elif op == "set_fair_receives":
-                queues.fair_receives = args[0]
-                result = None
-            else:
-                raise ValueError(f"unknown request {op!r}")
-            conn.send(("ok", result))
-        except Exception as exc:  # the caller's mistake (no such queue, ...): raised there, not here
-            conn.send(("raise", exc))
-    server.stop()
-    try:
-        conn.send(("stopped", None))
-    except OSError:
-        pass
+    if op == "stored":
+        name, with_messages = args
+        return queues.stored(name, with_messages=with_messages)
+    if op == "send":
+        return queues.send(*args)
+    if op == "get_fair_receives":
+        return queues.fair_receives
+    if op == "set_fair_receives":
+        queues.fair_receives = args[0]
+        return None
+    raise ValueError(f"unknown request {op!r}")
 
 
 class SqsApi:

@@ -49,7 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
 
-from local_pipeline.services import end_child, start_child
+from local_pipeline.services import ask_child, end_child, serve_child, start_child, tell_child_to_stop
 
 HANG = -1  # a scripted "status": never answer within any client's timeout
 # Unanswered calls end as one of these, at random.
@@ -452,46 +452,28 @@ def _sqs_client(endpoint_url: str | None, region: str | None, credentials: tuple
 
 
 def _serve(fd: int, port: int, seed: int) -> None:
-    """The child: start the server, say its port, then do what the parent asks until it says stop
-    or goes away (the socket closes), so no stand-in outlives its caller."""
-    conn = Connection(fd)
-    try:
-        server = StandInServer(port, seed=seed).start()
-    except OSError as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(("ready", server.port))
-    while True:
-        try:
-            op, args = conn.recv()
-        except (EOFError, OSError):
-            break
-        if op == "stop":
-            break
-        try:
-            if op == "set":
-                name, value = args
-                if name == "duration":
-                    with server._lock:
-                        server.duration = value
-                else:
-                    setattr(server, name, value)
-                result: Any = None
-            elif op == "get":
-                result = getattr(server, args[0])
-                with server._lock:
-                    result = dict(result) if isinstance(result, dict) else result
-            elif op == "report_to":
-                endpoint_url, queue_url, region, credentials = args
-                server.report_to(_sqs_client(endpoint_url, region, credentials), queue_url)
-                result = None
-            else:
-                result = getattr(server, op)(*args)
-            conn.send(("ok", result))
-        except Exception as exc:  # the caller's mistake (bad shares, ...): raised there, not here
-            conn.send(("raise", exc))
-    server.stop()
-    conn.send(("stopped", None))
+    """The child: the server, and what the parent asks of it (services.serve_child)."""
+    serve_child(fd, lambda: StandInServer(port, seed=seed).start(), _answer)
+
+
+def _answer(server: StandInServer, op: str, args: tuple) -> Any:
+    if op == "set":
+        name, value = args
+        if name == "duration":
+            with server._lock:
+                server.duration = value
+        else:
+            setattr(server, name, value)
+        return None
+    if op == "get":
+        result = getattr(server, args[0])
+        with server._lock:
+            return dict(result) if isinstance(result, dict) else result
+    if op == "report_to":
+        endpoint_url, queue_url, region, credentials = args
+        server.report_to(_sqs_client(endpoint_url, region, credentials), queue_url)
+        return None
+    return getattr(server, op)(*args)
 
 
 # --- the handle (in the caller's process) -----------------------------------------------------
@@ -567,12 +549,7 @@ class WorkerStandIn:
             pass  # the child is gone already
         with self._rpc_lock:
             assert self._conn is not None
-            try:
-                self._conn.send(("stop", ()))
-                if self._conn.poll(STOP_TIMEOUT_S):
-                    self._conn.recv()
-            except (EOFError, OSError):
-                pass
+            tell_child_to_stop(self._conn, STOP_TIMEOUT_S)
         self._kill()
 
     def _kill(self) -> None:
@@ -595,11 +572,7 @@ class WorkerStandIn:
                 if only_if_running:
                     return None
                 raise RuntimeError("worker stand-in not running: start() first")
-            self._conn.send((op, args))
-            kind, value = self._conn.recv()
-        if kind == "raise":
-            raise value
-        return value
+            return ask_child(self._conn, op, args)
 
     def _sync(self) -> None:
         """Copies the calls and live samples the child has recorded since the last copy."""
