@@ -1,6 +1,7 @@
-"""CPU per POST /dial on the dialer's side: requests.Session and urllib3's connection pool (the
-clients before) against WorkerClient (http.client's keep-alive connections), all against the
-worker stand-in in its own process.
+"""CPU per POST /dial on the dialer's side: requests.Session, urllib3's connection pool and
+http.client's keep-alive connection (the clients before) against WorkerClient (plain sockets, the
+request in one write, the reply's head read by hand), all against the worker stand-in in its own
+process.
 
 The client's process CPU (time.process_time) per call is what counts at Lambda's CPU share; the
 environment is trimmed to a Lambda's size first, since requests scans it for proxies per call.
@@ -10,6 +11,7 @@ Run: `.venv/bin/python benchmarks/bench_worker_client.py [--calls 2000] [--round
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import statistics
@@ -81,16 +83,25 @@ def main() -> int:
                 redirect=False,
             )
 
+        host, port = worker.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=3.0)
+
+        def with_http_client(body: dict) -> None:
+            headers = {"Content-Type": "application/json", "Idempotency-Key": body["callId"]}
+            connection.request("POST", "/dial", body=json.dumps(body).encode(), headers=headers)
+            connection.getresponse().read()
+
         client = WorkerClient(worker.url)
 
         def with_worker_client(body: dict) -> None:
             client.dial(body, connect_timeout=1.0, read_timeout=3.0)
 
-        # Interleaved rounds, so a change in the machine's load falls on all three alike.
+        # Interleaved rounds, so a change in the machine's load falls on all of them alike.
         clients = {
             "requests.Session.post": with_requests,
             "urllib3 connection pool": with_urllib3,
-            "WorkerClient (http.client)": with_worker_client,
+            "http.client keep-alive": with_http_client,
+            "WorkerClient (sockets)": with_worker_client,
         }
         per_call: dict[str, list[float]] = {name: [] for name in clients}
         for round_no in range(args.rounds):

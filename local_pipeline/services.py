@@ -250,7 +250,7 @@ class ThrowawayRedis:
         self._dir: str | None = None
         if tls:
             self._dir = tempfile.mkdtemp(prefix="dialpipe-redis-tls-")
-            _make_certificates(self._dir)
+            make_throwaway_certificates(self._dir)
 
     @property
     def server(self) -> RedisServer:
@@ -290,7 +290,7 @@ class ThrowawayRedis:
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def _make_certificates(directory: str) -> None:
+def make_throwaway_certificates(directory: str) -> None:
     """ca.crt/ca.key and server.crt/server.key (for 127.0.0.1 and localhost), with openssl."""
 
     def openssl(*args: str) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-import http.client
 import json
 import select
+import socket
 import ssl
 import time
 from collections import deque
@@ -48,28 +48,43 @@ def classify(status: int) -> Outcome:
     return Outcome.FAILED
 
 
-class WorkerClient:
-    """Keep-alive connections to the worker, one per POST whose answer is not read yet, on the standard library's
-    http.client: no pool manager, retry or header objects per call. At Lambda's CPU share a POST's
-    CPU is what makes calls leave late, and urllib3's pool cost about 2.5 times http.client's
-    (requests' about 5 times: it scans os.environ for proxies per call); `bench_worker_client.py`
-    measures all three. No retries: a request that fails is the task's to retry, with its claim
-    and its Idempotency-Key."""
+# A reply's status line and headers: the worker's are a few hundred bytes.
+MAX_HEAD_BYTES = 16 * 1024
+_CRLF2 = b"\r\n\r\n"
 
-    def __init__(self, base_url: str) -> None:
+
+class WorkerClient:
+    """Keep-alive connections to the worker, one per POST whose answer is not read yet, on plain
+    sockets: the request leaves in one write, and a reply is read as far as its status line, its
+    headers and a Content-Length body. At Lambda's CPU share a POST's CPU is what makes calls
+    leave late, and http.client (two writes, an email parser for the headers), urllib3's pool and
+    requests (which scans os.environ for proxies per call) each cost more of it:
+    `bench_worker_client.py` measures the four side by side. The status is all a reply
+    means here, so a reply framed any other way (chunked, no length, Connection: close, HTTP/1.0)
+    is read no further and its connection closed. No retries: a request that fails is the task's
+    to retry, with its claim and its Idempotency-Key."""
+
+    def __init__(self, base_url: str, *, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: whom an https worker's certificate must be signed by (default: certifi's
+        bundle, the same trust store wherever the function runs)."""
         parts = urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"worker URL must be http(s)://host[:port][/path], got {base_url!r}")
         self.url = f"{parts.scheme}://{parts.netloc}{parts.path}/dial"
-        self._path = f"{parts.path}/dial"
-        self._host, self._port = parts.hostname, parts.port
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._head = (
+            f"POST {parts.path}/dial HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+        ).encode("ascii")
         self._tls: ssl.SSLContext | None = None
         if parts.scheme == "https":
-            import certifi  # the same trust store wherever the function runs
+            if tls is None:
+                import certifi
 
-            self._tls = ssl.create_default_context(cafile=certifi.where())
+                tls = ssl.create_default_context(cafile=certifi.where())
+            self._tls = tls
         # Idle connections, newest last (deque's append and pop are atomic: threads may share a client).
-        self._idle: deque[http.client.HTTPConnection] = deque()
+        self._idle: deque[socket.socket] = deque()
 
     def dial(self, command: dict, *, connect_timeout: float, read_timeout: float) -> Reply:
         """Send and wait for the answer."""
@@ -90,44 +105,51 @@ class WorkerClient:
         asked once the connection is ready, right before the request leaves: False, and nothing
         is sent (None)."""
         body = json.dumps(command).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": command["callId"]}
+        key = str(command["callId"])
+        if "\r" in key or "\n" in key:
+            raise ValueError(f"callId {key!r} cannot be an Idempotency-Key header")
+        request = b"%sIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s" % (self._head, key.encode(), len(body), body)
         try:
-            conn = self._connection(connect_timeout)
+            sock = self._connection(connect_timeout)
         except OSError:
             # Refused, no route, connect timeout, a failed TLS handshake: the request never left.
             return Sending(None, 0.0, self._idle)
         if not on_time():
-            self._idle.append(conn)
+            self._idle.append(sock)
             return None
         try:
-            conn.request("POST", self._path, body=body, headers=headers)
-        except (OSError, http.client.HTTPException):
+            sock.sendall(request)
+        except OSError:
             # A reset while sending: the worker may have read it whole all the same.
-            conn.close()
-            return Sending(conn, 0.0, self._idle, failed=True)
-        return Sending(conn, time.monotonic() + read_timeout, self._idle)
+            sock.close()
+            return Sending(sock, 0.0, self._idle, failed=True)
+        return Sending(sock, time.monotonic() + read_timeout, self._idle)
 
     def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
 
-    def _connection(self, connect_timeout: float) -> http.client.HTTPConnection:
+    def _connection(self, connect_timeout: float) -> socket.socket:
         """An idle connection the worker has not closed meanwhile (readable while idle means its
         FIN, or bytes nobody asked for), else a new one, connected."""
         while True:
             try:
-                conn = self._idle.pop()
+                sock = self._idle.pop()
             except IndexError:
                 break
-            if conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
-                return conn
-            conn.close()
-        if self._tls is not None:
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=connect_timeout, context=self._tls)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=connect_timeout)
-        conn.connect()
-        return conn
+            if not select.select([sock], [], [], 0)[0]:
+                return sock
+            sock.close()
+        sock = socket.create_connection((self._host, self._port), timeout=connect_timeout)
+        try:
+            # The request is one write; nothing to gain from Nagle's wait.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
 
 class Sending:
@@ -136,32 +158,68 @@ class Sending:
 
     def __init__(
         self,
-        conn: http.client.HTTPConnection | None,
+        sock: socket.socket | None,
         deadline: float,
-        idle: deque[http.client.HTTPConnection],
+        idle: deque[socket.socket],
         *,
         failed: bool = False,
     ) -> None:
-        self._conn, self._deadline, self._idle, self._failed = conn, deadline, idle, failed
+        self._sock, self._deadline, self._idle, self._failed = sock, deadline, idle, failed
 
     def reply(self) -> Reply:
-        conn = self._conn
-        if conn is None:
+        sock = self._sock
+        if sock is None:
             return Outcome.UNDELIVERED, None
         if self._failed:
             return Outcome.AMBIGUOUS, None
         try:
-            assert conn.sock is not None
             # An answer already here is read at once, whatever time is left.
-            conn.sock.settimeout(max(0.001, self._deadline - time.monotonic()))
-            response = conn.getresponse()
-            response.read()  # the body, so the connection can carry the next POST
-        except (OSError, http.client.HTTPException):
-            # A read timeout, a reset after sending: the worker may have taken it.
-            conn.close()
+            sock.settimeout(max(0.001, self._deadline - time.monotonic()))
+            status, reusable = _read_reply(sock)
+        except (OSError, ValueError):
+            # A read timeout, a reset after sending, a reply that is not HTTP: the worker may have
+            # taken it.
+            sock.close()
             return Outcome.AMBIGUOUS, None
-        if response.will_close:
-            conn.close()
+        if reusable:
+            self._idle.append(sock)
         else:
-            self._idle.append(conn)
-        return classify(response.status), response.status
+            sock.close()
+        return classify(status), status
+
+
+def _read_reply(sock: socket.socket) -> tuple[int, bool]:
+    """(the final status, whether the connection may carry the next POST). Interim 1xx replies
+    are skipped; the body is read only when a Content-Length frames it."""
+    data = b""
+    while True:
+        while (end := data.find(_CRLF2)) < 0:
+            if len(data) > MAX_HEAD_BYTES:
+                raise ValueError("reply headers too long")
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("closed before a reply")
+            data += chunk
+        lines = data[:end].split(b"\r\n")
+        data = data[end + 4 :]
+        version, status_text = lines[0].split(b" ", 2)[:2]
+        status = int(status_text)
+        if not 100 <= status < 200:
+            break
+    length: int | None = None
+    reusable = version == b"HTTP/1.1"
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" or (name == b"connection" and b"close" in value.lower()):
+            reusable = False
+    if not reusable or length is None:
+        return status, False
+    while len(data) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return status, False
+        data += chunk
+    return status, len(data) == length  # bytes beyond the body: nobody asked for them
