@@ -12,6 +12,7 @@ from call_events.loop import SEEN_TTL_S, CallLoop
 from shared.aws_clients import sqs_client
 from shared.call_records import RecordSender
 from shared.redis_client import redis_client
+from shared.sqs_wire import wire_factory
 
 
 @dataclass(frozen=True)
@@ -35,4 +36,6 @@ def build_clients(env: CallEventsEnv, *, sqs: Callable[[], Any] = sqs_client) ->
         # A repeat is recognised for as long as the queue keeps it, and never shorter than two leases.
         seen_ttl_s=max(SEEN_TTL_S, 2 * env.max_call_seconds),
     )
-    return CallEventsClients(redis=redis, loop=loop, records=RecordSender(env.call_records_queue_url, sqs))
+    return CallEventsClients(
+        redis=redis, loop=loop, records=RecordSender(env.call_records_queue_url, wire_factory(sqs))
+    )

@@ -17,6 +17,7 @@ from shared.aws_clients import sqs_client, ssm_client
 from shared.call_records import RecordSender
 from shared.recipient_key import read_recipient_key
 from shared.redis_client import redis_client
+from shared.sqs_wire import wire_factory
 
 # Makes an AWS client on first use: boto3 is imported only then (cold import time), and the local
 # runner passes its own, pointed at its SQS endpoint.
@@ -79,4 +80,6 @@ def build_clients(env: DialerEnv, *, sqs: ClientFactory = sqs_client, ssm: Clien
         worker=WorkerClient(env.worker_url),
         deferrer=Deferrer(env.defer_queue_url, sqs),
     )
-    return DialerClients(redis=redis, dispatcher=dispatcher, records=RecordSender(env.call_records_queue_url, sqs))
+    return DialerClients(
+        redis=redis, dispatcher=dispatcher, records=RecordSender(env.call_records_queue_url, wire_factory(sqs))
+    )

@@ -12,6 +12,7 @@ from enrich_dial_task.env import EnrichmentEnv
 from shared.aws_clients import sqs_client
 from shared.call_records import RecordSender
 from shared.postgres import params_source
+from shared.sqs_wire import wire_factory
 
 
 @dataclass(frozen=True)
@@ -27,5 +28,5 @@ def build_clients(env: EnrichmentEnv, *, sqs: Callable[[], Any] = sqs_client) ->
     # Parameters, not a fixed dict: after a password rotation the store asks for them again.
     return EnrichmentClients(
         CampaignStore(connect_with(params_source(env)), ttl_seconds=env.campaign_cache_ttl_seconds),
-        RecordSender(env.call_records_queue_url, sqs),
+        RecordSender(env.call_records_queue_url, wire_factory(sqs)),
     )

@@ -3,7 +3,10 @@ to, read back as parsed records; and an SQS client that refuses every record."""
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from call_ledger.records import Record, parse_message
@@ -29,14 +32,41 @@ class RecordsQueue:
 
 
 class RefusingSqs:
-    """SendMessageBatch answers every entry Failed, as SQS does when it throttles or errs."""
+    """A boto3 SQS client on an HTTP endpoint of its own whose SendMessageBatch answers every
+    entry Failed, as SQS does when it throttles or errs: the functions reach it as they reach SQS
+    (shared.sqs_wire), over a real connection. `calls` counts the requests it answered."""
 
     def __init__(self) -> None:
-        self.calls = 0
+        import boto3
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:
-        self.calls += 1
-        return {
-            "Successful": [],
-            "Failed": [{"Id": e["Id"], "Code": "InternalError", "SenderFault": False} for e in Entries],
-        }
+        refusing = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                refusing.calls += 1
+                failed = [{"Id": e["Id"], "Code": "InternalError", "SenderFault": False} for e in request["Entries"]]
+                body = json.dumps({"Successful": [], "Failed": failed}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.calls = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.client = boto3.client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{self._server.server_address[1]}",
+            region_name="us-east-1",
+            aws_access_key_id="refusing",
+            aws_secret_access_key="refusing",
+        )
+        self.meta = self.client.meta
+
+    def _get_credentials(self) -> Any:
+        return self.client._get_credentials()

@@ -17,6 +17,7 @@ from dialer_worker.clients import DialerClients
 from shared.call_records import RecordSender
 from shared.dial_task import call_id_for
 from shared.drops import DeferReason, DropReason
+from shared.sqs_wire import SqsWire
 
 from .conftest import Remaining, item
 
@@ -28,7 +29,7 @@ def records(sqs):
 
 def dial(dispatcher, sqs_client, queue_url, items):
     clients = DialerClients(
-        redis=dispatcher.redis, dispatcher=dispatcher, records=RecordSender(queue_url, lambda: sqs_client)
+        redis=dispatcher.redis, dispatcher=dispatcher, records=RecordSender(queue_url, lambda: SqsWire(sqs_client))
     )
     return core.process(items, dispatcher.config, clients, remaining_ms=Remaining(20))
 
