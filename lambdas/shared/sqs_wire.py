@@ -30,8 +30,9 @@ class SqsWire:
 
     def __init__(self, client: Any) -> None:
         from botocore.auth import SigV4Auth  # botocore comes with the runtime, as boto3 does
+        from botocore.awsrequest import AWSRequest
 
-        self._signer_class = SigV4Auth
+        self._signer_class, self._request_class = SigV4Auth, AWSRequest
         self._endpoint = client.meta.endpoint_url.rstrip("/")
         self._region = client.meta.region_name
         # botocore's own object: refreshable credentials refresh as they would for the client.
@@ -66,10 +67,8 @@ class SqsWire:
             self._conn = None
 
     def _post(self, payload: bytes) -> tuple[int, bytes]:
-        from botocore.awsrequest import AWSRequest
-
         headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessageBatch"}
-        request = AWSRequest(method="POST", url=self._endpoint + "/", data=payload, headers=headers)
+        request = self._request_class(method="POST", url=self._endpoint + "/", data=payload, headers=headers)
         # Frozen per request, so a refresh cannot mix two sets of keys in one signature.
         self._signer_class(self._credentials.get_frozen_credentials(), "sqs", self._region).add_auth(request)
         conn = self._connection()
