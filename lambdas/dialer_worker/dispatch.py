@@ -17,7 +17,6 @@ from typing import Any
 
 from dialer_worker import ports
 from dialer_worker.admission import (
-    LATE_TOLERANCE_S,
     Admission,
     AdmissionRequest,
     Decision,
@@ -488,7 +487,7 @@ class Dispatcher:
     def _on_time(self, at: float) -> bool:
         # Asked right before the request leaves, its connection ready: a call leaving later than
         # the slack allows could crowd a rolling second, so it goes back to the queue instead.
-        return self._clock() - at <= LATE_TOLERANCE_S
+        return self._clock() - at <= self.config.late_tolerance_s
 
     # Settle: what the worker answered, counted, then told to Redis in one round trip.
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from support.env import late_check_off as switch_late_check_off
 from support.services import (
     fresh_database,
     postgres_server,
@@ -11,7 +10,7 @@ from support.services import (
     sqs_endpoint,
 )
 
-from dialer_worker.env import GATES_OFF
+from dialer_worker.env import GATES_OFF, LATE_CHECK_OFF
 from local_pipeline import database
 from local_pipeline.run import LocalRun, favour_the_stand_in
 from stacks.settings import DEV
@@ -31,9 +30,10 @@ FAST = {"visibility_timeout_seconds": 2, "batching_window_seconds": 0.5, "parall
 
 
 @pytest.fixture
-def late_check_off(monkeypatch):
-    """support/env.py: late_check_off (the dialers run in this process)."""
-    switch_late_check_off(monkeypatch)
+def late_check_off():
+    """The late check's switch-off, for a test about something else: give it to the run's
+    `dialer_overrides`."""
+    return LATE_CHECK_OFF
 
 
 @pytest.fixture

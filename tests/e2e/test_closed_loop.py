@@ -24,6 +24,7 @@ def test_live_call_caps_hold_at_the_worker_with_nothing_lost(local_run, late_che
             "task_max_age_hours": 0,
             "recipient_daily_limit": 0,
             "max_concurrent_calls": 7,
+            **late_check_off,
         },
     )
     run.worker.duration_s = lambda rng: rng.uniform(0.5, 1.5)

@@ -29,16 +29,3 @@ def new_container(handler_module) -> None:
     if container.cache_info().currsize:
         container()[1].close()
     container.cache_clear()
-
-
-# A call that would leave more than the late tolerance after its slot is deferred `late` instead;
-# a loaded machine does that to any call now and then. Off (a minute) for the tests that hold a
-# batch to exactly the calls it sent or a cap to being reached, which are not about it; the pacing
-# tests keep it, and count late calls as such.
-LATE_CHECK_OFF_S = 60.0
-
-
-def late_check_off(monkeypatch) -> None:
-    from dialer_worker import dispatch
-
-    monkeypatch.setattr(dispatch, "LATE_TOLERANCE_S", LATE_CHECK_OFF_S)

@@ -3,12 +3,12 @@ from __future__ import annotations
 import boto3
 import pytest
 from support.env import dialer_env
-from support.env import late_check_off as switch_late_check_off
 from support.items import item
 
 from dialer_worker.admission import RedisPacer
 from dialer_worker.deferral import Deferrer
 from dialer_worker.dispatch import Dispatcher, RedisHealth
+from dialer_worker.env import LATE_CHECK_OFF
 from dialer_worker.worker_client import WorkerClient
 from local_pipeline.worker_standin import WorkerStandIn
 from shared.redis_client import redis_client
@@ -17,9 +17,14 @@ __all__ = ["item", "Remaining"]
 
 
 @pytest.fixture
-def late_check_off(monkeypatch):
-    """support/env.py: late_check_off."""
-    switch_late_check_off(monkeypatch)
+def late_check_off():
+    """The late check's switch-off (`dialer_worker.env.LATE_CHECK_OFF`) for a test about something
+    else: the dialers its fixtures build (make_dispatcher, make_dialer) have it off."""
+    return LATE_CHECK_OFF
+
+
+def late_check_fields(request) -> dict:
+    return dict(LATE_CHECK_OFF) if "late_check_off" in request.fixturenames else {}
 
 
 @pytest.fixture
@@ -56,7 +61,7 @@ class Remaining:
 
 
 @pytest.fixture
-def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
+def make_dispatcher(request, redis_server, redis_key_prefix, worker, sqs, queue_url):
     created = []
 
     def make(
@@ -83,6 +88,7 @@ def make_dispatcher(redis_server, redis_key_prefix, worker, sqs, queue_url):
             recipient_hash_key="test-recipient-key" if recipient_limit else None,
             max_concurrent_calls=max_concurrent_calls,
             max_call_seconds=max_call_seconds,
+            **late_check_fields(request),
         )
         client = redis_client(config)
         dispatcher = Dispatcher(

@@ -174,7 +174,9 @@ def test_an_unanswered_call_keeps_its_claim_until_the_lease_ends(
     assert again.counts["Deferred"] == 1 and len(worker.calls) == 1, "in flight elsewhere: deferred, not dialed"
 
 
-def test_overload_halves_the_shared_rate_once_per_cool_down_and_successes_restore_it(make_dispatcher, worker):
+def test_overload_halves_the_shared_rate_once_per_cool_down_and_successes_restore_it(
+    make_dispatcher, worker, late_check_off
+):
     d = make_dispatcher(max_cps=100)
     other = make_dispatcher(max_cps=100)
     worker.script(429, 429)

@@ -133,7 +133,7 @@ def test_a_slow_handshake_on_a_cold_start_is_not_a_redis_outage(tls_env, delayin
     config = dialer_env(
         max_cps=50.0, worker_url=worker.url, reserved_concurrency=5, claim_ttl_seconds=3600,
         redis_quarantine_seconds=15, key_prefix=redis_key_prefix, defer_queue_url=queue_url,
-        **tls_env(delaying_proxy(HANDSHAKE_DELAY_S).port),
+        **tls_env(delaying_proxy(HANDSHAKE_DELAY_S).port), **late_check_off,
     )  # fmt: skip
     client = redis_client(config)
     dispatcher = Dispatcher(

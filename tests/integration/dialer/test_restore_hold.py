@@ -20,7 +20,7 @@ from shared.drops import DeferReason
 from shared.observability import Metric
 from shared.redis_client import redis_client
 
-from .conftest import Remaining, item
+from .conftest import Remaining, item, late_check_fields
 
 HOLD_S = 20
 
@@ -31,7 +31,7 @@ def records_queue(sqs, redis_key_prefix):
 
 
 @pytest.fixture
-def make_dialer(redis_server, redis_key_prefix, worker, sqs, queue_url, records_queue):
+def make_dialer(request, redis_server, redis_key_prefix, worker, sqs, queue_url, records_queue):
     created = []
 
     def make(restore="queue"):
@@ -43,6 +43,7 @@ def make_dialer(redis_server, redis_key_prefix, worker, sqs, queue_url, records_
             restore_hold_seconds=HOLD_S,
             host=redis_server.host,
             port=redis_server.port,
+            **late_check_fields(request),
         )
         client = redis_client(config)
         requester = RestoreRequester(records_queue, lambda: sqs) if restore == "queue" else restore
@@ -151,7 +152,11 @@ def test_a_request_not_sent_is_sent_on_the_next_batch(make_dialer, redis_key_pre
 
 def test_without_a_records_queue_nothing_is_held(make_dialer, redis_key_prefix, redis_server, worker, late_check_off):
     config = dialer_env(
-        worker_url=worker.url, key_prefix=redis_key_prefix, host=redis_server.host, port=redis_server.port
+        worker_url=worker.url,
+        key_prefix=redis_key_prefix,
+        host=redis_server.host,
+        port=redis_server.port,
+        **late_check_off,
     )
     clients = build_clients(config)
     try:

@@ -12,6 +12,7 @@ from support.items import enriched_task, item
 
 from dialer_worker.admission import LATE_TOLERANCE_S, Admission, Decision
 from dialer_worker.dispatch import Dispatcher
+from dialer_worker.env import LATE_CHECK_OFF
 
 ENV = dialer_env()
 
@@ -110,6 +111,13 @@ def test_a_call_that_would_leave_late_goes_back_to_the_queue_and_releases_its_cl
     assert worker.commands == [] and report.counts["Deferred"] == 1
     assert pacer.finished[0]["released"] == [enriched_task(1).call_id]
     assert deferrer.deferred == [(item(1)["messageId"], 1000)]
+
+
+def test_with_the_late_check_off_the_same_call_leaves():
+    dispatcher, pacer, worker, deferrer, clock = dispatcher_with(dialer_env(**LATE_CHECK_OFF))
+    worker.before_send = lambda: clock.sleep(LATE_TOLERANCE_S * 2)
+    report = dispatcher.run([item(1)], remaining())
+    assert len(worker.commands) == 1 and report.counts["DialsSent"] == 1 and deferrer.deferred == []
 
 
 def slow_reply(clock, pacer, *, wall_offset_s, reply_s):
