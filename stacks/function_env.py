@@ -106,8 +106,8 @@ def ledger_fields(
     recipient_hash_key_secret_arn: Any = None,
     recipient_hash_key: str | None = None,
 ) -> dict[str, Any]:
-    """The LedgerEnv fields: its database (deployed, the owner's secret: the retention drops
-    partitions), the dialer's Redis (`redis_fields`, under LedgerEnv's redis_* names), where
+    """The LedgerEnv fields: its database (deployed, the call_ledger_writer role's secret), the
+    dialer's Redis (`redis_fields`, under LedgerEnv's redis_* names), where
     retries go, how long records are kept, and the claims' lifetime (for a restore)."""
     return {
         **database,

@@ -54,8 +54,10 @@ class DialPipelineStack(Stack):
         self._ledger_access()
         # A fresh environment is usable after `cdk deploy` alone: the schema exists before traffic.
         # Its own group too: the egress rules to the database and the endpoint live there. The
-        # database construct holds the reader secret's attachment, whose password the migration sets.
-        self.functions.run_migrations_after(self.database, self.network, self.functions.migration.security_group)
+        # database construct holds the secrets' attachments, whose passwords the migration sets.
+        self.functions.run_migrations_after(
+            self.database, self.network, self.functions.migration.security_group, before=[self.ledger.function]
+        )
         self._monitoring()
         self._outputs()
 
@@ -229,10 +231,11 @@ class DialPipelineStack(Stack):
         enrichment, dialer, migration, call_events = self._all_functions()
         # Grants: secrets by ARN, read-only; the dialer re-queues deferred tasks. The enrichment
         # reads only its read-only user's secret; the migration logs in as the admin and sets the
-        # reader's password from the reader secret.
+        # reader's and the ledger writer's passwords from their secrets.
         self.database.reader_secret.grant_read(enrichment.function)
         self.database.secret.grant_read(migration.function)
         self.database.reader_secret.grant_read(migration.function)
+        self.database.ledger_writer_secret.grant_read(migration.function)
         self.cache.auth_token.grant_read(dialer.function)
         self.cache.auth_token.grant_read(call_events.function)
         self.cache.recipient_hash_key.grant_read(dialer.function)

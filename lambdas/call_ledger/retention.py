@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg import sql
 
 # The names call_attempts_add_month (migrations/0004_call_attempts.sql) gives the partitions.
 _PARTITION = re.compile(r"call_attempts_y(\d{4})m(\d{2})")
@@ -63,7 +62,8 @@ def enforce(
         if next_month(start) <= keep_from:
             # One short transaction per partition: DROP locks the parent table while it runs.
             with conn.transaction():
-                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                # As the tables' owner (migrations/0005): the writer itself may not drop tables.
+                conn.execute("SELECT call_attempts_drop_month(%s)", (name,))
             dropped.append(name)
     with conn.transaction():
         default_rows = conn.execute("DELETE FROM call_attempts_default WHERE recorded_at < %s", (keep_from,)).rowcount

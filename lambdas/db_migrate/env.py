@@ -15,3 +15,5 @@ class MigrationEnv(DatabaseEnv):
     # The enrichment's read-only role's secret ({"username": "campaigns_reader", "password": ...}).
     # Set: after the migrations, that role gets LOGIN and this password. Unset: it stays NOLOGIN.
     reader_secret_arn: str | None = variable("READER_SECRET_ARN", default=None)
+    # The ledger writer's role's secret ({"username": "call_ledger_writer", ...}), the same way.
+    ledger_writer_secret_arn: str | None = variable("LEDGER_WRITER_SECRET_ARN", default=None)

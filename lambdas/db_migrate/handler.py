@@ -16,5 +16,5 @@ def handler(event, context):
     # Read on every invocation: the trigger runs once per deploy, in a container of its own.
     # Raising fails the trigger, and with it the deployment: no environment without its schema.
     response, report = core.process(MigrationEnv.from_environ())
-    logger.info("migrations applied", extra={"applied": report.applied, "reader_login": report.reader_login})
+    logger.info("migrations applied", extra={"applied": report.applied, "logins": report.logins})
     return response

@@ -58,17 +58,21 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
     return applied_now
 
 
-# The read-only role of migrations/0002_campaigns_reader.sql. Rotation (multi-user) alternates
-# the secret between it and a `_clone` role that is a member of it.
+# The roles the migrations create NOLOGIN, each given LOGIN and its secret's password by the
+# migration function: the enrichment's read-only one (0002) and the ledger writer's (0005).
+# Multi-user rotation alternates each secret between the role and a `_clone` member of it.
 READER_ROLE = "campaigns_reader"
+WRITER_ROLE = "call_ledger_writer"
 
 
-def set_reader_login(conn: psycopg.Connection, username: str, password: str) -> None:
-    """Gives the reader role named in the reader secret LOGIN and the secret's password. The
-    password is hashed here (SCRAM, as the server would), so its clear text never reaches the
-    server's statement log."""
-    if username not in (READER_ROLE, f"{READER_ROLE}_clone"):
-        raise ValueError(f"the reader secret names {username!r}, not {READER_ROLE!r}: refusing to change that role")
+def set_login(conn: psycopg.Connection, role: str, username: str, password: str) -> None:
+    """Gives `role` (READER_ROLE or WRITER_ROLE), or its rotation clone, as its secret names it,
+    LOGIN and the secret's password. The password is hashed here (SCRAM, as the server would), so
+    its clear text never reaches the server's statement log."""
+    if role not in (READER_ROLE, WRITER_ROLE):
+        raise ValueError(f"{role!r} is not a role the migrations create")
+    if username not in (role, f"{role}_clone"):
+        raise ValueError(f"the {role} secret names {username!r}, not {role!r}: refusing to change that role")
     hashed = conn.pgconn.encrypt_password(password.encode(), username.encode())
     conn.execute(
         sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(username), sql.Literal(hashed.decode()))

@@ -11,13 +11,12 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from db_migrate.migrate import READER_ROLE, WRITER_ROLE
 from stacks.settings import DatabaseSettings
 
 # PostgreSQL's default port, the only one RDS Proxy listens on.
 PORT = 5432
 ADMIN_USER = "campaigns_admin"
-# The enrichment's read-only role (migrations/0002_campaigns_reader.sql).
-READER_USER = "campaigns_reader"
 DATABASE_NAME = "campaigns"
 # The construct id of CDK's stack-wide LogRetention function (aws-cdk-lib aws-logs/log-retention).
 LOG_RETENTION_PROVIDER_ID = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
@@ -25,7 +24,8 @@ LOG_RETENTION_PROVIDER_ID = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 
 class Database(Construct):
     """The instance, encrypted and SSL-only, with a generated admin secret rotated by a hosted
-    function and the enrichment's read-only `campaigns_reader` secret, rotated by the admin.
+    function, and the secrets of the enrichment's read-only `campaigns_reader` and of the ledger's
+    `call_ledger_writer`, each rotated by the admin.
 
     `endpoint_host` is where the enrichment connects: the proxy when there is one, otherwise the
     instance (the secret's own `host`). `client_connections` is what a client must be allowed into.
@@ -70,7 +70,8 @@ class Database(Construct):
         self._acknowledge_instance(settings)
 
     def _secrets(self, removal_policy: RemovalPolicy) -> None:
-        """The admin secret (the instance's master user) and the enrichment's read-only one."""
+        """The admin secret (the instance's master user), the enrichment's read-only one and the
+        ledger writer's."""
         # Generated here rather than by Credentials.from_generated_secret, which cannot name the
         # database: with `dbname` in the secret, the functions and the migration connect to
         # `campaigns` instead of falling back to `postgres`.
@@ -89,14 +90,23 @@ class Database(Construct):
         self.reader_credentials_secret = rds.DatabaseSecret(
             self,
             "ReaderSecret",
-            username=READER_USER,
+            username=READER_ROLE,
             dbname=DATABASE_NAME,
             master_secret=self.credentials_secret,
         )
         self.reader_credentials_secret.apply_removal_policy(removal_policy)
+        # The same for the ledger writer's role (migrations/0005, LEDGER_WRITER_SECRET_ARN).
+        self.writer_credentials_secret = rds.DatabaseSecret(
+            self,
+            "LedgerWriterSecret",
+            username=WRITER_ROLE,
+            dbname=DATABASE_NAME,
+            master_secret=self.credentials_secret,
+        )
+        self.writer_credentials_secret.apply_removal_policy(removal_policy)
 
     def _instance(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:
-        """The instance, and both secrets attached to it (they gain host, port and engine)."""
+        """The instance, and the secrets attached to it (they gain host, port and engine)."""
         version = rds.PostgresEngineVersion.of(settings.engine_version, settings.engine_version.split(".")[0])
         engine = rds.DatabaseInstanceEngine.postgres(version=version)
         parameters = rds.ParameterGroup(
@@ -136,6 +146,7 @@ class Database(Construct):
         )
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
         self.reader_secret: secretsmanager.ISecret = self.reader_credentials_secret.attach(self.instance)
+        self.ledger_writer_secret: secretsmanager.ISecret = self.writer_credentials_secret.attach(self.instance)
 
     def _rotation(
         self,
@@ -144,7 +155,8 @@ class Database(Construct):
         secrets_manager_endpoint: ec2.IInterfaceVpcEndpoint,
         rotation_subnets: ec2.SubnetSelection,
     ) -> None:
-        """Hosted rotation of both secrets: the admin's by itself, the reader's by the admin."""
+        """Hosted rotation of the secrets: the admin's by itself, the reader's and the ledger
+        writer's by the admin."""
         # The rotation functions run in the VPC and reach Secrets Manager through the endpoint.
         self.rotation_security_group = ec2.SecurityGroup(
             self,
@@ -170,6 +182,9 @@ class Database(Construct):
         # permissions), so containers holding the previous user's credentials keep working.
         self.reader_rotation = self.instance.add_rotation_multi_user(
             "ReaderRotation", secret=self.reader_secret, **options
+        )
+        self.ledger_writer_rotation = self.instance.add_rotation_multi_user(
+            "LedgerWriterRotation", secret=self.ledger_writer_secret, **options
         )
 
     def _proxy(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:

@@ -245,12 +245,14 @@ class Functions(Construct):
             environment={
                 **observability(MIGRATION_SERVICE),
                 # Migrations run DDL against the instance itself, never through the proxy.
-                # With the reader's secret it gives campaigns_reader LOGIN and that secret's password.
+                # With each role's secret it gives campaigns_reader and call_ledger_writer LOGIN
+                # and that secret's password.
                 **MigrationEnv.variables(
                     secret_arn=database.secret.secret_arn,
                     name=DATABASE_NAME,
                     migrations_dir=PACKAGED_MIGRATIONS_DIR,
                     reader_secret_arn=database.reader_secret.secret_arn,
+                    ledger_writer_secret_arn=database.ledger_writer_secret.secret_arn,
                 ),
             },
             extra_dirs=[MIGRATIONS_DIR],
@@ -258,15 +260,16 @@ class Functions(Construct):
         self.migration_timeout = Duration.seconds(settings.migration.timeout_seconds)
         self.migration_trigger: triggers.Trigger | None = None
 
-    def run_migrations_after(self, *dependencies: Construct) -> triggers.Trigger:
+    def run_migrations_after(self, *dependencies: Construct, before: Sequence[Construct] = ()) -> triggers.Trigger:
         """Invoke the migration function on every deploy that changes it, after `dependencies` and
-        before the enrichment is created or updated: its user gets LOGIN from the migration."""
+        before the enrichment (and `before`, the ledger writer) is created or updated: their
+        users get LOGIN from the migration."""
         self.migration_trigger = triggers.Trigger(
             self,
             "RunMigrations",
             handler=self.migration.function,
             execute_after=list(dependencies),
-            execute_before=[self.enrichment.function],
+            execute_before=[self.enrichment.function, *before],
             execute_on_handler_change=True,
             timeout=self.migration_timeout,
         )

@@ -70,8 +70,8 @@ class Ledger(Construct):
                 **LedgerEnv.variables(
                     **ledger_fields(
                         settings,
-                        # The owner's secret, to the instance itself: retention drops partitions.
-                        database={"secret_arn": database.secret.secret_arn, "name": DATABASE_NAME},
+                        # Its own role's secret (migrations/0005), to the instance itself.
+                        database={"secret_arn": database.ledger_writer_secret.secret_arn, "name": DATABASE_NAME},
                         redis=redis,
                         dial_tasks_queue_url=dial_tasks_queue.queue_url,
                         recipient_hash_key_secret_arn=cache.recipient_hash_key.secret_arn,
@@ -107,7 +107,7 @@ class Ledger(Construct):
                 )
             ],
         )
-        database.secret.grant_read(self.function)
+        database.ledger_writer_secret.grant_read(self.function)
         cache.auth_token.grant_read(self.function)
         cache.recipient_hash_key.grant_read(self.function)
         # Retries: sqs:SendMessage on the dial-tasks queue, nothing else (not grant_send_messages'

@@ -45,9 +45,9 @@ def test_the_writer_reads_the_records_queue_with_batch_item_failures(env):
 def test_the_writer_environment(env):
     _, props = writer(env)
     variables = props["Environment"]["Variables"]
-    admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
-    # The owner, to the instance itself (no DB_HOST: not the proxy): retention drops partitions.
-    assert variables["DB_SECRET_ARN"] == {"Ref": admin}
+    own = logical_id(env, "DatabaseLedgerWriterSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    # Its own role (migrations/0005), to the instance itself (no DB_HOST: not the proxy).
+    assert variables["DB_SECRET_ARN"] == {"Ref": own}
     assert "DB_HOST" not in variables
     assert variables["DB_NAME"] == "campaigns"
     assert variables["DIAL_TASKS_QUEUE_URL"] == {"Ref": logical_id(env, "QueuesDialTasks", "AWS::SQS::Queue")}
@@ -82,9 +82,10 @@ def test_a_daily_rule_runs_the_retention_on_the_writer(env):
     assert [p["Principal"] for p in permissions] == ["events.amazonaws.com"]
 
 
-def test_the_writer_reads_only_the_owner_secret_the_redis_token_and_the_recipient_hash_key(env):
-    """The recipient hash key: a restore puts the recipient counts back, hashed as the dialer does."""
-    admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+def test_the_writer_reads_only_its_role_secret_the_redis_token_and_the_recipient_hash_key(env):
+    """Not the admin's secret. The recipient hash key: a restore puts the recipient counts back,
+    hashed as the dialer does."""
+    own = logical_id(env, "DatabaseLedgerWriterSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     token = logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")
     recipient = logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")
     read = sorted(
@@ -93,7 +94,7 @@ def test_the_writer_reads_only_the_owner_secret_the_redis_token_and_the_recipien
         if "secretsmanager:GetSecretValue" in as_list(s["Action"])
         for r in as_list(s["Resource"])
     )
-    assert read == sorted([admin, token, recipient])
+    assert read == sorted([own, token, recipient])
     actions = {a for s in policy_statements(env, "LedgerWriterRole") for a in as_list(s["Action"])}
     assert not any(a.startswith(("s3:", "dynamodb:", "ssm:")) for a in actions)
     assert "sqs:*" not in actions

@@ -292,14 +292,14 @@ def test_database_secret_is_generated_and_rotated(env):
         "AWS::SecretsManager::RotationSchedule",
         {"RotationRules": {"ScheduleExpression": f"rate({env.settings.database.credentials_rotation_days} days)"}},
     )
-    # The admin's single-user rotation and the reader's multi-user one.
-    env.template.resource_count_is("AWS::Serverless::Application", 2)
+    # The admin's single-user rotation, and a multi-user one for the reader and the ledger writer each.
+    env.template.resource_count_is("AWS::Serverless::Application", 3)
 
 
 def test_rotation_does_not_start_while_the_migration_logs_in(env):
     """An immediate rotation on creation races the migration trigger, which reads the secrets then."""
     schedules = resources(env, "AWS::SecretsManager::RotationSchedule").values()
-    assert len(schedules) == 2
+    assert len(schedules) == 3
     for schedule in schedules:
         assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is False
 
@@ -312,9 +312,20 @@ def rotation_application(env, schedule: dict) -> tuple[str, dict]:
     return env.template_json["Mappings"][mapping]["aws"]["applicationId"], props["Parameters"]
 
 
-def test_reader_secret_is_campaigns_reader_attached_to_the_instance(env):
-    """The enrichment's read-only user (migrations/0002), with host and port from the attachment."""
-    attachment = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+# The roles the migrations create NOLOGIN (0002, 0005), each with its own secret.
+ROLE_SECRETS = pytest.mark.parametrize(
+    "attachment_prefix, username",
+    [
+        ("DatabaseReaderSecretAttachment", "campaigns_reader"),
+        ("DatabaseLedgerWriterSecretAttachment", "call_ledger_writer"),
+    ],
+)
+
+
+@ROLE_SECRETS
+def test_each_role_secret_names_its_role_attached_to_the_instance(env, attachment_prefix, username):
+    """The enrichment's read-only user and the ledger writer, with host and port from the attachment."""
+    attachment = logical_id(env, attachment_prefix, "AWS::SecretsManager::SecretTargetAttachment")
     props = env.template_json["Resources"][attachment]["Properties"]
     instance, _ = only(env, "AWS::RDS::DBInstance")
     assert props["TargetId"] == {"Ref": instance}
@@ -324,12 +335,13 @@ def test_reader_secret_is_campaigns_reader_attached_to_the_instance(env):
     admin = env.template_json["Resources"][
         logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     ]["Properties"]["SecretId"]
-    # masterarn: the admin secret, with which the multi-user rotation changes the reader's password.
-    assert parts == ['{"username":"campaigns_reader","dbname":"campaigns","masterarn":"', admin, '"}']
+    # masterarn: the admin secret, with which the multi-user rotation changes the role's password.
+    assert parts == [f'{{"username":"{username}","dbname":"campaigns","masterarn":"', admin, '"}']
 
 
-def test_reader_secret_is_rotated_by_the_admin_like_the_admin_secret(env):
-    reader = {"Ref": logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
+@ROLE_SECRETS
+def test_each_role_secret_is_rotated_by_the_admin_like_the_admin_secret(env, attachment_prefix, username):
+    reader = {"Ref": logical_id(env, attachment_prefix, "AWS::SecretsManager::SecretTargetAttachment")}
     admin = {"Ref": logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")}
     schedules = {
         json.dumps(schedule["Properties"]["SecretId"]): schedule
@@ -463,9 +475,9 @@ def test_prod_keeps_queues_secrets_and_database_logs_when_the_stack_is_deleted(e
     """Deleting the prod stack must not delete undelivered dial tasks, the DLQ or the credentials."""
     kept = "Retain" if env.settings.retain_on_delete else "Delete"
     data = {**resources(env, "AWS::SQS::Queue"), **resources(env, "AWS::SecretsManager::Secret")}
-    # Six queues (dial tasks, call events, call records, a DLQ each); the admin, reader, AUTH token
-    # and recipient hash key secrets.
-    assert len(data) == 10
+    # Six queues (dial tasks, call events, call records, a DLQ each); the admin, reader, ledger
+    # writer, AUTH token and recipient hash key secrets.
+    assert len(data) == 11
     for lid in data:
         resource = env.template_json["Resources"][lid]
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (kept, kept), lid
@@ -645,9 +657,11 @@ def test_migration_environment(env):
     variables = props["Environment"]["Variables"]
     admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
-    # Logs in as the admin (DDL, directly to the instance) and gives the reader its password.
+    writer = logical_id(env, "DatabaseLedgerWriterSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    # Logs in as the admin (DDL, directly to the instance) and gives each role its password.
     assert variables["DB_SECRET_ARN"] == {"Ref": admin}
     assert variables["READER_SECRET_ARN"] == {"Ref": reader}
+    assert variables["LEDGER_WRITER_SECRET_ARN"] == {"Ref": writer}
     assert variables["DB_NAME"] == "campaigns"
     assert variables["MIGRATIONS_DIR"] == "/var/task/migrations"
     assert "DB_HOST" not in variables
@@ -663,6 +677,7 @@ def test_no_secret_value_reaches_an_environment_variable(env):
 def test_secret_read_grants_by_arn(env):
     admin = logical_id(env, "DatabaseSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     reader = logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+    writer = logical_id(env, "DatabaseLedgerWriterSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
     token = logical_id(env, "CacheAuthToken", "AWS::SecretsManager::Secret")
     hash_key = logical_id(env, "CacheRecipientHashKey", "AWS::SecretsManager::Secret")
 
@@ -674,9 +689,9 @@ def test_secret_read_grants_by_arn(env):
             for resource in as_list(s["Resource"])
         )
 
-    # The enrichment only its read-only user; the migration the admin (to log in) and the reader.
+    # The enrichment only its read-only user; the migration the admin (to log in) and each role's.
     assert read_secrets("FunctionsEnrichmentRole") == [reader]
-    assert read_secrets("FunctionsMigrationRole") == sorted([admin, reader])
+    assert read_secrets("FunctionsMigrationRole") == sorted([admin, reader, writer])
     assert read_secrets("FunctionsDialerRole") == sorted([token, hash_key])
 
 
@@ -730,19 +745,22 @@ def test_migrations_run_as_a_trigger_after_the_database(env):
     # The migration's own egress rules exist before it runs, or it cannot reach the database.
     assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "DatabaseSecurityGroup" in d for d in depends_on)
     assert any(d.startswith("FunctionsMigrationSecurityGroupto") and "SecretsManagerEndpoint" in d for d in depends_on)
-    # It gives campaigns_reader its password: the reader secret and its attachment exist first.
-    assert (
-        logical_id(env, "DatabaseReaderSecretAttachment", "AWS::SecretsManager::SecretTargetAttachment") in depends_on
-    )
-    assert logical_id(env, "DatabaseReaderSecret", "AWS::SecretsManager::Secret") in depends_on
+    # It gives campaigns_reader and call_ledger_writer their passwords: their secrets and
+    # attachments exist first.
+    for role in ("Reader", "LedgerWriter"):
+        attachment = logical_id(env, f"Database{role}SecretAttachment", "AWS::SecretsManager::SecretTargetAttachment")
+        assert attachment in depends_on
+        assert logical_id(env, f"Database{role}Secret", "AWS::SecretsManager::Secret") in depends_on
 
 
-def test_enrichment_is_created_and_updated_only_after_the_migration_ran(env):
-    """The enrichment logs in as campaigns_reader, which has LOGIN and its password only once the
-    migration ran; the pipe, which invokes the enrichment, comes after the function."""
+def test_enrichment_and_ledger_writer_are_created_and_updated_only_after_the_migration_ran(env):
+    """The enrichment logs in as campaigns_reader and the ledger writer as call_ledger_writer,
+    which have LOGIN and their passwords only once the migration ran; the pipe and the event source
+    mapping, which invoke them, come after their functions."""
     trigger, _ = only(env, "Custom::Trigger")
-    enrichment, _ = function(env, "Enrichment")
-    assert trigger in env.template_json["Resources"][enrichment]["DependsOn"]
+    for name in ("FunctionsEnrichmentFunction", "LedgerWriterFunction"):
+        lid = logical_id(env, name, "AWS::Lambda::Function")
+        assert trigger in env.template_json["Resources"][lid]["DependsOn"], name
 
 
 # -- monitoring ---------------------------------------------------------------------------------

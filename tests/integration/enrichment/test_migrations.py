@@ -12,7 +12,7 @@ import psycopg
 
 from db_migrate.migrate import apply_migrations
 
-ALL = ["0001_campaigns", "0002_campaigns_reader", "0003_do_not_call", "0004_call_attempts"]
+ALL = ["0001_campaigns", "0002_campaigns_reader", "0003_do_not_call", "0004_call_attempts", "0005_call_ledger_writer"]
 
 
 def test_applies_once_and_is_idempotent(postgres_server, fresh_database):

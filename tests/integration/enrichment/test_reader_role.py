@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from db_migrate.migrate import READER_ROLE, apply_migrations, set_reader_login
+from db_migrate.migrate import READER_ROLE, apply_migrations, set_login
 from enrich_dial_task.campaigns import CampaignStore, connect_with
 from local_pipeline.services import ThrowawayPostgres
 
@@ -39,7 +39,7 @@ def test_without_the_secret_the_role_cannot_log_in(migrated):
 
 def test_the_reader_reads_campaigns_and_cannot_write(migrated):
     with psycopg.connect(**migrated.server.params()) as admin:
-        set_reader_login(admin, READER_ROLE, "reader-pw-1")
+        set_login(admin, READER_ROLE, READER_ROLE, "reader-pw-1")
         logged = admin.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (READER_ROLE,)).fetchone()[0]
     assert logged.startswith("SCRAM-SHA-256$"), "hashed before it reached the server"
 
@@ -57,4 +57,4 @@ def test_the_reader_reads_campaigns_and_cannot_write(migrated):
 def test_the_migration_function_refuses_to_change_any_other_role(migrated):
     with psycopg.connect(**migrated.server.params()) as admin:
         with pytest.raises(ValueError, match="refusing"):
-            set_reader_login(admin, "postgres", "x")
+            set_login(admin, READER_ROLE, "postgres", "x")
