@@ -35,6 +35,7 @@ COLUMNS = (
     "sent_at",
     "dropped_at",
     "worker_status",
+    "time_zones",
     "outcome",
     "ended_at",
     "duration_seconds",
@@ -139,7 +140,8 @@ def lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         if row["disposition"] == "dialed":
             duration = f" ({row['duration_seconds']:g} s)" if row["duration_seconds"] is not None else ""
             ended = f"{row['outcome']}{duration}" if row["outcome"] else "no outcome yet"
-            what = f"dialed    {ended}"
+            zones = f"  judged in {row['time_zones']}" if row["time_zones"] else ""
+            what = f"dialed    {ended}{zones}"
         elif row["disposition"] == "dropped":
             what = f"dropped   {row['reason']}"
         elif row["outcome"]:

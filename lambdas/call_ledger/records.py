@@ -19,6 +19,8 @@ from typing import Any, Protocol, TypeGuard
 from shared.call_records import (
     DISPOSITIONS,
     MAX_PHONE_LENGTH,
+    MAX_TIME_ZONE_LENGTH,
+    MAX_TIME_ZONES,
     WIRE_VERSION,
     AttemptRecord,
     Disposition,
@@ -67,6 +69,7 @@ class RecordDropReason(enum.StrEnum):
     INVALID_PHONE_NUMBER = "invalid_phone_number"
     INVALID_TIME = "invalid_time"
     INVALID_WORKER_STATUS = "invalid_worker_status"
+    INVALID_TIME_ZONES = "invalid_time_zones"
     INVALID_TASK = "invalid_task"
     INVALID_OUTCOME = "invalid_outcome"
     INVALID_DURATION = "invalid_duration"
@@ -184,6 +187,9 @@ def _parse_attempt(wire: dict, call_id: str, campaign_id: str, drop: _Drop) -> A
     parent = wire.get("parentCallId")
     if parent is not None and not _valid_id(parent):
         return drop(RecordDropReason.INVALID_CALL_ID, "parentCallId")
+    zones = wire.get("timeZones")
+    if zones is not None and not _time_zones(zones):
+        return drop(RecordDropReason.INVALID_TIME_ZONES)
     task = wire.get("task")
     if task is not None and not isinstance(task, dict):
         return drop(RecordDropReason.INVALID_TASK)
@@ -218,11 +224,20 @@ def _parse_attempt(wire: dict, call_id: str, campaign_id: str, drop: _Drop) -> A
         worker_status=status,
         parent_call_id=parent,
         task=task,
+        time_zones=tuple(zones) if zones else None,
     )
 
 
 def _valid_id(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value.strip()) and len(value) <= MAX_ID_LENGTH
+
+
+def _time_zones(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) <= MAX_TIME_ZONES
+        and all(isinstance(z, str) and 0 < len(z) <= MAX_TIME_ZONE_LENGTH and "," not in z for z in value)
+    )
 
 
 def _number(value: Any) -> bool:

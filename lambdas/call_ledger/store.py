@@ -45,6 +45,7 @@ _RULES: dict[str, tuple[str, str]] = {
     "sent_at": ("timestamptz", "earliest"),
     "dropped_at": ("timestamptz", "earliest"),
     "worker_status": ("integer", "first"),
+    "time_zones": ("text", "first"),
     "outcome": ("text", "first"),
     "ended_at": ("timestamptz", "first"),
     "duration_seconds": ("double precision", "first"),

@@ -14,9 +14,11 @@ from shared.drops import DeferReason, DropReason
 
 @dataclass(frozen=True)
 class Admit:
-    """Callable now; `until` is when the window closes (None: not within the search)."""
+    """Callable now; `until` is when the window closes (None: not within the search), `zones`
+    the recipient's zones it was judged in (the ledger keeps them)."""
 
     until: datetime | None
+    zones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class Compliance:
         if not_before is not None and not_before > now:
             return Wait(not_before, DeferReason.NOT_BEFORE)
         verdict = judge(window, recipient_zones(task.task.time_zone, zones, window, self.default_zone), now)
-        return Admit(verdict.until) if verdict.open else Wait(verdict.opens_at)
+        return Admit(verdict.until, verdict.zones) if verdict.open else Wait(verdict.opens_at)
 
     def next_opening(self, task: EnrichedTask, instant: datetime) -> datetime | None:
         """When a task whose slot fell after the window closed may be called next."""

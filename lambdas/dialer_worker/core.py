@@ -72,6 +72,7 @@ def ledger_records(items: list, report: BatchReport, now: datetime) -> list[tupl
                     sent_at=sent.sent_at or now,
                     admitted_at=sent.admitted_at,
                     worker_status=sent.worker_status,
+                    time_zones=sent.time_zones or None,
                 ),
             )
         )

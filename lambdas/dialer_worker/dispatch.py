@@ -77,6 +77,7 @@ class SentCall:
     admitted_at: datetime | None = None  # its slot
     sent_at: datetime | None = None  # when the worker's answer was settled
     worker_status: int | None = None
+    time_zones: tuple[str, ...] = ()  # the zones its calling window was judged in
 
 
 @dataclass
@@ -159,8 +160,8 @@ class _Batch:
 
     now: datetime
     admitted: list[EnrichedTask] = field(default_factory=list)
-    # When each admitted task's window closes (None: not within the search), by messageId.
-    closes: dict[str, datetime | None] = field(default_factory=dict)
+    # Each admitted task's verdict (when its window closes, the zones it was judged in), by messageId.
+    admits: dict[str, Admit] = field(default_factory=dict)
     deferred: list[tuple[EnrichedTask, int, DeferReason]] = field(default_factory=list)
 
     def defer(self, item: EnrichedTask, wait_ms: int, reason: DeferReason) -> None:
@@ -271,7 +272,7 @@ class Dispatcher:
                 # Kept, not dialed: no claim, no slot; looked at again in PAUSED_DEFER_MS.
                 batch.defer(item, PAUSED_DEFER_MS, DeferReason.PAUSED)
             elif isinstance(verdict, Admit):
-                batch.closes[item.message_id] = verdict.until
+                batch.admits[item.message_id] = verdict
                 batch.admitted.append(item)
             elif isinstance(verdict, Wait):
                 batch.defer(item, self._wait_ms(now, verdict.opens_at), verdict.reason)
@@ -298,7 +299,13 @@ class Dispatcher:
         self._settle(outcomes, [*late, *plan.after_window], plan.admissions, use_redis, report, max_cps)
         settled_at, slots = self._wall_clock(), {i.message_id: at - started for i, at in plan.to_dial}
         report.sent += [
-            SentCall(item, batch.now + timedelta(seconds=slots[item.message_id]), settled_at, status)
+            SentCall(
+                item,
+                batch.now + timedelta(seconds=slots[item.message_id]),
+                settled_at,
+                status,
+                batch.admits[item.message_id].zones,
+            )
             for item, (outcome, status) in outcomes
             if outcome.delivered
         ]
@@ -441,7 +448,7 @@ class Dispatcher:
     def _plan_dial(self, batch: _Batch, plan: _Plan, item: EnrichedTask, wait_us: int, started: float) -> None:
         # The window is judged at the instant the call would leave, not when the batch came.
         slot = batch.now + timedelta(microseconds=wait_us)
-        until = batch.closes[item.message_id]
+        until = batch.admits[item.message_id].until
         if until is not None and slot >= until:
             plan.after_window.append(item)
             opens = self.compliance.next_opening(item, until)

@@ -6,6 +6,7 @@ One small versioned shape, one record per message:
     {"kind": "attempt", "v": 1, "callId", "campaignId", "contactId", "attempt",
      "disposition": "dialed" | "dropped", "phoneNumber"?, "reason"? (dropped: a DropReason),
      "admittedAt"?, "sentAt" (dialed), "droppedAt" (dropped), "workerStatus"?, "parentCallId"?,
+     "timeZones"? (dialed: the recipient's IANA zones its calling window was judged in),
      "task" (dialed: the task's body as the scheduler sent it, an object)}
     {"kind": "outcome", "v": 1, "callId", "campaignId", "outcome", "endedAt", "durationSeconds"?}
 
@@ -32,6 +33,10 @@ Disposition = Literal["dialed", "dropped"]
 DISPOSITIONS = ("dialed", "dropped")
 # A dropped task's number may be anything the scheduler sent; the ledger keeps at most this much.
 MAX_PHONE_LENGTH = 64
+# A number's zones as libphonenumber gives them are a handful (a US number: one to four); more
+# than this, or a name longer than IANA's, is not a record the dialer sent.
+MAX_TIME_ZONES = 16
+MAX_TIME_ZONE_LENGTH = 64
 # SendMessageBatch's limit.
 MAX_BATCH_ENTRIES = 10
 
@@ -53,6 +58,7 @@ class AttemptRecord:
     worker_status: int | None = None
     parent_call_id: str | None = None
     task: Mapping[str, Any] | None = None
+    time_zones: tuple[str, ...] | None = None
 
     @classmethod
     def dialed(
@@ -66,6 +72,7 @@ class AttemptRecord:
         sent_at: datetime,
         admitted_at: datetime | None = None,
         worker_status: int | None = None,
+        time_zones: tuple[str, ...] | None = None,
     ) -> AttemptRecord:
         return cls(
             call_id_for(campaign_id, contact_id, attempt),
@@ -78,6 +85,7 @@ class AttemptRecord:
             sent_at=sent_at,
             worker_status=worker_status,
             task=task,
+            time_zones=time_zones,
         )
 
     @classmethod
@@ -122,6 +130,7 @@ class AttemptRecord:
             "droppedAt": _iso(self.dropped_at),
             "workerStatus": self.worker_status,
             "parentCallId": self.parent_call_id,
+            "timeZones": list(self.time_zones) if self.time_zones else None,
             "task": dict(self.task) if self.task is not None else None,
         }
         wire.update({key: value for key, value in optional.items() if value is not None})
@@ -142,6 +151,8 @@ class AttemptRecord:
             "sent_at": _iso(self.sent_at),
             "dropped_at": _iso(self.dropped_at),
             "worker_status": self.worker_status,
+            # One text column, the names comma-separated (IANA names have no commas).
+            "time_zones": ",".join(self.time_zones) if self.time_zones else None,
             "task_body": dict(self.task) if self.task is not None else None,
         }
 

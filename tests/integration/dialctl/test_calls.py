@@ -30,8 +30,9 @@ def ledger(postgres_server, fresh_database, tmp_path):
         apply_migrations(conn)
         body = {"campaignId": "c-1", "contactId": "k-1", "phoneNumber": PHONE, "attempts": 0}
         first = AttemptRecord.dialed(
-            campaign_id="c-1", contact_id="k-1", attempt=0, phone_number=PHONE, task=body, sent_at=T0, worker_status=202
-        )
+            campaign_id="c-1", contact_id="k-1", attempt=0, phone_number=PHONE, task=body, sent_at=T0, worker_status=202,
+            time_zones=("America/Los_Angeles",),
+        )  # fmt: skip
         retry = AttemptRecord.dialed(
             campaign_id="c-1", contact_id="k-1", attempt=1, phone_number=PHONE, task=body,
             sent_at=T0 + timedelta(hours=1),
@@ -64,11 +65,13 @@ def test_every_attempt_to_a_number_oldest_first_masked(ledger, capsys):
         ("c-1", 1, "dialed"),
     ]
     assert found[1]["outcome"] == "no_answer" and found[2]["parent_call_id"] == ledger["first"].call_id
+    assert [c["time_zones"] for c in found] == [None, "America/Los_Angeles", None]
     assert {c["phone_number"] for c in found} == {"+*******0123"}
     code, out, _ = calls(capsys, ledger, "--contact", "k-1", "--campaign", "c-1", "--show-numbers")
     lines = out.splitlines()
     assert len(lines) == 2 and all(PHONE in line for line in lines)
     assert "no_answer" in lines[0] and f"retry of {ledger['first'].call_id}" in lines[1]
+    assert "judged in America/Los_Angeles" in lines[0] and "judged in" not in lines[1]
 
 
 def test_a_contact_never_called(ledger, capsys):

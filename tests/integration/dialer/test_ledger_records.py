@@ -53,6 +53,7 @@ def test_dialed_dropped_and_deferred_tasks_and_their_records(make_dispatcher, sq
     assert sent.disposition == "dialed" and sent.phone_number == "+14155550001"
     assert sent.task == json.loads(items[0]["body"])
     assert 200 <= sent.worker_status < 300
+    assert sent.time_zones == ("America/Los_Angeles",), "a 415 number, judged in its own zone"
     assert now - timedelta(seconds=1) <= sent.admitted_at <= sent.sent_at <= datetime.now(UTC)
     assert got[call_id_for("c-1", "k-2", 0)].reason is DropReason.EXPIRED
     assert got[call_id_for("c-1", "k-4", 0)].reason is DropReason.INVALID_NOT_BEFORE

@@ -12,7 +12,14 @@ import psycopg
 
 from db_migrate.migrate import apply_migrations
 
-ALL = ["0001_campaigns", "0002_campaigns_reader", "0003_do_not_call", "0004_call_attempts", "0005_call_ledger_writer"]
+ALL = [
+    "0001_campaigns",
+    "0002_campaigns_reader",
+    "0003_do_not_call",
+    "0004_call_attempts",
+    "0005_call_ledger_writer",
+    "0006_call_attempts_time_zones",
+]
 
 
 def test_applies_once_and_is_idempotent(postgres_server, fresh_database):

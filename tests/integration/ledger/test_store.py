@@ -92,6 +92,14 @@ def test_any_order_and_any_batching_of_a_calls_records_gives_the_same_row(ledger
     assert row["outcome"] == "busy"
 
 
+def test_the_zones_a_call_was_judged_in_are_kept_from_its_dialed_record(conn):
+    judged = dialed(time_zones=("America/New_York",))
+    store.write(conn, [outcome_of(judged)], NOW)
+    store.write(conn, [judged, dialed()], NOW)  # a duplicate's record carries none
+    store.write(conn, [dialed(time_zones=("Etc/UTC",))], NOW)
+    assert conn.execute("SELECT time_zones FROM call_attempts").fetchall() == [("America/New_York",)]
+
+
 def test_dialed_wins_over_dropped_in_either_order(conn):
     dropped = AttemptRecord.dropped(
         campaign_id="c-1", contact_id="k-1", attempt=0, reason=DropReason.WORKER_REJECTED, dropped_at=NOW

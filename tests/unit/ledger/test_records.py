@@ -35,8 +35,12 @@ def wire_of(record) -> dict:
 
 
 def test_a_dialed_record_round_trips_through_its_wire_form():
-    record = dialed(admitted_at=SENT - timedelta(seconds=1), worker_status=202)
+    record = dialed(
+        admitted_at=SENT - timedelta(seconds=1), worker_status=202, time_zones=("America/New_York", "America/Chicago")
+    )
     wire = wire_of(record)
+    assert wire["timeZones"] == ["America/New_York", "America/Chicago"]
+    assert record.to_row()["time_zones"] == "America/New_York,America/Chicago"
     assert wire["kind"] == "attempt" and wire["v"] == 1
     assert wire["callId"] == call_id_for("c-1", "k-1", 0)
     assert "reason" not in wire and "droppedAt" not in wire, "absent fields are left out, not null"
@@ -90,6 +94,10 @@ def broken(change: dict, base=None) -> dict:
         (broken({"sentAt": ...}), RecordDropReason.INVALID_TIME),
         (broken({"admittedAt": "yesterday"}), RecordDropReason.INVALID_TIME),
         (broken({"workerStatus": 99}), RecordDropReason.INVALID_WORKER_STATUS),
+        (broken({"timeZones": "America/New_York"}), RecordDropReason.INVALID_TIME_ZONES),
+        (broken({"timeZones": ["America/New_York", ""]}), RecordDropReason.INVALID_TIME_ZONES),
+        (broken({"timeZones": ["A,B"]}), RecordDropReason.INVALID_TIME_ZONES),
+        (broken({"timeZones": ["Etc/UTC"] * 17}), RecordDropReason.INVALID_TIME_ZONES),
         (broken({"task": ...}), RecordDropReason.INVALID_TASK),
         (broken({"task": "{}"}), RecordDropReason.INVALID_TASK),
         (broken({"reason": "do_not_call"}), RecordDropReason.INVALID_REASON),
