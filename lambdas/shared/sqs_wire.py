@@ -37,6 +37,10 @@ class SqsWire:
         self._region = client.meta.region_name
         # botocore's own object: refreshable credentials refresh as they would for the client.
         self._credentials = client._get_credentials()
+        # What the client verifies TLS with: True (botocore's bundle), False, or a CA bundle path
+        # (the client's `verify=` or AWS_CA_BUNDLE), so both trust the same certificates.
+        session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        self._verify: bool | str = getattr(session, "_verify", True)
         parts = urlsplit(self._endpoint)
         self._host, self._https = parts.hostname, parts.scheme == "https"
         self._port = parts.port or (443 if self._https else 80)
@@ -82,13 +86,21 @@ class SqsWire:
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
             if self._https:
-                from botocore.httpsession import get_cert_path  # the trust boto3's own requests use
-
-                context = ssl.create_default_context(cafile=get_cert_path(True))
-                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=TIMEOUT_S, context=context)
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=TIMEOUT_S, context=self._tls_context()
+                )
             else:
                 self._conn = http.client.HTTPConnection(self._host, self._port, timeout=TIMEOUT_S)
         return self._conn
+
+    def _tls_context(self) -> ssl.SSLContext:
+        from botocore.httpsession import get_cert_path  # the trust boto3's own requests use
+
+        if self._verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            return context
+        return ssl.create_default_context(cafile=get_cert_path(self._verify))
 
 
 def wire_factory(sqs: Callable[[], Any]) -> Callable[[], SqsWire]:
