@@ -13,6 +13,8 @@ import socket
 import struct
 import threading
 
+from support.forwarder import pump
+
 REFUSAL = "Feature not supported: RDS Proxy currently doesn't support command-line options."
 
 _SSL_REQUEST = 80877103
@@ -104,20 +106,5 @@ class StartupOptionsRefusingProxy:
         except (OSError, ConnectionError, struct.error):
             client.close()
             return
-        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
-        _pipe(client, upstream)
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            sink.sendall(chunk)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        source.close()
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)

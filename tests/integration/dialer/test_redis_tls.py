@@ -3,13 +3,12 @@ encryption and an auth token: commands over TLS, and a slow handshake that is no
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
 import redis
 from support.env import dialer_env
+from support.forwarder import TcpForwarder
 
 from dialer_worker.admission import RedisPacer
 from dialer_worker.deferral import Deferrer
@@ -24,49 +23,6 @@ TOKEN = "throwaway-auth-token"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis-auth"
 # Slower than a command may take, well within what a connection may take to set up.
 HANDSHAKE_DELAY_S = 0.8
-
-
-class DelayingProxy:
-    """Forwards TCP connections to `port`, holding the server's first bytes (the TLS ServerHello)
-    back for `delay_s`: a slow handshake. Closes its connections when stopped."""
-
-    def __init__(self, port: int, delay_s: float) -> None:
-        self.port_to, self.delay_s = port, delay_s
-        self._listener = socket.create_server((HOST, 0))
-        self.port = self._listener.getsockname()[1]
-        self._sockets: list[socket.socket] = [self._listener]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection((HOST, self.port_to))
-            self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, self.delay_s), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket, first_delay_s: float) -> None:
-        try:
-            while data := source.recv(65536):
-                time.sleep(first_delay_s)
-                first_delay_s = 0.0
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        for s in self._sockets:
-            s.close()
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +47,9 @@ def tls_env(tls_redis, monkeypatch):
 def delaying_proxy(tls_redis):
     proxies = []
 
-    def make(delay_s: float) -> DelayingProxy:
-        proxies.append(DelayingProxy(tls_redis.port, delay_s))
+    def make(delay_s: float) -> TcpForwarder:
+        """Holds the server's first bytes (the TLS ServerHello) back: a slow handshake."""
+        proxies.append(TcpForwarder(tls_redis.port, first_reply_delay_s=delay_s))
         return proxies[-1]
 
     yield make

@@ -6,13 +6,13 @@ what the boto3 client trusts."""
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
+from support.forwarder import TcpForwarder
 
 from local_pipeline.services import make_throwaway_certificates
 from local_pipeline.sqs_local import LocalSqsServer
@@ -117,60 +117,23 @@ def test_no_server_is_an_os_error():
         wire.send_message_batch(QueueUrl="https://q/records", Entries=[{"Id": "0", "MessageBody": "x"}])
 
 
-class _TlsFront:
+def tls_front(directory: str, backend_port: int) -> tuple[TcpForwarder, str]:
     """TLS in front of a plain endpoint, as SQS's own https endpoint is to a client: a throwaway
-    CA's certificate for 127.0.0.1, each connection piped to `backend_port`."""
-
-    def __init__(self, directory: str, backend_port: int) -> None:
-        make_throwaway_certificates(directory)
-        self.ca_file = f"{directory}/ca.crt"
-        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._context.load_cert_chain(f"{directory}/server.crt", f"{directory}/server.key")
-        self._backend_port = backend_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.endpoint = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                raw, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
-    def _serve(self, raw: socket.socket) -> None:
-        try:
-            front = self._context.wrap_socket(raw, server_side=True)
-        except (ssl.SSLError, OSError):
-            raw.close()  # a client that refused our certificate
-            return
-        back = socket.create_connection(("127.0.0.1", self._backend_port))
-        threading.Thread(target=self._pipe, args=(back, front), daemon=True).start()
-        self._pipe(front, back)
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            source.close()
-            sink.close()
-
-    def close(self) -> None:
-        self._listener.close()
+    CA's certificate for 127.0.0.1. Returns the forwarder and the CA's file."""
+    make_throwaway_certificates(directory)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(f"{directory}/server.crt", f"{directory}/server.key")
+    return TcpForwarder(backend_port, tls=context), f"{directory}/ca.crt"
 
 
 def test_over_https_it_verifies_with_the_clients_own_trust_and_keeps_its_connection(local_endpoint, tmp_path):
     plain = client_for(local_endpoint)
     url = plain.create_queue(QueueName="wire-https")["QueueUrl"]
-    front = _TlsFront(str(tmp_path), int(local_endpoint.rsplit(":", 1)[1]))
+    front, ca_file = tls_front(str(tmp_path), int(local_endpoint.rsplit(":", 1)[1]))
+    endpoint = f"https://127.0.0.1:{front.port}"
     try:
         trusting = boto3.client(
-            "sqs", endpoint_url=front.endpoint, region_name="us-east-1", verify=front.ca_file,
+            "sqs", endpoint_url=endpoint, region_name="us-east-1", verify=ca_file,
             aws_access_key_id="k", aws_secret_access_key="s",
         )  # fmt: skip
         wire = SqsWire(trusting)
@@ -180,10 +143,10 @@ def test_over_https_it_verifies_with_the_clients_own_trust_and_keeps_its_connect
         assert wire._conn is not None and wire._conn.sock is not None, "one kept-alive TLS connection"
         # A client with the default trust (botocore's bundle) does not know the throwaway CA.
         with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
-            SqsWire(client_for(front.endpoint)).send_message_batch(
+            SqsWire(client_for(endpoint)).send_message_batch(
                 QueueUrl=url, Entries=[{"Id": "x", "MessageBody": "never"}]
             )
     finally:
-        front.close()
+        front.stop()
     got = [m["Body"] for m in plain.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
     assert sorted(got) == ["tls-0", "tls-1"]
