@@ -280,9 +280,14 @@ def main() -> None:
         return
     base = args.base or subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
                                        check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
-    python = args.python
-    version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
-                             check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    python = shutil.which(args.python)
+    if python is None:
+        parser.error(f"--python {args.python}: no such interpreter on PATH (give its name or path, e.g. python3.13)")
+    probe = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
+                           capture_output=True, text=True)  # fmt: skip
+    if probe.returncode != 0:  # a pyenv shim whose version is not selected, say
+        parser.error(f"--python {python} does not run: {probe.stderr.strip()[:300]}")
+    version = probe.stdout.strip()
 
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp_name:
         tmp = Path(tmp_name)
