@@ -39,8 +39,17 @@ def number_facts(phone_number: str) -> tuple[bool, tuple[str, ...]]:
         parsed = phonenumbers.parse(phone_number)
     except phonenumbers.NumberParseException:
         return False, ()
-    if not phonenumbers.is_valid_number(parsed):
+    # The number's type once: valid means a known type (what is_valid_number tests), and the type
+    # says where its zones come from. is_valid_number and time_zones_for_number would each work it
+    # out: once is about a third less of this function's CPU for a US number (the same answers:
+    # tests/unit/dialer/test_number_facts.py).
+    kind = phonenumbers.number_type(parsed)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
         return False, ()
+    if phonenumbers.is_number_type_geographical(kind, parsed.country_code):
+        return True, tuple(timezone.time_zones_for_geographical_number(parsed))
+    # Non-geographical (toll-free, and mobiles where they are not tied to a place): the
+    # country-level zones, and the type is worked out once more.
     return True, tuple(timezone.time_zones_for_number(parsed))
 
 
