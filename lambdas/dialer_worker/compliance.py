@@ -46,7 +46,7 @@ def number_facts(phone_number: str) -> tuple[bool, tuple[str, ...]]:
     kind = phonenumbers.number_type(parsed)
     if kind == phonenumbers.PhoneNumberType.UNKNOWN:
         return False, ()
-    if phonenumbers.is_number_type_geographical(kind, parsed.country_code):
+    if parsed.country_code is not None and phonenumbers.is_number_type_geographical(kind, parsed.country_code):
         return True, tuple(timezone.time_zones_for_geographical_number(parsed))
     # Non-geographical (toll-free, and mobiles where they are not tied to a place): the
     # country-level zones, and the type is worked out once more.
