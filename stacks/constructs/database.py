@@ -84,26 +84,19 @@ class Database(Construct):
             replace_on_password_criteria_changes=True,
         )
         self.credentials_secret.apply_removal_policy(removal_policy)
-        # The role is created NOLOGIN by migrations/0002; the migration gives it LOGIN and this
-        # password (READER_SECRET_ARN). `masterarn` names the admin secret, with which the
-        # multi-user rotation changes this user's password.
-        self.reader_credentials_secret = rds.DatabaseSecret(
-            self,
-            "ReaderSecret",
-            username=READER_ROLE,
-            dbname=DATABASE_NAME,
-            master_secret=self.credentials_secret,
+        # The roles the migrations create NOLOGIN (0002, 0005), each with its own secret, whose
+        # password the migration gives it (READER_SECRET_ARN, LEDGER_WRITER_SECRET_ARN).
+        self.reader_credentials_secret = self._role_secret("ReaderSecret", READER_ROLE, removal_policy)
+        self.writer_credentials_secret = self._role_secret("LedgerWriterSecret", WRITER_ROLE, removal_policy)
+
+    def _role_secret(self, construct_id: str, role: str, removal_policy: RemovalPolicy) -> rds.DatabaseSecret:
+        # `masterarn` names the admin secret, with which the multi-user rotation changes the
+        # role's password.
+        secret = rds.DatabaseSecret(
+            self, construct_id, username=role, dbname=DATABASE_NAME, master_secret=self.credentials_secret
         )
-        self.reader_credentials_secret.apply_removal_policy(removal_policy)
-        # The same for the ledger writer's role (migrations/0005, LEDGER_WRITER_SECRET_ARN).
-        self.writer_credentials_secret = rds.DatabaseSecret(
-            self,
-            "LedgerWriterSecret",
-            username=WRITER_ROLE,
-            dbname=DATABASE_NAME,
-            master_secret=self.credentials_secret,
-        )
-        self.writer_credentials_secret.apply_removal_policy(removal_policy)
+        secret.apply_removal_policy(removal_policy)
+        return secret
 
     def _instance(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, settings: DatabaseSettings) -> None:
         """The instance, and the secrets attached to it (they gain host, port and engine)."""
